@@ -1,0 +1,1 @@
+"""Edges and runtime of the frontdesk assistant: Telegram, email, console, CLI."""

@@ -1,0 +1,1 @@
+"""Channel-free conversations. Nothing here imports a transport."""

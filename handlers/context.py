@@ -1,0 +1,193 @@
+"""What a handler gets: the inbound message, the unit of work, who is speaking, and ways to answer."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import make_msgid
+from typing import Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from handlers.messages import Choice, Inbound, Reply
+from storage.db import UnitOfWork
+from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
+from templates import Rendered, language, render, word
+
+# Roles implied by a stronger role.
+IMPLIED_ROLES = {"owner": {"admin", "staff"}, "admin": {"staff"}}
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    secret_key: bytes
+    default_language: str = "de"
+    default_timezone: str = "Europe/Berlin"
+    code_ttl: timedelta = timedelta(minutes=15)
+    code_max_per_hour: int = 5
+    code_max_attempts: int = 5
+    hold_seconds: int = 600
+    conversation_ttl: timedelta = timedelta(hours=2)
+    mail_domain: str = "frontdesk.local"
+
+
+class Refusal(Exception):
+    """Bad input or a rule that says no: rendered to the user, the unit of work rolls back."""
+
+    def __init__(self, template: str, **values):
+        super().__init__(template)
+        self.template = template
+        self.values = values
+
+
+def address_kind(address: str) -> str:
+    return address.split(":", 1)[0]
+
+
+def effective_roles(granted: set[str]) -> set[str]:
+    roles = {"everyone", "customer", *granted}
+    for role in granted:
+        roles |= IMPLIED_ROLES.get(role, set())
+    return roles
+
+
+@dataclass
+class Context:
+    inbound: Inbound
+    uow: UnitOfWork
+    config: DeskConfig
+    now: datetime
+    person: Person
+    roles: set[str]
+    business: Business | None
+    conversation: Conversation | None
+    lang: str = "en"
+    desk: object = None  # the router, for /help's list of commands
+
+    @property
+    def session(self):
+        return self.uow.session
+
+    @property
+    def tz(self) -> str:
+        return self.business.timezone if self.business else self.config.default_timezone
+
+    @property
+    def sender(self) -> str:
+        return self.inbound.sender
+
+    def render(self, name: str, lang: str | None = None, **values) -> Rendered:
+        return render(name, lang or self.lang, tz=self.tz, business=self.business, person=self.person, **values)
+
+    def say(self, name: str, choices: list[Choice] | None = None, **values) -> Reply:
+        """A reply to the sender from template `name`."""
+        return Reply(self.render(name, **values).text, choices=list(choices or []))
+
+    def word(self, key: str, **values) -> str:
+        return word(self.lang, key, **values)
+
+    def choice(self, label_key: str, command: str, **values) -> Choice:
+        return Choice(self.word(label_key, **values), command)
+
+    async def audit(self, action: str, subject: str | None = None, **detail) -> None:
+        self.session.add(
+            Audit(
+                at=self.now, actor=self.sender, person_id=self.person.id, channel=self.inbound.channel,
+                action=action, subject=subject, detail=detail,
+            )
+        )
+
+    async def mail(self, to: str, name: str, lang: str | None = None, **values) -> Outbox:
+        """Queue an email from template `name` in the same transaction as the change."""
+        rendered = self.render(name, lang, **values)
+        row = Outbox(
+            channel="email", recipient=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
+            headers={"Message-ID": make_msgid(domain=self.config.mail_domain), "Auto-Submitted": "auto-generated"},
+            attachments=[], status="pending", attempts=0, next_attempt_at=self.now, created_at=self.now,
+        )
+        self.session.add(row)
+        return row
+
+    async def notify(self, address: str, name: str, lang: str | None = None, **values) -> Outbox:
+        """Queue a chat message to another person's address."""
+        rendered = self.render(name, lang, **values)
+        row = Outbox(
+            channel=address_kind(address), recipient=address, subject=rendered.subject, text=rendered.text,
+            headers={}, attachments=[], status="pending", attempts=0, next_attempt_at=self.now, created_at=self.now,
+        )
+        self.session.add(row)
+        return row
+
+    async def start_flow(self, flow: str, step: str, data: dict | None = None, ttl: timedelta | None = None) -> None:
+        """Open (or replace) this sender's conversation."""
+        expires = self.now + (ttl or self.config.conversation_ttl)
+        if self.conversation is None:
+            self.conversation = Conversation(address=self.sender, flow=flow, step=step, data=data or {}, expires_at=expires)
+            self.session.add(self.conversation)
+        else:
+            self.conversation.flow, self.conversation.step = flow, step
+            self.conversation.data, self.conversation.expires_at = dict(data or {}), expires
+
+    async def end_flow(self) -> None:
+        if self.conversation is not None:
+            await self.session.execute(delete(Conversation).where(Conversation.address == self.sender))
+            self.conversation = None
+
+
+async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, now: datetime) -> Context:
+    """Find (or create) the speaker and everything a handler needs about them."""
+    person = await find_or_create_person(uow, inbound, now)
+    granted = set((await uow.session.scalars(select(Role.role).where(Role.person_id == person.id))).all())
+    business = await uow.session.get(Business, 1)
+    conversation = await uow.session.get(Conversation, inbound.sender)
+    if conversation is not None and conversation.expires_at <= now:
+        await uow.session.delete(conversation)
+        conversation = None
+    ctx = Context(inbound, uow, config, now, person, effective_roles(granted), business, conversation)
+    ctx.lang = pick_language(person, inbound, business, config)
+    return ctx
+
+
+def pick_language(person: Person, inbound: Inbound, business: Business | None, config: DeskConfig) -> str:
+    """The person's choice, else the client's language, else the business default."""
+    if person.language:
+        return language(person.language)
+    hint = (inbound.language_hint or "")[:2].lower()
+    if hint in ("de", "en"):
+        return hint
+    return language(business.language if business else config.default_language)
+
+
+async def find_or_create_person(uow: UnitOfWork, inbound: Inbound, now: datetime) -> Person:
+    session = uow.session
+    found = await session.scalar(select(Person).join(Address).where(Address.address == inbound.sender))
+    if found is not None:
+        return found
+    try:
+        async with session.begin_nested():
+            person = Person(name=inbound.display_name, created_at=now)
+            session.add(person)
+            await session.flush()
+            # Chat accounts are proven by the channel itself; an email address needs a code.
+            verified = address_kind(inbound.sender) != "email"
+            session.add(Address(address=inbound.sender, kind=address_kind(inbound.sender),
+                                person_id=person.id, verified=verified, created_at=now))
+            await session.flush()
+    except IntegrityError:  # the same new sender arrived twice at once; the other one won
+        return await session.scalar(select(Person).join(Address).where(Address.address == inbound.sender))
+    return person
+
+
+def new_key() -> str:
+    """A short random id for a button (Telegram callback_data holds at most 64 bytes)."""
+    return secrets.token_urlsafe(6)

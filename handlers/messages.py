@@ -1,0 +1,43 @@
+"""The channel-free message model: what edges hand in and what they get back."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    mime: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button. `command` is what picking it runs; `key` is the short id the router assigns."""
+
+    label: str
+    command: str
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str  # telegram | email | console
+    sender: str  # telegram:<id> | email:<addr> | console:<name>
+    received_at: datetime
+    text: str = ""
+    choice: str | None = None  # the key of a picked Choice
+    attachments: tuple[Attachment, ...] = ()
+    thread: str | None = None
+    language_hint: str | None = None
+    display_name: str | None = None
+
+
+@dataclass
+class Reply:
+    text: str
+    choices: list[Choice] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    recipient: str | None = None  # None: the sender
+    subject: str | None = None

@@ -1,0 +1,154 @@
+"""Inbound → the handler for the command word, or the open conversation → Replies."""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select
+
+from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
+from handlers.messages import Choice, Inbound, Reply
+from storage.db import Store
+from storage.models import Choice as ChoiceRow
+from templates import render
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Context, str], Awaitable[list[Reply]]]
+FlowStep = Callable[[Context, str], Awaitable[list[Reply]]]
+EVERYONE = frozenset({"everyone"})
+BARE_CODE = re.compile(r"^\d{6}$")
+
+
+@dataclass(frozen=True)
+class Command:
+    word: str
+    run: Handler
+    allowed: frozenset[str] = EVERYONE
+    aliases: tuple[str, ...] = ()
+    section: str = "everyone"  # where /help lists it
+
+
+@dataclass
+class Handlers:
+    """Everything a capability module contributes, gathered explicitly by the composition root."""
+
+    commands: list[Command] = field(default_factory=list)
+    flows: dict[str, FlowStep] = field(default_factory=dict)
+    completions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what a right code does
+    start_payloads: dict[str, Handler] = field(default_factory=dict)  # deep-link prefix → handler
+
+    @classmethod
+    def combine(cls, *parts: "Handlers") -> "Handlers":
+        combined = cls()
+        for part in parts:
+            combined.commands.extend(part.commands)
+            combined.flows.update(part.flows)
+            combined.completions.update(part.completions)
+            combined.start_payloads.update(part.start_payloads)
+        return combined
+
+
+def split_command(text: str) -> tuple[str, str]:
+    """'/Book@desk_bot Massage …' → ('book', 'Massage …'); email's 'BOOK …' parses alike."""
+    parts = text.strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0].lstrip("/").split("@", 1)[0].lower(), (parts[1] if len(parts) > 1 else "").strip()
+
+
+class Desk:
+    """The router: one unit of work per inbound message."""
+
+    def __init__(self, store: Store, config: DeskConfig, handlers: Handlers, clock: Clock | None = None):
+        self.store = store
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.flows = handlers.flows
+        self.completions = handlers.completions
+        self.start_payloads = handlers.start_payloads
+        self.commands = handlers.commands
+        self.words: dict[str, Command] = {}
+        for command in handlers.commands:
+            for name in (command.word, *command.aliases):
+                self.words[name] = command
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        """Answer one inbound message; nothing is kept unless the whole answer was made."""
+        try:
+            return await self._handle(inbound)
+        except Exception:
+            log.exception("handling %s from %s failed", inbound.text[:40], inbound.sender)
+            lang = (inbound.language_hint or self.config.default_language)[:2]
+            return [Reply(render("error", lang).text)]
+
+    async def _handle(self, inbound: Inbound) -> list[Reply]:
+        async with self.store.uow() as uow:
+            ctx = await load_context(uow, inbound, self.config, self.clock.now())
+            ctx.desk = self
+            try:
+                replies = await self.dispatch(ctx)
+            except Refusal as refusal:
+                await uow.session.rollback()
+                return await self._refused(inbound, refusal)
+            await self._remember_choices(ctx, replies)
+            await uow.commit()
+            return replies
+
+    async def _refused(self, inbound: Inbound, refusal: Refusal) -> list[Reply]:
+        """Render a refusal in a fresh unit of work, since the failed one was rolled back."""
+        async with self.store.uow() as uow:
+            ctx = await load_context(uow, inbound, self.config, self.clock.now())
+            reply = ctx.say(refusal.template, **refusal.values)
+            await self._remember_choices(ctx, [reply])
+            await uow.commit()
+            return [reply]
+
+    async def dispatch(self, ctx: Context) -> list[Reply]:
+        text = ctx.inbound.text
+        if ctx.inbound.choice is not None:
+            text = await self._picked(ctx, ctx.inbound.choice)
+            if text is None:
+                return [ctx.say("choice_expired")]
+        text = (text or "").strip()
+        if BARE_CODE.match(text) and "confirm" in self.words:
+            return await self.run(ctx, self.words["confirm"], text)
+        word, args = split_command(text)
+        if word in self.words:
+            return await self.run(ctx, self.words[word], args)
+        if ctx.conversation is not None and ctx.conversation.flow in self.flows and text:
+            return await self.flows[ctx.conversation.flow](ctx, text)
+        if not text:
+            return [ctx.say("unknown_empty")]
+        return [ctx.say("unknown", word=word)]
+
+    async def run(self, ctx: Context, command: Command, args: str) -> list[Reply]:
+        """Run a command if the speaker's roles allow it; log the attempt otherwise."""
+        if not (command.allowed & ctx.roles):
+            await ctx.audit("denied", command.word, args=args[:200])
+            return [ctx.say("not_allowed", word=command.word)]
+        return await command.run(ctx, args)
+
+    def allowed_commands(self, roles: set[str]) -> list[Command]:
+        return [c for c in self.commands if c.allowed & roles]
+
+    async def _picked(self, ctx: Context, key: str) -> str | None:
+        row = await ctx.session.scalar(
+            select(ChoiceRow.command).where(ChoiceRow.key == key, ChoiceRow.address == ctx.sender)
+        )
+        return row
+
+    async def _remember_choices(self, ctx: Context, replies: Iterable[Reply]) -> None:
+        """Give every button a short key and remember what it runs (callback_data is ≤ 64 bytes)."""
+        rows = []
+        for reply in replies:
+            keyed = []
+            for choice in reply.choices:
+                key = new_key()
+                keyed.append(Choice(choice.label, choice.command, key))
+                rows.append({"key": key, "address": ctx.sender, "command": choice.command, "created_at": ctx.now})
+            reply.choices = keyed
+        if rows:
+            await ctx.session.execute(insert(ChoiceRow), rows)

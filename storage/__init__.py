@@ -1,0 +1,1 @@
+"""Storage: models, the async engine, the unit of work and migrations."""

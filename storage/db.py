@@ -1,0 +1,117 @@
+"""The async engine, the unit of work and schema migrations."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import TracebackType
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_engine(url: str, **kwargs) -> AsyncEngine:
+    """Create the engine; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE transactions."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        # `?search_path=NAME` picks a schema; asyncpg takes it as a server setting.
+        search_path = parsed.query.get("search_path")
+        if search_path:
+            parsed = parsed.difference_update_query(["search_path"])
+            kwargs.setdefault("connect_args", {}).setdefault("server_settings", {})["search_path"] = search_path
+        return create_async_engine(parsed, pool_pre_ping=True, **kwargs)
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    _sqlite_immediate_transactions(engine)
+    return engine
+
+
+def _sqlite_immediate_transactions(engine: AsyncEngine) -> None:
+    # The sqlite3 driver opens a transaction only at the first write, so a read-then-write
+    # would check outside the transaction. Taking the write lock at BEGIN closes that gap.
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+class UnitOfWork:
+    """One transaction: `async with uow:` rolls back unless `await uow.commit()` was called."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]):
+        self._sessions = sessions
+        self.session: AsyncSession
+
+    @property
+    def dialect(self) -> str:
+        return self.session.bind.dialect.name
+
+    async def __aenter__(self) -> "UnitOfWork":
+        self.session = self._sessions()
+        return self
+
+    async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+
+class Store:
+    """The engine plus a factory of units of work."""
+
+    def __init__(self, engine: AsyncEngine):
+        self.engine = engine
+        self.sessions = session_factory(engine)
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs) -> "Store":
+        return cls(create_engine(url, **kwargs))
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def migrate(self) -> None:
+        """Bring the schema up to date (Alembic, head)."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _upgrade(connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def run(coro):
+    return asyncio.run(coro)

@@ -1,0 +1,217 @@
+"""Declarative models. Times are stored as UTC and always come back timezone-aware."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Store naive UTC, return aware UTC, so SQLite and PostgreSQL compare alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC time")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Business(Base):
+    """The one business this installation serves (row id 1)."""
+
+    __tablename__ = "business"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    booking_mode: Mapped[str] = mapped_column(String(16), default="direct")
+    slot_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    max_days_ahead: Mapped[int] = mapped_column(Integer, default=60)
+    support_email: Mapped[str | None] = mapped_column(String(320))
+
+
+class Location(Base):
+    __tablename__ = "location"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    hours: Mapped[list["OpeningHours"]] = relationship(lazy="raise", cascade="all, delete-orphan")
+
+
+class OpeningHours(Base):
+    """One opening interval of a location on a weekday (0 = Monday), in local minutes."""
+
+    __tablename__ = "opening_hours"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class Service(Base):
+    __tablename__ = "service"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    colour: Mapped[str | None] = mapped_column(String(16))
+    price: Mapped[str | None] = mapped_column(String(32))  # decimal text; money is never a float
+    deleted_at: Mapped[datetime | None]
+
+
+class Person(Base):
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+    addresses: Mapped[list["Address"]] = relationship(lazy="raise", back_populates="person")
+
+
+class Address(Base):
+    """A way to reach a person: telegram:<id>, email:<addr>, console:<name>."""
+
+    __tablename__ = "address"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(340), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    person: Mapped[Person] = relationship(lazy="raise", back_populates="addresses")
+
+
+class Role(Base):
+    """A role of a person; scope narrows it (e.g. a group for a group manager), '' means global."""
+
+    __tablename__ = "role"
+    __table_args__ = (UniqueConstraint("person_id", "role", "scope"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Staff(Base):
+    """A person who works here: provider (has a calendar) or assistant (books for others)."""
+
+    __tablename__ = "staff"
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    rights: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class StaffService(Base):
+    __tablename__ = "staff_service"
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), primary_key=True)
+
+
+class StaffHours(Base):
+    """Bookable time of a staff member at a location on a weekday, in local minutes."""
+
+    __tablename__ = "staff_hours"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id", ondelete="CASCADE"))
+    weekday: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class Code(Base):
+    """A one-time code. Only its HMAC is stored; it is single use with an expiry and capped attempts."""
+
+    __tablename__ = "code"
+    __table_args__ = (Index("ix_code_address_created", "address", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(340))  # who asked for it
+    purpose: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(340))  # what it proves, e.g. the email address
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[datetime | None]
+
+
+class Conversation(Base):
+    """The open flow of one sender: any process can continue it, a restart loses nothing."""
+
+    __tablename__ = "conversation"
+    address: Mapped[str] = mapped_column(String(340), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime]
+
+
+class Choice(Base):
+    """A button offered to a sender: its short key travels as callback data, the command stays here."""
+
+    __tablename__ = "choice"
+    key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(String(340), index=True)
+    command: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """A message waiting for delivery, written in the same transaction as the change behind it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | telegram | console
+    recipient: Mapped[str] = mapped_column(String(340))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)  # [{name, type, data(base64)}]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | given_up
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Audit(Base):
+    """Who did what, when, through which channel: "who booked?" always has an answer."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(340))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(340))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

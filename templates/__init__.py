@@ -1,0 +1,100 @@
+"""Every word a user reads, in German and English, rendered with Jinja2 and Babel."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime, format_time
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+
+LANGUAGES = ("de", "en")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    text: str
+    html: str | None
+
+
+def _zone(context) -> ZoneInfo:
+    return ZoneInfo(context.get("tz") or "UTC")
+
+
+@pass_context
+def _datetime(context, value: datetime, fmt: str = "medium") -> str:
+    return format_datetime(value, fmt, tzinfo=_zone(context), locale=context.get("lang", "en"))
+
+
+@pass_context
+def _time(context, value: datetime, fmt: str = "short") -> str:
+    return format_time(value, fmt, tzinfo=_zone(context), locale=context.get("lang", "en"))
+
+
+@pass_context
+def _date(context, value: date | datetime, fmt: str = "full") -> str:
+    if isinstance(value, datetime):
+        value = value.astimezone(_zone(context)).date()
+    return format_date(value, fmt, locale=context.get("lang", "en"))
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("templates", ""),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+    env.filters.update(datetime=_datetime, time=_time, date=_date)
+    return env
+
+
+def language(lang: str | None) -> str:
+    return lang if lang in LANGUAGES else "en"
+
+
+def render(name: str, lang: str, **values) -> Rendered:
+    """Render template `name` in `lang`; blocks subject/text/html are optional, the body is the text."""
+    lang = language(lang)
+    template = environment().get_template(f"{lang}/{name}.j2")
+    values["lang"] = lang
+    context = template.new_context(values)
+    if "text" not in template.blocks:
+        return Rendered(None, template.render(values).strip(), None)
+
+    def block(key: str) -> str | None:
+        if key not in template.blocks:
+            return None
+        return "".join(template.blocks[key](context)).strip()
+
+    return Rendered(block("subject"), block("text") or "", block("html"))
+
+
+@lru_cache(maxsize=4)
+def _words(lang: str) -> dict:
+    return tomllib.loads(resources.files("templates").joinpath(lang, "words.toml").read_text("utf-8"))
+
+
+def word(lang: str, key: str, **values) -> str:
+    """A short string (a button label, a help line) from words.toml, e.g. word("en", "help.book")."""
+    node = _words(language(lang))
+    for part in key.split("."):
+        node = node[part]
+    if "{{" in node:
+        return environment().from_string(node).render(lang=lang, **values)
+    return node
+
+
+def has_word(lang: str, key: str) -> bool:
+    try:
+        word(lang, key)
+    except KeyError:
+        return False
+    return True

@@ -1,0 +1,78 @@
+"""Email verification through the router against a real store (SQLite and PostgreSQL)."""
+from sqlalchemy import func, select
+
+from handlers import identity, welcome
+from handlers.router import Desk, Handlers
+from storage.models import Address, Audit, Outbox
+from tests.conftest import inbound
+
+
+def make_desk(store, config, clock) -> Desk:
+    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers()), clock)
+
+
+async def last_code(store) -> str:
+    async with store.uow() as uow:
+        subject = await uow.session.scalar(select(Outbox.subject).order_by(Outbox.id.desc()).limit(1))
+    return subject.split()[0]
+
+
+async def test_email_code_verifies_the_address(store, config, clock):
+    desk = make_desk(store, config, clock)
+    replies = await desk.handle(inbound("telegram:7", "/email Kim@Example.COM", clock=clock))
+    assert "Kim@example.com" in replies[0].text
+    code = await last_code(store)
+    replies = await desk.handle(inbound("telegram:7", code, clock=clock))
+    assert "confirmed" in replies[0].text
+    async with store.uow() as uow:
+        row = await uow.session.scalar(select(Address).where(Address.address == "email:Kim@example.com"))
+        assert row.verified
+        telegram = await uow.session.scalar(select(Address).where(Address.address == "telegram:7"))
+        assert telegram.person_id == row.person_id
+
+
+async def test_wrong_code_six_times_voids_the_code(store, config, clock):
+    desk = make_desk(store, config, clock)
+    await desk.handle(inbound("telegram:8", "/email a@example.com", clock=clock))
+    code = await last_code(store)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    answers = [(await desk.handle(inbound("telegram:8", f"/confirm {wrong}", clock=clock)))[0].text for _ in range(6)]
+    assert "4 tries left" in answers[0]
+    assert "1 try left" in answers[3]
+    assert "last try" in answers[4]
+    assert "no code waiting" in answers[5]
+    # the right code no longer works either
+    assert "no code waiting" in (await desk.handle(inbound("telegram:8", code, clock=clock)))[0].text
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "code_wrong")) == 5
+
+
+async def test_expired_code_is_refused(store, config, clock):
+    desk = make_desk(store, config, clock)
+    await desk.handle(inbound("telegram:9", "/email b@example.com", clock=clock))
+    code = await last_code(store)
+    clock.advance(minutes=16)
+    assert "no code waiting" in (await desk.handle(inbound("telegram:9", code, clock=clock)))[0].text
+
+
+async def test_issuing_codes_is_rate_limited(store, config, clock):
+    desk = make_desk(store, config, clock)
+    for _ in range(5):
+        await desk.handle(inbound("telegram:10", "/email c@example.com", clock=clock))
+        clock.advance(minutes=1)
+    replies = await desk.handle(inbound("telegram:10", "/email c@example.com", clock=clock))
+    assert "Too many codes" in replies[0].text
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Outbox)) == 5
+
+
+async def test_email_without_address_waits_for_it_in_the_conversation(store, config, clock):
+    desk = make_desk(store, config, clock)
+    assert "send me your email" in (await desk.handle(inbound("telegram:11", "/email", clock=clock)))[0].text
+    assert "d@example.com" in (await desk.handle(inbound("telegram:11", "d@example.com", clock=clock)))[0].text
+
+
+async def test_bad_address_and_bad_code_get_clear_messages(store, config, clock):
+    desk = make_desk(store, config, clock)
+    assert "does not look like an email" in (await desk.handle(inbound("telegram:12", "/email nope", clock=clock)))[0].text
+    assert "is not a code" in (await desk.handle(inbound("telegram:12", "/confirm 12ab", clock=clock)))[0].text
