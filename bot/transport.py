@@ -1,0 +1,22 @@
+"""What the outbox worker needs from a channel: send one row, or say why not."""
+from __future__ import annotations
+
+from typing import Protocol
+
+from storage.models import Outbox
+
+
+class TemporaryFailure(Exception):
+    """Try again later (server down, 4xx, flood control)."""
+
+
+class PermanentFailure(Exception):
+    """Give up now (5xx, unknown chat): retrying cannot help."""
+
+
+class Transport(Protocol):
+    async def send(self, row: Outbox) -> None:
+        """Deliver one outbox row or raise TemporaryFailure / PermanentFailure."""
+
+    async def close(self) -> None:
+        """Release connections."""
