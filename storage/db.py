@@ -67,10 +67,8 @@ class UnitOfWork:
         return self
 
     async def __aexit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            await self.session.rollback()
-        finally:
-            await self.session.close()
+        # close() rolls back whatever was not committed, and leaves loaded rows readable.
+        await self.session.close()
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -1,0 +1,151 @@
+"""`frontdesk demo | run | chat --as ADDRESS | setup FILE | migrate` (also `python -m bot`)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.app import Runtime, demo_secret, open_runtime
+from bot.console import AnnouncingTransport, Console, ConsoleTransport
+from bot.mail import EmlDirTransport, transport_for
+from bot.settings import Settings, SettingsError
+from handlers.bootstrap import BootstrapError
+from handlers.setupfile import SetupError, apply_setup, load_setup
+from storage.db import Store
+
+log = logging.getLogger("frontdesk")
+DEMO_SPEAKER = "console:guest"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="frontdesk", description="Front desk assistant over Telegram and email.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="local mode: SQLite, the demo practice, console chat, mail to ./frontdesk-outbox/")
+    sub.add_parser("run", help="every configured channel, the scheduler and the outbox worker")
+    chat = sub.add_parser("chat", help="the console channel against the configured database")
+    chat.add_argument("--as", dest="speaker", default=DEMO_SPEAKER, help="address to speak as, e.g. telegram:1001")
+    setup = sub.add_parser("setup", help="apply a setup file (idempotent) and print what changed")
+    setup.add_argument("file", type=Path)
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        return fail(f"configuration error: {exc}")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    commands = {"demo": demo, "run": run, "chat": chat, "setup": setup, "migrate": migrate}
+    try:
+        return asyncio.run(commands[args.command](settings, args))
+    except (SettingsError, SetupError, BootstrapError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+def fail(message: str) -> int:
+    print(f"frontdesk: {message}", file=sys.stderr)
+    return 2
+
+
+def console_transports(settings: Settings, lang: str) -> dict:
+    mail = AnnouncingTransport(EmlDirTransport(settings.outbox_dir, settings.mail_from or "frontdesk@localhost"),
+                               sys.stdout, lang)
+    chat = ConsoleTransport(sys.stdout, lang)
+    return {"email": mail, "telegram": chat, "console": chat}
+
+
+async def demo(settings: Settings, args) -> int:
+    """Local mode with the demo practice; piped input is read line by line and ends with exit 0."""
+    if not settings.secret_key:
+        settings.secret_key = demo_secret(Path(".frontdesk-secret"))
+    example = resources.files("examples").joinpath("practice.toml")
+    with resources.as_file(example) as path:
+        runtime = await open_runtime(settings, console_transports(settings, settings.language), setup=path)
+    return await console_session(runtime, DEMO_SPEAKER)
+
+
+async def chat(settings: Settings, args) -> int:
+    settings.require_secret()
+    runtime = await open_runtime(settings, console_transports(settings, settings.language))
+    return await console_session(runtime, args.speaker)
+
+
+async def console_session(runtime: Runtime, speaker: str) -> int:
+    lang = runtime.desk.config.default_language
+    try:
+        await Console(runtime.desk, runtime.worker, speaker, sys.stdout, lang).run(sys.stdin)
+    finally:
+        await runtime.close()
+    return 0
+
+
+async def run(settings: Settings, args) -> int:
+    """Every configured channel until SIGINT/SIGTERM, then a clean stop."""
+    settings.require_secret()
+    settings.require_mail_from()
+    transports = {"email": transport_for(settings)}
+    runtime = await open_runtime(settings, transports)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    telegram_app = await start_telegram_channel(runtime) if settings.telegram_token else None
+    if telegram_app is None:
+        log.warning("FRONTDESK_TELEGRAM_TOKEN is not set: Telegram is off")
+    worker = asyncio.create_task(runtime.worker.run(stop))
+    log.info("frontdesk is running; stop with Ctrl-C or SIGTERM")
+    await stop.wait()
+    await worker
+    if telegram_app is not None:
+        from bot.telegram import stop_telegram
+
+        await stop_telegram(telegram_app)
+    await runtime.close()
+    log.info("frontdesk stopped")
+    return 0
+
+
+async def start_telegram_channel(runtime: Runtime):
+    from bot.telegram import TelegramTransport, build_application, start_telegram
+
+    app = build_application(runtime.settings, runtime.desk)
+    runtime.transports["telegram"] = TelegramTransport(app.bot)
+    await start_telegram(app, runtime.settings)
+    return app
+
+
+async def setup(settings: Settings, args) -> int:
+    """Apply a setup file and print what changed."""
+    spec = load_setup(args.file)
+    store = Store.from_url(settings.database_url)
+    try:
+        await store.migrate()
+        async with store.uow() as uow:
+            from handlers.context import SystemClock
+
+            changes = await apply_setup(uow, spec, SystemClock().now())
+            await uow.commit()
+    finally:
+        await store.dispose()
+    print("\n".join(changes) if changes else f"{args.file}: no changes")
+    return 0
+
+
+async def migrate(settings: Settings, args) -> int:
+    store = Store.from_url(settings.database_url)
+    try:
+        await store.migrate()
+    finally:
+        await store.dispose()
+    print("database schema is up to date")
+    return 0

@@ -1,0 +1,32 @@
+"""Administration words of the foundation: the audit log answers "who did that?"."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from handlers.context import Context, Refusal
+from handlers.messages import Reply
+from handlers.router import Command, Handlers
+from storage.models import Audit
+
+ADMINS = frozenset({"owner", "admin"})
+MAX_ENTRIES = 50
+
+
+async def show_audit(ctx: Context, args: str) -> list[Reply]:
+    """`audit [N] [filter]`: the latest N entries, optionally only those mentioning a word."""
+    parts = args.split(None, 1)
+    count = 10
+    if parts and parts[0].isdigit():
+        count = min(int(parts.pop(0)), MAX_ENTRIES)
+    elif parts and parts[0].lstrip("-").isdigit():
+        raise Refusal("audit_bad_count", value=parts[0])
+    query = select(Audit).order_by(Audit.id.desc()).limit(max(count, 1))
+    if parts:
+        needle = f"%{parts[0].strip()}%"
+        query = query.where(Audit.action.ilike(needle) | Audit.actor.ilike(needle) | Audit.subject.ilike(needle))
+    entries = (await ctx.session.scalars(query)).all()
+    return [ctx.say("audit", entries=list(reversed(entries)))]
+
+
+def handlers() -> Handlers:
+    return Handlers(commands=[Command("audit", show_audit, allowed=ADMINS, aliases=("protokoll",), section="admin")])

@@ -1,0 +1,95 @@
+"""The router against a real store: roles, buttons, conversations, languages, failures."""
+from sqlalchemy import func, select
+
+from handlers import admin, identity, welcome
+from handlers.bootstrap import ensure_owners
+from handlers.router import Command, Desk, Handlers
+from storage.models import Audit, Person
+from tests.conftest import inbound
+
+
+def make_desk(store, config, clock, *extra: Handlers) -> Desk:
+    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(), *extra), clock)
+
+
+async def make_owner(store, clock, address="telegram:1001"):
+    async with store.uow() as uow:
+        await ensure_owners(uow, [address], clock.now())
+        await uow.commit()
+
+
+async def test_customer_typing_an_admin_word_is_refused_and_logged(store, config, clock):
+    desk = make_desk(store, config, clock)
+    replies = await desk.handle(inbound("telegram:5", "/audit", clock=clock))
+    assert '"audit" is not available to you' in replies[0].text
+    async with store.uow() as uow:
+        denied = (await uow.session.scalars(select(Audit).where(Audit.action == "denied"))).all()
+    assert [(d.actor, d.subject) for d in denied] == [("telegram:5", "audit")]
+
+
+async def test_owner_reads_the_audit_log_and_sees_the_refusal(store, config, clock):
+    await make_owner(store, clock)
+    desk = make_desk(store, config, clock)
+    await desk.handle(inbound("telegram:5", "/audit", clock=clock))
+    text = (await desk.handle(inbound("telegram:1001", "/audit 5", clock=clock)))[0].text
+    assert "telegram:5 via telegram · denied · audit" in text
+
+
+async def test_help_shows_only_what_the_role_may_use(store, config, clock):
+    await make_owner(store, clock)
+    desk = make_desk(store, config, clock)
+    customer = (await desk.handle(inbound("telegram:5", "/help", clock=clock)))[0].text
+    owner = (await desk.handle(inbound("telegram:1001", "/help", clock=clock)))[0].text
+    assert "/audit" not in customer and "/email" in customer
+    assert "/audit" in owner and "Administration" in owner
+
+
+async def test_unknown_words_and_stray_digits_get_a_hint(store, config, clock):
+    desk = make_desk(store, config, clock)
+    assert 'I do not know "frobnicate"' in (await desk.handle(inbound("telegram:5", "frobnicate now", clock=clock)))[0].text
+    assert "no code waiting" in (await desk.handle(inbound("telegram:5", "123456", clock=clock)))[0].text
+    assert "/help" in (await desk.handle(inbound("telegram:5", "", clock=clock)))[0].text
+
+
+async def test_a_button_runs_its_command_once_known_and_expires_for_others(store, config, clock):
+    desk = make_desk(store, config, clock)
+    keyboard = (await desk.handle(inbound("telegram:5", "/language", clock=clock)))[0].choices
+    german = next(c for c in keyboard if c.command == "language de")
+    assert len(german.key.encode()) <= 64
+    assert "Deutsch" in (await desk.handle(inbound("telegram:5", choice=german.key, clock=clock)))[0].text
+    # someone else's button (or a forged key) does nothing but say so
+    other = (await desk.handle(inbound("telegram:6", choice=german.key, clock=clock)))[0].text
+    assert "expired" in other
+
+
+async def test_a_conversation_continues_in_a_new_desk_after_a_restart(store, config, clock):
+    await make_desk(store, config, clock).handle(inbound("telegram:5", "/email", clock=clock))
+    restarted = make_desk(store, config, clock)
+    assert "k@example.com" in (await restarted.handle(inbound("telegram:5", "k@example.com", clock=clock)))[0].text
+
+
+async def test_language_follows_choice_then_client_then_business(store, config, clock):
+    desk = make_desk(store, config, clock)
+    assert "Willkommen" in (await desk.handle(inbound("telegram:5", "/start", clock=clock, lang="de-AT")))[0].text
+    assert "Welcome" in (await desk.handle(inbound("telegram:6", "/start", clock=clock, lang="fr")))[0].text
+    await desk.handle(inbound("telegram:6", "/language de", clock=clock, lang="fr"))
+    assert "Willkommen" in (await desk.handle(inbound("telegram:6", "/start", clock=clock, lang="en")))[0].text
+
+
+async def test_a_failing_handler_gets_a_friendly_reply_and_changes_nothing(store, config, clock):
+    async def explode(ctx, args):
+        ctx.person.name = "changed"
+        raise RuntimeError("boom")
+
+    desk = make_desk(store, config, clock, Handlers(commands=[Command("explode", explode)]))
+    await desk.handle(inbound("telegram:5", "/start", clock=clock))
+    replies = await desk.handle(inbound("telegram:5", "/explode", clock=clock))
+    assert "something went wrong" in replies[0].text
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.name == "changed")) == 0
+
+
+async def test_bad_audit_count_is_explained(store, config, clock):
+    await make_owner(store, clock)
+    desk = make_desk(store, config, clock)
+    assert "is not a number" in (await desk.handle(inbound("telegram:1001", "/audit -3", clock=clock)))[0].text
