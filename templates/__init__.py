@@ -79,7 +79,13 @@ def render(name: str, lang: str, **values) -> Rendered:
 
 @lru_cache(maxsize=4)
 def _words(lang: str) -> dict:
-    return tomllib.loads(resources.files("templates").joinpath(lang, "words.toml").read_text("utf-8"))
+    """All `*.toml` word files of a language, merged table by table (one file per capability)."""
+    merged: dict = {}
+    for entry in sorted(resources.files("templates").joinpath(lang).iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            for table, values in tomllib.loads(entry.read_text("utf-8")).items():
+                merged.setdefault(table, {}).update(values) if isinstance(values, dict) else merged.update({table: values})
+    return merged
 
 
 def word(lang: str, key: str, **values) -> str:

@@ -1,0 +1,217 @@
+"""Outgoing mail: turn an outbox row into a MIME message and hand it to SMTP or a directory."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.policy
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+
+from bot.transport import PermanentFailure, TemporaryFailure, Transport
+from storage.models import Outbox
+
+log = logging.getLogger(__name__)
+
+# Headers build_email sets itself; a row's headers may not replace them.
+ENVELOPE_HEADERS = {"from", "to", "subject", "date"}
+
+
+def mail_address(recipient: str) -> str:
+    """The bare address of an outbox recipient ("email:kim@example.com" or "kim@example.com")."""
+    return recipient.removeprefix("email:")
+
+
+def build_email(row: Outbox, mail_from: str) -> EmailMessage:
+    """Build the MIME message for one outbox row: text, optional html, attachments."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = mail_from
+    msg["To"] = mail_address(row.recipient)
+    msg["Subject"] = row.subject or ""
+    msg["Date"] = format_datetime(row.created_at or datetime.now(timezone.utc))
+    _add_row_headers(msg, row.headers or {}, mail_from)
+    # Quoted-printable keeps the mail 7-bit clean for servers without 8BITMIME.
+    msg.set_content(row.text, charset="utf-8", cte="quoted-printable")
+    if row.html:
+        msg.add_alternative(row.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for attachment in row.attachments or []:
+        _attach(msg, attachment)
+    return msg
+
+
+def _add_row_headers(msg: EmailMessage, headers: dict, mail_from: str) -> None:
+    for name, value in headers.items():
+        if name.lower() not in ENVELOPE_HEADERS:
+            del msg[name]
+            msg[name] = str(value)
+    if "Message-ID" not in msg:
+        msg["Message-ID"] = make_msgid(domain=_domain(mail_from))
+    if "Auto-Submitted" not in msg:
+        msg["Auto-Submitted"] = "auto-generated"
+    # Asks Exchange and friends not to answer with out-of-office mail (loop protection).
+    del msg["X-Auto-Response-Suppress"]
+    msg["X-Auto-Response-Suppress"] = "All"
+
+
+def _domain(mail_from: str) -> str:
+    address = parseaddr(mail_from)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def _attach(msg: EmailMessage, attachment: dict) -> None:
+    """Attach one {name, type, data(base64)} entry; "text/calendar; method=REQUEST" keeps its parameters."""
+    content_type, *raw_params = [part.strip() for part in attachment.get("type", "").split(";")]
+    maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
+    params = dict(param.split("=", 1) for param in raw_params if "=" in param)
+    data = base64.b64decode(attachment["data"])
+    msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
+                       filename=attachment.get("name", "attachment"), params=params)
+
+
+class EmlDirTransport:
+    """Writes each mail as an .eml file: the demo's and tests' stand-in for SMTP."""
+
+    def __init__(self, directory: Path, mail_from: str):
+        self.directory = Path(directory)
+        self.mail_from = mail_from
+
+    def path_for(self, row: Outbox) -> Path:
+        stamp = (row.created_at or datetime.now(timezone.utc)).strftime("%Y%m%d-%H%M%S")
+        return self.directory / f"{stamp}-{row.id:06d}.eml"
+
+    async def send(self, row: Outbox) -> None:
+        """Write the row's mail to its file; a disk error is worth a retry."""
+        data = build_email(row, self.mail_from).as_bytes()
+        try:
+            await asyncio.to_thread(_write_atomically, self.path_for(row), data)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot write mail: {exc}") from exc
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A reader never sees half a file: write aside, then rename over.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    with open(temp, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temp, path)
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Read smtp://user:pass@host:port or smtps://…; user and password may be percent-encoded."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(f"FRONTDESK_SMTP_URL must look like smtp://user:pass@host:port, not {url!r}")
+    implicit_tls = parts.scheme == "smtps"
+    return SmtpTarget(
+        host=parts.hostname, port=parts.port or (465 if implicit_tls else 25), implicit_tls=implicit_tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class SmtpTransport:
+    """Sends through one SMTP connection, kept open and reused across mails."""
+
+    def __init__(self, url: str, mail_from: str, timeout: float = 30):
+        self.target = parse_smtp_url(url)
+        self.mail_from = mail_from
+        self.sender = parseaddr(mail_from)[1] or mail_from
+        self.timeout = timeout
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+
+    async def send(self, row: Outbox) -> None:
+        """Send one row; say whether a failure is worth a retry."""
+        message = build_email(row, self.mail_from)
+        async with self._lock:
+            try:
+                await self._send_reconnecting(message, mail_address(row.recipient))
+            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ValueError) as exc:
+                if not isinstance(exc, (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused)):
+                    self._discard()  # the connection's state is unknown now
+                raise classify(exc) from exc
+
+    async def _send_reconnecting(self, message: EmailMessage, recipient: str) -> None:
+        try:
+            await self._send(message, recipient)
+        except aiosmtplib.SMTPServerDisconnected:
+            # Servers drop idle connections without telling us; one fresh connection is worth a try.
+            self._discard()
+            await self._send(message, recipient)
+
+    async def _send(self, message: EmailMessage, recipient: str) -> None:
+        if self._client is None or not self._client.is_connected:
+            await self._connect()
+        await self._client.send_message(message, sender=self.sender, recipients=[recipient])
+
+    async def _connect(self) -> None:
+        target = self.target
+        client = aiosmtplib.SMTP(
+            hostname=target.host, port=target.port, username=target.username, password=target.password,
+            use_tls=target.implicit_tls, start_tls=False if target.implicit_tls else None, timeout=self.timeout,
+        )
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            client.close()
+            # Unreachable server, refused greeting or bad credentials: our setup, not this mail.
+            raise TemporaryFailure(f"cannot connect to {target.host}:{target.port}: {exc}") from exc
+        self._client = client
+
+    def _discard(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def close(self) -> None:
+        """Say QUIT politely; drop the connection if the server is already gone."""
+        client, self._client = self._client, None
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+            client.close()
+
+
+def classify(exc: BaseException) -> TemporaryFailure | PermanentFailure:
+    """A 5xx about this mail is permanent; anything about the server or the network is temporary."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [refused.code for refused in exc.recipients]
+        text = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        return PermanentFailure(text) if min(codes) >= 500 else TemporaryFailure(text)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        text = f"{exc.code} {exc.message}"
+        return PermanentFailure(text) if exc.code >= 500 else TemporaryFailure(text)
+    if isinstance(exc, (aiosmtplib.SMTPNotSupported, ValueError)):
+        return PermanentFailure(f"{exc.__class__.__name__}: {exc}")
+    return TemporaryFailure(f"{exc.__class__.__name__}: {exc}")
+
+
+def transport_for(settings) -> Transport:
+    """SMTP when FRONTDESK_SMTP_URL is set, else .eml files in FRONTDESK_OUTBOX_DIR."""
+    if settings.smtp_url:
+        return SmtpTransport(settings.smtp_url, settings.mail_from)
+    return EmlDirTransport(settings.outbox_dir, settings.mail_from or "frontdesk@localhost")

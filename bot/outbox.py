@@ -1,0 +1,163 @@
+"""The outbox worker: claims due rows, sends them through their channel, retries with backoff."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+
+from bot.transport import PermanentFailure, Transport
+from handlers.context import Clock, SystemClock
+from storage.db import Store
+from storage.models import Outbox
+
+log = logging.getLogger(__name__)
+
+# A claim expires so that a crashed worker's rows are retried by another one.
+CLAIM = timedelta(seconds=120)
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+MAX_ERROR_CHARS = 2000
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait before the next try after `attempts` failed ones: 30 s, 1 min, 2 min, … at most 1 h."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+
+
+def describe(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+class OutboxWorker:
+    """Delivers outbox rows; any number of workers may run against one database."""
+
+    def __init__(self, store: Store, transports: dict[str, Transport], clock: Clock | None = None,
+                 max_attempts: int = 8, batch: int = 100):
+        self.store = store
+        self.transports = transports
+        self.clock = clock or SystemClock()
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self._unrouted: set[str] = set()
+
+    async def deliver_due(self) -> int:
+        """Send every row that is due now and not claimed by another worker; return how many went out."""
+        return (await self._deliver_batch())[1]
+
+    async def drain(self) -> int:
+        """Deliver until nothing is due now; return how many went out."""
+        total = 0
+        while True:
+            claimed, sent = await self._deliver_batch()
+            total += sent
+            if claimed == 0:
+                return total
+
+    async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
+        """Deliver every `interval` seconds until `stop` is set; an error waits for the next round."""
+        while not stop.is_set():
+            try:
+                await self.drain()
+            except Exception:  # noqa: BLE001 - the worker outlives a broken round (database restart, bug)
+                log.exception("outbox round failed; retrying in %.1f s", interval)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def given_up(self) -> list[Outbox]:
+        """Rows that will not be tried again, oldest first."""
+        async with self.store.uow() as uow:
+            rows = await uow.session.scalars(select(Outbox).where(Outbox.status == "given_up").order_by(Outbox.id))
+            return list(rows)
+
+    async def close(self) -> None:
+        """Close every transport once."""
+        for transport in {id(t): t for t in self.transports.values()}.values():
+            await transport.close()
+
+    async def _deliver_batch(self) -> tuple[int, int]:
+        rows = await self._claim()
+        sent = 0
+        for row in rows:
+            if self.clock.now() >= row.claimed_until:
+                continue  # the claim ran out while earlier rows were sent; another worker may own it
+            sent += await self._deliver(row)
+        return len(rows), sent
+
+    async def _claim(self) -> list[Outbox]:
+        """Claim up to `batch` due rows and commit, so no other worker sends them meanwhile."""
+        now = self.clock.now()
+        async with self.store.uow() as uow:
+            await self._warn_unrouted(uow, now)
+            due = await uow.session.scalars(
+                select(Outbox.id).where(*self._due(now), Outbox.channel.in_(list(self.transports)))
+                .order_by(Outbox.next_attempt_at, Outbox.id).limit(self.batch)
+            )
+            # Ascending ids: concurrent workers lock rows in the same order and cannot deadlock.
+            claimed = [row_id for row_id in sorted(due) if await self._claim_one(uow, row_id, now)]
+            rows = (await uow.session.scalars(select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id))).all()
+            await uow.commit()
+        return list(rows)
+
+    @staticmethod
+    def _due(now: datetime) -> tuple:
+        free = or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now)
+        return Outbox.status == "pending", Outbox.next_attempt_at <= now, free
+
+    async def _claim_one(self, uow, row_id: int, now: datetime) -> bool:
+        # The conditional UPDATE is the claim: of two racing workers only one changes the row.
+        result = await uow.session.execute(
+            update(Outbox)
+            .where(Outbox.id == row_id, Outbox.status == "pending",
+                   or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
+            .values(claimed_until=now + CLAIM)
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+    async def _warn_unrouted(self, uow, now: datetime) -> None:
+        """Log once per channel that due rows wait for a transport nobody configured."""
+        channels = set(await uow.session.scalars(
+            select(Outbox.channel).distinct().where(*self._due(now), Outbox.channel.not_in(list(self.transports)))
+        ))
+        for channel in channels - self._unrouted:
+            log.warning("outbox rows for channel %r stay pending: no transport is configured for it", channel)
+        self._unrouted |= channels
+
+    async def _deliver(self, row: Outbox) -> int:
+        """Send one claimed row and commit its outcome on its own; return 1 if it went out."""
+        try:
+            await self.transports[row.channel].send(row)
+        except Exception as exc:  # noqa: BLE001 - any failure of one row must not stop the others
+            await self._record_failure(row, exc)
+            return 0
+        await self._record(row, status="sent", sent_at=self.clock.now(), last_error=None)
+        return 1
+
+    async def _record_failure(self, row: Outbox, exc: Exception) -> None:
+        """Schedule the next try with backoff, or give up after a permanent failure or too many tries."""
+        attempts = row.attempts + 1
+        give_up = isinstance(exc, PermanentFailure) or attempts >= self.max_attempts
+        if give_up:
+            log.warning("outbox row %s (%s to %s) given up after %d attempt(s): %s",
+                        row.id, row.channel, row.recipient, attempts, describe(exc))
+        else:
+            log.info("outbox row %s failed (attempt %d), retrying: %s", row.id, attempts, describe(exc))
+        await self._record(row, status="given_up" if give_up else "pending", last_error=describe(exc),
+                           next_attempt_at=self.clock.now() + backoff(attempts))
+
+    async def _record(self, row: Outbox, **values) -> None:
+        """Store a row's outcome and release its claim, unless the claim was lost meanwhile."""
+        async with self.store.uow() as uow:
+            result = await uow.session.execute(
+                update(Outbox)
+                .where(Outbox.id == row.id, Outbox.status == "pending", Outbox.claimed_until == row.claimed_until)
+                .values(attempts=Outbox.attempts + 1, claimed_until=None, **values)
+                .execution_options(synchronize_session=False)
+            )
+            await uow.commit()
+        if result.rowcount != 1:
+            log.warning("outbox row %s: claim was lost before its outcome was stored", row.id)

@@ -1,0 +1,331 @@
+"""The outbox worker and the mail transports against a real SMTP server (SQLite and PostgreSQL)."""
+import asyncio
+import base64
+import email
+import email.policy
+import logging
+from datetime import timedelta
+from email.utils import make_msgid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from bot.mail import EmlDirTransport, SmtpTransport, build_email, parse_smtp_url, transport_for
+from bot.outbox import OutboxWorker, backoff
+from storage.db import Store
+from storage.models import Outbox
+from tests.smtp import SmtpServer, smtp_server  # noqa: F401
+
+SENDER = "Praxis Müller <desk@example.com>"
+ICS = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
+
+
+def make_row(clock, to: str = "kim@example.com", **fields) -> Outbox:
+    values = dict(
+        channel="email", recipient=to, subject="Your appointment", text="See you soon.", html=None,
+        headers={"Message-ID": make_msgid(domain="frontdesk.test"), "Auto-Submitted": "auto-generated"},
+        attachments=[], status="pending", attempts=0, next_attempt_at=clock.now(), created_at=clock.now(),
+    )
+    return Outbox(**{**values, **fields})
+
+
+async def add_rows(store, rows: list[Outbox]) -> list[Outbox]:
+    async with store.uow() as uow:
+        uow.session.add_all(rows)
+        await uow.commit()
+    return rows
+
+
+async def reload(store, row_id: int) -> Outbox:
+    async with store.uow() as uow:
+        return await uow.session.get(Outbox, row_id)
+
+
+async def statuses(store) -> dict[str, int]:
+    async with store.uow() as uow:
+        found = (await uow.session.scalars(select(Outbox.status))).all()
+    return {status: found.count(status) for status in set(found)}
+
+
+@pytest.fixture
+async def smtp(smtp_server):  # noqa: F811 - the fixture imported above
+    transport = SmtpTransport(smtp_server.url, SENDER, timeout=5)
+    yield transport
+    await transport.close()
+
+
+async def test_one_connection_carries_many_mails(store, clock, smtp_server, smtp):  # noqa: F811
+    rows = await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(12)])
+    worker = OutboxWorker(store, {"email": smtp}, clock, batch=5)
+    assert await worker.drain() == 12
+    assert smtp_server.handler.connections == 1
+    assert sorted(m["Message-ID"] for m in smtp_server.messages) == sorted(r.headers["Message-ID"] for r in rows)
+    assert await statuses(store) == {"sent": 12}
+    sent = await reload(store, rows[0].id)
+    assert sent.sent_at == clock.now() and sent.claimed_until is None
+
+
+async def test_umlauts_and_html_survive_the_trip(store, clock, smtp_server, smtp):  # noqa: F811
+    await add_rows(store, [make_row(clock, subject="Terminbestätigung für Jürgen Größe",
+                                    text="Grüße aus München – bis Dienstag!", html="<p>Grüße aus <b>München</b></p>")])
+    assert await OutboxWorker(store, {"email": smtp}, clock).drain() == 1
+    msg = smtp_server.messages[0]
+    assert msg["Subject"] == "Terminbestätigung für Jürgen Größe"
+    assert msg["From"].addresses[0].display_name == "Praxis Müller"
+    assert msg.get_body(("plain",)).get_content().strip() == "Grüße aus München – bis Dienstag!"
+    assert msg.get_body(("html",)).get_content().strip() == "<p>Grüße aus <b>München</b></p>"
+    assert msg.get_content_type() == "multipart/alternative"
+    smtp_server.handler.raw[0].decode("ascii")  # encoded for the wire: no raw 8-bit bytes
+
+
+async def test_loop_protection_and_threading_headers_are_sent(store, clock, smtp_server, smtp):  # noqa: F811
+    row = make_row(clock, headers={"Message-ID": "<r1@frontdesk.test>", "Auto-Submitted": "auto-replied",
+                                   "In-Reply-To": "<q1@example.com>", "References": "<q0@example.com> <q1@example.com>"})
+    await add_rows(store, [row])
+    await OutboxWorker(store, {"email": smtp}, clock).drain()
+    msg = smtp_server.messages[0]
+    assert (msg["Message-ID"], msg["Auto-Submitted"], msg["X-Auto-Response-Suppress"]) == (
+        "<r1@frontdesk.test>", "auto-replied", "All")
+    assert msg["In-Reply-To"] == "<q1@example.com>"
+    assert msg["References"] == "<q0@example.com> <q1@example.com>"
+    assert smtp_server.handler.envelopes[0] == ("desk@example.com", ["kim@example.com"])
+
+
+async def test_smtp_outage_keeps_rows_then_delivers_each_exactly_once(store, clock, smtp_server, smtp):  # noqa: F811
+    rows = await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(3)])
+    worker = OutboxWorker(store, {"email": smtp}, clock)
+    smtp_server.stop()
+    assert await worker.drain() == 0
+    for row in rows:
+        failed = await reload(store, row.id)
+        assert (failed.status, failed.attempts, failed.claimed_until) == ("pending", 1, None)
+        assert "connect" in failed.last_error
+        assert failed.next_attempt_at == clock.now() + timedelta(seconds=30)
+    assert await worker.drain() == 0  # not due yet: no second attempt
+    assert (await reload(store, rows[0].id)).attempts == 1
+    smtp_server.start()
+    clock.advance(minutes=1)
+    assert await worker.drain() == 3
+    assert await worker.drain() == 0
+    assert sorted(m["To"] for m in smtp_server.messages) == ["c0@example.com", "c1@example.com", "c2@example.com"]
+    assert await statuses(store) == {"sent": 3}
+
+
+async def test_a_dropped_connection_is_reopened_transparently(store, clock, smtp_server, smtp):  # noqa: F811
+    worker = OutboxWorker(store, {"email": smtp}, clock)
+    await add_rows(store, [make_row(clock)])
+    assert await worker.drain() == 1
+    smtp_server.stop()  # cuts the connection the transport keeps open
+    smtp_server.start()
+    second = (await add_rows(store, [make_row(clock)]))[0]
+    assert await worker.drain() == 1
+    assert (await reload(store, second.id)).attempts == 1
+    assert smtp_server.handler.connections == 2
+
+
+async def test_a_550_reply_gives_up_after_one_try(store, clock, smtp_server, smtp, caplog):  # noqa: F811
+    smtp_server.handler.refuse["nobody@example.com"] = "550 5.1.1 No such user"
+    bad, good = await add_rows(store, [make_row(clock, to="nobody@example.com"), make_row(clock)])
+    worker = OutboxWorker(store, {"email": smtp}, clock)
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        assert await worker.drain() == 1
+    failed = await reload(store, bad.id)
+    assert (failed.status, failed.attempts) == ("given_up", 1)
+    assert "550" in failed.last_error
+    assert [row.id for row in await worker.given_up()] == [bad.id]
+    assert (await reload(store, good.id)).status == "sent"  # the same connection went on after RSET
+    assert smtp_server.handler.connections == 1
+    assert any("given up" in record.message for record in caplog.records)
+
+
+async def test_temporary_refusals_give_up_after_max_attempts(store, clock, smtp_server, smtp):  # noqa: F811
+    smtp_server.handler.refuse["full@example.com"] = "452 4.2.2 Mailbox full"
+    row = (await add_rows(store, [make_row(clock, to="full@example.com")]))[0]
+    worker = OutboxWorker(store, {"email": smtp}, clock, max_attempts=3)
+    waits = []
+    for _ in range(3):
+        await worker.drain()
+        waiting = await reload(store, row.id)
+        waits.append(waiting.next_attempt_at - clock.now())
+        clock.advance(hours=1)
+    assert (waiting.status, waiting.attempts) == ("given_up", 3)
+    assert "452" in waiting.last_error
+    assert waits[:2] == [timedelta(seconds=30), timedelta(seconds=60)]
+    assert await worker.drain() == 0 and (await reload(store, row.id)).attempts == 3
+
+
+async def test_eml_files_are_complete_and_parseable(store, clock, tmp_path):
+    attachment = {"name": "termin.ics", "type": "text/calendar; method=REQUEST",
+                  "data": base64.b64encode(ICS.encode()).decode()}
+    row = (await add_rows(store, [make_row(clock, subject="Bestätigung", text="Grüße", html="<p>Grüße</p>",
+                                           attachments=[attachment])]))[0]
+    outbox = tmp_path / "new" / "outbox"
+    assert await OutboxWorker(store, {"email": EmlDirTransport(outbox, SENDER)}, clock).drain() == 1
+    files = sorted(outbox.iterdir())
+    assert [f.name for f in files] == [f"20261201-090000-{row.id:06d}.eml"]
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert msg["Message-ID"] == row.headers["Message-ID"]
+    assert (msg["Auto-Submitted"], msg["X-Auto-Response-Suppress"]) == ("auto-generated", "All")
+    assert (msg["Subject"], msg["To"]) == ("Bestätigung", "kim@example.com")
+    assert msg.get_body(("plain",)).get_content().strip() == "Grüße"
+    ics = next(msg.iter_attachments())
+    assert (ics.get_filename(), ics.get_content_type(), ics.get_param("method")) == (
+        "termin.ics", "text/calendar", "REQUEST")
+    assert ics.get_content().replace("\r\n", "\n") == ICS.replace("\r\n", "\n")
+
+
+async def test_two_workers_deliver_each_row_exactly_once(store_and_url, clock, smtp_server):  # noqa: F811
+    store, url = store_and_url
+    rows = await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(40)])
+    other_store = Store.from_url(url)  # a second process, in effect
+    transports = [SmtpTransport(smtp_server.url, SENDER, timeout=5) for _ in range(2)]
+    workers = [OutboxWorker(s, {"email": t}, clock, batch=4) for s, t in zip((store, other_store), transports)]
+    try:
+        counts = await asyncio.gather(*(worker.drain() for worker in workers))
+    finally:
+        await asyncio.gather(*(t.close() for t in transports))
+        await other_store.dispose()
+    assert sum(counts) == 40
+    assert sorted(m["Message-ID"] for m in smtp_server.messages) == sorted(r.headers["Message-ID"] for r in rows)
+    assert await statuses(store) == {"sent": 40}
+
+
+async def test_racing_claims_never_overlap(store_and_url, clock, tmp_path):
+    store, url = store_and_url
+    other_store = Store.from_url(url)
+    files = {"email": EmlDirTransport(tmp_path, SENDER)}
+    workers = [OutboxWorker(s, files, clock, batch=20) for s in (store, other_store)]
+    claimed = []
+    try:
+        for _ in range(5):  # several rounds, since two claims overlap in time only by chance
+            await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(10)])
+            for rows in await asyncio.gather(*(worker._claim() for worker in workers)):
+                claimed += [row.id for row in rows]
+    finally:
+        await other_store.dispose()
+    assert len(claimed) == len(set(claimed)) == 50
+
+
+async def test_a_channel_without_transport_stays_pending_and_is_reported_once(store, clock, tmp_path, caplog):
+    chat = (await add_rows(store, [make_row(clock, channel="telegram", to="telegram:7")]))[0]
+    worker = OutboxWorker(store, {"email": EmlDirTransport(tmp_path, SENDER)}, clock)
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        assert await worker.drain() == 0
+        assert await worker.drain() == 0
+    waiting = await reload(store, chat.id)
+    assert (waiting.status, waiting.attempts, waiting.claimed_until) == ("pending", 0, None)
+    assert len([r for r in caplog.records if "telegram" in r.message]) == 1
+
+
+async def test_an_expired_claim_lets_another_worker_take_the_row(store, clock, tmp_path):
+    row = (await add_rows(store, [make_row(clock)]))[0]
+    crashed = OutboxWorker(store, {"email": EmlDirTransport(tmp_path, SENDER)}, clock)
+    assert len(await crashed._claim()) == 1  # claimed, then the process died
+    rescuer = OutboxWorker(store, {"email": EmlDirTransport(tmp_path, SENDER)}, clock)
+    assert await rescuer.drain() == 0
+    clock.advance(minutes=3)
+    assert await rescuer.drain() == 1
+    assert (await reload(store, row.id)).status == "sent"
+
+
+class Exploding:
+    """A transport that fails in a way no transport should: a plain bug."""
+
+    async def send(self, row):
+        raise RuntimeError("boom")
+
+    async def close(self):
+        pass
+
+
+async def test_a_crashing_transport_counts_as_a_temporary_failure(store, clock):
+    row = (await add_rows(store, [make_row(clock, channel="console", to="console:ann")]))[0]
+    assert await OutboxWorker(store, {"console": Exploding()}, clock).drain() == 0
+    failed = await reload(store, row.id)
+    assert (failed.status, failed.attempts, failed.last_error) == ("pending", 1, "RuntimeError: boom")
+
+
+async def test_run_delivers_until_stopped(store, clock, smtp_server, smtp):  # noqa: F811
+    stop = asyncio.Event()
+    task = asyncio.create_task(OutboxWorker(store, {"email": smtp}, clock).run(stop, interval=0.01))
+    await add_rows(store, [make_row(clock)])
+    for _ in range(500):
+        if smtp_server.messages:
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert len(smtp_server.messages) == 1
+
+
+async def test_run_survives_a_broken_round(clock, tmp_path, caplog):
+    broken = Store.from_url(f"sqlite+aiosqlite:///{tmp_path}/unmigrated.db")  # no outbox table
+    stop = asyncio.Event()
+    worker = OutboxWorker(broken, {}, clock)
+    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+        task = asyncio.create_task(worker.run(stop, interval=0.01))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+    await broken.dispose()
+    assert len([r for r in caplog.records if "outbox round failed" in r.message]) >= 2
+
+
+async def test_smtp_login_uses_the_decoded_url_credentials(store, clock):
+    server = SmtpServer(credentials=("desk@example.com", "pä:ss/wort"))
+    server.start()
+    transport = SmtpTransport(f"smtp://desk%40example.com:p%C3%A4%3Ass%2Fwort@127.0.0.1:{server.port}", SENDER)
+    try:
+        await add_rows(store, [make_row(clock)])
+        assert await OutboxWorker(store, {"email": transport}, clock).drain() == 1
+    finally:
+        await transport.close()
+        server.stop()
+    assert len(server.messages) == 1
+
+
+async def test_wrong_smtp_password_keeps_mail_for_later(store, clock):
+    server = SmtpServer(credentials=("desk", "right"))
+    server.start()
+    transport = SmtpTransport(f"smtp://desk:wrong@127.0.0.1:{server.port}", SENDER)
+    try:
+        row = (await add_rows(store, [make_row(clock)]))[0]
+        assert await OutboxWorker(store, {"email": transport}, clock).drain() == 0
+    finally:
+        await transport.close()
+        server.stop()
+    failed = await reload(store, row.id)
+    assert (failed.status, failed.attempts) == ("pending", 1)
+
+
+def test_smtp_urls_are_parsed_with_default_ports():
+    plain = parse_smtp_url("smtp://us%40er:p%40ss@mail.example.com")
+    assert (plain.host, plain.port, plain.implicit_tls, plain.username, plain.password) == (
+        "mail.example.com", 25, False, "us@er", "p@ss")
+    secure = parse_smtp_url("smtps://mail.example.com")
+    assert (secure.port, secure.implicit_tls, secure.username) == (465, True, None)
+    assert parse_smtp_url("smtp://h:2525").port == 2525
+    with pytest.raises(ValueError, match="FRONTDESK_SMTP_URL"):
+        parse_smtp_url("http://mail.example.com")
+
+
+def test_transport_follows_the_settings(tmp_path):
+    smtp = transport_for(SimpleNamespace(smtp_url="smtp://h:2525", mail_from=SENDER, outbox_dir=tmp_path))
+    assert isinstance(smtp, SmtpTransport) and smtp.sender == "desk@example.com"
+    files = transport_for(SimpleNamespace(smtp_url="", mail_from="", outbox_dir=tmp_path))
+    assert isinstance(files, EmlDirTransport) and files.mail_from == "frontdesk@localhost"
+
+
+def test_backoff_doubles_up_to_an_hour():
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
+    assert backoff(20) == timedelta(hours=1)
+
+
+def test_build_email_adds_a_message_id_when_the_row_has_none(clock):
+    msg = build_email(make_row(clock, headers={}), "desk@example.com")
+    assert msg["Message-ID"].endswith("@example.com>")
+    assert (msg["Auto-Submitted"], msg["X-Auto-Response-Suppress"]) == ("auto-generated", "All")
+    assert msg.get_content_type() == "text/plain"
