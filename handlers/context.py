@@ -1,6 +1,7 @@
 """What a handler gets: the inbound message, the unit of work, who is speaking, and ways to answer."""
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -10,7 +11,7 @@ from typing import Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from handlers.messages import Choice, Inbound, Reply
+from handlers.messages import Attachment, Choice, Inbound, Reply
 from storage.db import UnitOfWork
 from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
 from templates import Rendered, language, render, word
@@ -107,13 +108,15 @@ class Context:
             )
         )
 
-    async def mail(self, to: str, name: str, lang: str | None = None, **values) -> Outbox:
+    async def mail(self, to: str, name: str, lang: str | None = None, attachments: list[Attachment] = (),
+                   **values) -> Outbox:
         """Queue an email from template `name` in the same transaction as the change."""
         rendered = self.render(name, lang, **values)
         row = Outbox(
             channel="email", recipient=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
             headers={"Message-ID": make_msgid(domain=self.config.mail_domain), "Auto-Submitted": "auto-generated"},
-            attachments=[], status="pending", attempts=0, next_attempt_at=self.now, created_at=self.now,
+            attachments=[{"name": a.name, "type": a.mime, "data": base64.b64encode(a.data).decode()} for a in attachments],
+            status="pending", attempts=0, next_attempt_at=self.now, created_at=self.now,
         )
         self.session.add(row)
         return row

@@ -215,3 +215,93 @@ class Audit(Base):
     action: Mapped[str] = mapped_column(String(64))
     subject: Mapped[str | None] = mapped_column(String(340))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Appointment(Base):
+    """A held, requested, confirmed, cancelled, expired or rejected appointment; rows are never deleted."""
+
+    __tablename__ = "appointment"
+    __table_args__ = (
+        Index("ix_appointment_staff_start", "staff_id", "start_at"),
+        Index("ix_appointment_customer_start", "customer_id", "start_at"),
+        Index("ix_appointment_status_hold", "status", "hold_expires_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("location.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # held | requested | confirmed | cancelled | expired | rejected
+    hold_expires_at: Mapped[datetime | None]
+    sequence: Mapped[int] = mapped_column(Integer, default=0)  # ICS SEQUENCE: rises with every change
+    channel: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str] = mapped_column(String(340))
+    created_at: Mapped[datetime]
+    closed_by: Mapped[str | None] = mapped_column(String(340))
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class SlotClaim(Base):
+    """One 5-minute cell of a staff member's time, owned by one live appointment.
+
+    The primary key is the guard against double booking: two live appointments of one staff
+    member that overlap would need the same cell, and the database refuses the second, on SQLite
+    and PostgreSQL alike, across tasks and processes.
+    """
+
+    __tablename__ = "slot_claim"
+    staff_id: Mapped[int] = mapped_column(ForeignKey("person.id"), primary_key=True)
+    cell: Mapped[datetime] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"), index=True)
+
+
+class Closure(Base):
+    """Time closed for online booking: sick or vacation (whole days) or a pause (hours)."""
+
+    __tablename__ = "closure"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)  # None: everyone
+    kind: Mapped[str] = mapped_column(String(16))  # sick | vacation | pause
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(340))
+    created_at: Mapped[datetime]
+
+
+class CustomerNote(Base):
+    __tablename__ = "customer_note"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(340))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class CustomerGroup(Base):
+    __tablename__ = "customer_group"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+
+
+class CustomerGroupMember(Base):
+    __tablename__ = "customer_group_member"
+    group_id: Mapped[int] = mapped_column(ForeignKey("customer_group.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ProfileChange(Base):
+    """A customer's own change of name or email, for an admin to accept or ignore."""
+
+    __tablename__ = "profile_change"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(16))  # name | email
+    old_value: Mapped[str | None] = mapped_column(String(340))
+    new_value: Mapped[str] = mapped_column(String(340))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | accepted | ignored
+    created_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(340))

@@ -1,0 +1,104 @@
+"""Telling people about appointments: the customer by email (with ICS), staff and admins in their chat."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from handlers.context import Context
+from handlers.ics import invite
+from storage.db import UnitOfWork
+from storage.models import Address, Appointment, Location, Person, Role, Service
+
+ADMIN_ROLES = ("owner", "admin")
+
+
+@dataclass(frozen=True)
+class AppointmentView:
+    """An appointment with the names a person reads."""
+
+    id: int
+    service: str
+    colour: str | None
+    location: str | None
+    staff: str
+    customer: str
+    start: datetime
+    end: datetime
+    status: str
+    note: str | None
+    sequence: int
+
+
+async def view(uow: UnitOfWork, appointment: Appointment) -> AppointmentView:
+    session = uow.session
+    service = await session.get(Service, appointment.service_id)
+    location = await session.get(Location, appointment.location_id) if appointment.location_id else None
+    staff = await session.get(Person, appointment.staff_id)
+    customer = await session.get(Person, appointment.customer_id)
+    return AppointmentView(
+        appointment.id, service.name, service.colour, location.name if location else None, staff.name or "?",
+        customer.name or await display_address(uow, customer.id), appointment.start_at, appointment.end_at,
+        appointment.status, appointment.note, appointment.sequence)
+
+
+async def display_address(uow: UnitOfWork, person_id: int) -> str:
+    return await uow.session.scalar(select(Address.address).where(Address.person_id == person_id).limit(1)) or "?"
+
+
+async def verified_email(uow: UnitOfWork, person_id: int) -> str | None:
+    """The person's confirmed email address, if they have one."""
+    address = await uow.session.scalar(
+        select(Address.address).where(Address.person_id == person_id, Address.kind == "email", Address.verified)
+        .order_by(Address.id.desc()).limit(1))
+    return address.split(":", 1)[1] if address else None
+
+
+async def chat_address(uow: UnitOfWork, person_id: int) -> str | None:
+    """Where a person reads chat messages: Telegram first, then the console, then a confirmed email."""
+    rows = (await uow.session.execute(
+        select(Address.address, Address.kind).where(Address.person_id == person_id, Address.verified))).all()
+    by_kind = {kind: address for address, kind in rows}
+    return by_kind.get("telegram") or by_kind.get("console") or by_kind.get("email")
+
+
+def ics_for(ctx: Context, v: AppointmentView, method: str):
+    return invite(
+        uid=f"appointment-{v.id}@{ctx.config.mail_domain}", sequence=v.sequence, method=method, start=v.start,
+        end=v.end, summary=f"{v.service} · {ctx.business.name if ctx.business else ''}".strip(" ·"),
+        location=v.location, organizer=f"desk@{ctx.config.mail_domain}", stamp=ctx.now)
+
+
+async def tell_customer(ctx: Context, appointment: Appointment, template: str, message: str | None = None,
+                        method: str | None = "REQUEST") -> bool:
+    """Mail the customer (ICS attached when `method` is set); False if they have no confirmed email."""
+    email = await verified_email(ctx.uow, appointment.customer_id)
+    if email is None:
+        return False
+    v = await view(ctx.uow, appointment)
+    customer = await ctx.session.get(Person, appointment.customer_id)
+    attachments = [ics_for(ctx, v, method)] if method else []
+    await ctx.mail(email, template, lang=customer.language, attachments=attachments, appointment=v, message=message)
+    return True
+
+
+async def tell_staff_and_admins(ctx: Context, appointment: Appointment, template: str, **values) -> int:
+    """Notify the staff member concerned and every admin (not the one acting), each in their language."""
+    admins = (await ctx.session.scalars(select(Role.person_id).where(Role.role.in_(ADMIN_ROLES)))).all()
+    recipients = dict.fromkeys([appointment.staff_id, *admins])
+    recipients.pop(ctx.person.id, None)
+    v = await view(ctx.uow, appointment)
+    told = 0
+    for person_id in recipients:
+        address = await chat_address(ctx.uow, person_id)
+        if address is None:
+            continue
+        person = await ctx.session.get(Person, person_id)
+        lang = person.language or (ctx.business.language if ctx.business else ctx.config.default_language)
+        if address.startswith("email:"):
+            await ctx.mail(address.split(":", 1)[1], template, lang=lang, appointment=v, **values)
+        else:
+            await ctx.notify(address, template, lang=lang, appointment=v, **values)
+        told += 1
+    return told
