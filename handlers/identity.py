@@ -114,7 +114,8 @@ async def count_wrong_attempt(ctx: Context, row: Code) -> list[Reply]:
     await ctx.audit("code_wrong", row.target, purpose=row.purpose, attempts=attempts)
     left = ctx.config.code_max_attempts - (attempts or ctx.config.code_max_attempts)
     if left <= 0:
-        return [ctx.say("code_exhausted")]
+        undo = ctx.desk.exhaustions.get(row.purpose)
+        return await undo(ctx, row) if undo else [ctx.say("code_exhausted")]
     return [ctx.say("code_wrong", left=left)]
 
 

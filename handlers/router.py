@@ -38,6 +38,7 @@ class Handlers:
     commands: list[Command] = field(default_factory=list)
     flows: dict[str, FlowStep] = field(default_factory=dict)
     completions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what a right code does
+    exhaustions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what the last wrong try undoes
     start_payloads: dict[str, Handler] = field(default_factory=dict)  # deep-link prefix → handler
 
     @classmethod
@@ -47,6 +48,7 @@ class Handlers:
             combined.commands.extend(part.commands)
             combined.flows.update(part.flows)
             combined.completions.update(part.completions)
+            combined.exhaustions.update(part.exhaustions)
             combined.start_payloads.update(part.start_payloads)
         return combined
 
@@ -68,6 +70,7 @@ class Desk:
         self.clock = clock or SystemClock()
         self.flows = handlers.flows
         self.completions = handlers.completions
+        self.exhaustions = handlers.exhaustions
         self.start_payloads = handlers.start_payloads
         self.commands = handlers.commands
         self.words: dict[str, Command] = {}
