@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
 from handlers.messages import Choice, Inbound, Reply
-from storage.db import Store
+from storage.db import Store, UnitOfWork
 from storage.models import Choice as ChoiceRow
 from templates import render
 
@@ -79,35 +79,33 @@ class Desk:
                 self.words[name] = command
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
-        """Answer one inbound message; nothing is kept unless the whole answer was made."""
+        """Answer one inbound message in its own unit of work; nothing is kept unless the answer was made."""
         try:
-            return await self._handle(inbound)
+            async with self.store.uow() as uow:
+                replies = await self.handle_in(uow, inbound)
+                await uow.commit()
+                return replies
         except Exception:
-            log.exception("handling %s from %s failed", inbound.text[:40], inbound.sender)
+            log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
             lang = (inbound.language_hint or self.config.default_language)[:2]
             return [Reply(render("error", lang).text)]
 
-    async def _handle(self, inbound: Inbound) -> list[Reply]:
-        async with self.store.uow() as uow:
-            ctx = await load_context(uow, inbound, self.config, self.clock.now())
-            ctx.desk = self
-            try:
+    async def handle_in(self, uow: UnitOfWork, inbound: Inbound) -> list[Reply]:
+        """Answer inside the caller's unit of work (the caller commits); a refusal undoes only the handler's writes."""
+        ctx = await self._context(uow, inbound)
+        try:
+            async with uow.session.begin_nested():
                 replies = await self.dispatch(ctx)
-            except Refusal as refusal:
-                await uow.session.rollback()
-                return await self._refused(inbound, refusal)
-            await self._remember_choices(ctx, replies)
-            await uow.commit()
-            return replies
+        except Refusal as refusal:
+            ctx = await self._context(uow, inbound)  # reloads what rolling back the savepoint expired
+            replies = [ctx.say(refusal.template, **refusal.values)]
+        await self._remember_choices(ctx, replies)
+        return replies
 
-    async def _refused(self, inbound: Inbound, refusal: Refusal) -> list[Reply]:
-        """Render a refusal in a fresh unit of work, since the failed one was rolled back."""
-        async with self.store.uow() as uow:
-            ctx = await load_context(uow, inbound, self.config, self.clock.now())
-            reply = ctx.say(refusal.template, **refusal.values)
-            await self._remember_choices(ctx, [reply])
-            await uow.commit()
-            return [reply]
+    async def _context(self, uow: UnitOfWork, inbound: Inbound) -> Context:
+        ctx = await load_context(uow, inbound, self.config, self.clock.now())
+        ctx.desk = self
+        return ctx
 
     async def dispatch(self, ctx: Context) -> list[Reply]:
         text = ctx.inbound.text

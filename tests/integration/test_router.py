@@ -93,3 +93,22 @@ async def test_bad_audit_count_is_explained(store, config, clock):
     await make_owner(store, clock)
     desk = make_desk(store, config, clock)
     assert "is not a number" in (await desk.handle(inbound("telegram:1001", "/audit -3", clock=clock)))[0].text
+
+
+async def test_a_refusal_undoes_the_handlers_writes_but_keeps_the_callers(store, config, clock):
+    from handlers.context import Refusal
+
+    async def half_done(ctx, args):
+        ctx.person.name = "half"
+        await ctx.session.flush()
+        raise Refusal("language_unknown", value="xx")
+
+    desk = make_desk(store, config, clock, Handlers(commands=[Command("half", half_done)]))
+    async with store.uow() as uow:
+        uow.session.add(Audit(at=clock.now(), actor="intake", channel="email", action="mail_received", detail={}))
+        replies = await desk.handle_in(uow, inbound("telegram:5", "/half", clock=clock))
+        await uow.commit()
+    assert '"xx"' in replies[0].text
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.name == "half")) == 0
+        assert await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "mail_received")) == 1
