@@ -29,4 +29,4 @@ async def show_audit(ctx: Context, args: str) -> list[Reply]:
 
 
 def handlers() -> Handlers:
-    return Handlers(commands=[Command("audit", show_audit, allowed=ADMINS, aliases=("protokoll",), section="admin")])
+    return Handlers(commands=[Command("audit", show_audit, allowed=ADMINS, aliases=("protokoll",), section="admin", safe=True)])

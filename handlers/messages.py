@@ -22,6 +22,18 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class MailMeta:
+    """What an email adds to a message: threading, the full body, and whether a machine sent it."""
+
+    message_id: str
+    subject: str = ""
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    body: str = ""  # the whole text, quotes and signature included (kept on tickets)
+    automatic: bool = False  # auto-submitted, bulk, list or bounce: never answered automatically
+
+
+@dataclass(frozen=True)
 class Inbound:
     channel: str  # telegram | email | console
     sender: str  # telegram:<id> | email:<addr> | console:<name>
@@ -32,6 +44,7 @@ class Inbound:
     thread: str | None = None
     language_hint: str | None = None
     display_name: str | None = None
+    mail: MailMeta | None = None
 
 
 @dataclass

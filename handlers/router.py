@@ -29,6 +29,7 @@ class Command:
     allowed: frozenset[str] = EVERYONE
     aliases: tuple[str, ...] = ()
     section: str = "everyone"  # where /help lists it
+    safe: bool = False  # reads only; by email, anything else runs only after a code round trip
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Handlers:
     completions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what a right code does
     exhaustions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what the last wrong try undoes
     start_payloads: dict[str, Handler] = field(default_factory=dict)  # deep-link prefix → handler
+    fallbacks: dict[str, Handler] = field(default_factory=dict)  # channel → what takes text that is no command
 
     @classmethod
     def combine(cls, *parts: "Handlers") -> "Handlers":
@@ -50,6 +52,7 @@ class Handlers:
             combined.completions.update(part.completions)
             combined.exhaustions.update(part.exhaustions)
             combined.start_payloads.update(part.start_payloads)
+            combined.fallbacks.update(part.fallbacks)
         return combined
 
 
@@ -72,6 +75,7 @@ class Desk:
         self.completions = handlers.completions
         self.exhaustions = handlers.exhaustions
         self.start_payloads = handlers.start_payloads
+        self.fallbacks = handlers.fallbacks
         self.commands = handlers.commands
         self.words: dict[str, Command] = {}
         for command in handlers.commands:
@@ -121,6 +125,9 @@ class Desk:
             return await self.run(ctx, self.words[word], args)
         if ctx.conversation is not None and ctx.conversation.flow in self.flows and text:
             return await self.flows[ctx.conversation.flow](ctx, text)
+        fallback = self.fallbacks.get(ctx.inbound.channel)
+        if fallback is not None:
+            return await fallback(ctx, text)
         if not text:
             return [ctx.say("unknown_empty")]
         return [ctx.say("unknown", word=word)]

@@ -56,7 +56,7 @@ async def set_language(ctx: Context, args: str) -> list[Reply]:
 
 def handlers() -> Handlers:
     return Handlers(commands=[
-        Command("start", start),
-        Command("help", show_help, aliases=("hilfe", "?")),
-        Command("language", set_language, aliases=("sprache", "lang")),
+        Command("start", start, safe=True),
+        Command("help", show_help, aliases=("hilfe", "?"), safe=True),
+        Command("language", set_language, aliases=("sprache", "lang"), safe=True),
     ])
