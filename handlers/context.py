@@ -112,9 +112,10 @@ class Context:
                    **values) -> Outbox:
         """Queue an email from template `name` in the same transaction as the change."""
         rendered = self.render(name, lang, **values)
+        message_id = make_msgid(domain=self.config.mail_domain)
         row = Outbox(
             channel="email", recipient=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
-            headers={"Message-ID": make_msgid(domain=self.config.mail_domain), "Auto-Submitted": "auto-generated"},
+            message_id=message_id, headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
             attachments=[{"name": a.name, "type": a.mime, "data": base64.b64encode(a.data).decode()} for a in attachments],
             status="pending", attempts=0, next_attempt_at=self.now, created_at=self.now,
         )
