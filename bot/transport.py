@@ -7,11 +7,11 @@ from storage.models import Outbox
 
 
 class TemporaryFailure(Exception):
-    """Try again later (server down, 4xx, flood control)."""
+    """Try again later: the server is down, busy or asks us to wait."""
 
 
 class PermanentFailure(Exception):
-    """Give up now (5xx, unknown chat): retrying cannot help."""
+    """Give up now: the recipient or the message is refused, and retrying cannot help."""
 
 
 class Transport(Protocol):

@@ -1,0 +1,375 @@
+"""The Telegram edge: updates become Inbounds for the desk, and its Replies become messages. Nothing else."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+    User,
+)
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackContext,
+    CallbackQueryHandler,
+    ContextTypes,
+    ExtBot,
+    MessageHandler,
+    filters,
+)
+
+from bot.settings import Settings
+from bot.transport import PermanentFailure, TemporaryFailure
+from handlers.messages import Attachment, Choice, Inbound, Reply
+from handlers.router import Desk
+from storage.models import Outbox
+from templates import LANGUAGES, has_word, render, word
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096  # Bot API limit per message
+MAX_CALLBACK_DATA = 64  # Bot API limit for callback_data, in bytes
+MAX_DESCRIPTION = 256  # Bot API limit for a menu command's description
+COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")  # what setMyCommands accepts
+SHORT_LABEL = 14  # buttons sit two to a row when every label is at most this long
+POOL_HEADROOM = 4  # connections beyond the update concurrency: error messages, outbox, menu
+
+# (command, description) pairs for the menu, per language.
+CommandsFor = Callable[[str], Iterable[tuple[str, str]]]
+
+
+class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
+    """PTB's callback context, plus the desk the edge hands updates to."""
+
+    @property
+    def desk(self) -> Desk:
+        """The router every update goes to."""
+        return self.bot_data["desk"]
+
+
+# ---- building and running ------------------------------------------------------------------
+
+
+def build_application(settings: Settings, desk: Desk, *, commands_for: CommandsFor | None = None) -> Application:
+    """Build the PTB Application that carries updates to `desk` and its replies back."""
+    app = application_builder(settings).build()
+    app.bot_data["desk"] = desk
+    app.bot_data["commands_for"] = commands_for or customer_menu(desk)
+    app.add_handler(CallbackQueryHandler(on_click))
+    # Only private chats: replies carry codes and bookings that a group must not read.
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, on_message))
+    app.add_error_handler(on_error)
+    return app
+
+
+def application_builder(settings: Settings) -> ApplicationBuilder:
+    """Token, URLs, concurrency, connection pools and the rate limiter for outgoing calls, from the settings."""
+    concurrency = max(1, settings.telegram_concurrency)
+    builder = (
+        Application.builder()
+        .token(settings.telegram_token)
+        .base_url(settings.telegram_api_url)
+        .base_file_url(file_url(settings.telegram_api_url))
+        .concurrent_updates(concurrency)
+        # Measured: concurrency above the pool size only queues for connections (PERFORMANCE.md).
+        .connection_pool_size(concurrency + POOL_HEADROOM)
+        .get_updates_connection_pool_size(1)
+        .context_types(ContextTypes(context=BotContext))
+        .post_init(publish_commands)
+    )
+    if settings.telegram_rate_per_second > 0:  # 0 turns the limiter off
+        # One retry after a flood wait: the user would rather wait a second than get an error.
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_rate_per_second,
+                                                      overall_time_period=1, max_retries=1))
+    return builder
+
+
+def file_url(api_url: str) -> str:
+    """The file download base that belongs to a Bot API base: …/bot → …/file/bot."""
+    base = api_url.rstrip("/")
+    if base.endswith("/bot"):
+        return base[: -len("bot")] + "file/bot"
+    return base + "/file/bot"
+
+
+async def start_telegram(app: Application, settings: Settings) -> None:
+    """Start taking updates: long polling, or a webhook server when FRONTDESK_WEBHOOK_URL is set."""
+    await app.initialize()
+    if app.post_init is not None:  # PTB calls post_init only from run_polling/run_webhook
+        await app.post_init(app)
+    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    if settings.webhook_url:
+        if not settings.webhook_secret:
+            log.warning("FRONTDESK_WEBHOOK_SECRET is not set: anyone who learns the webhook URL can post updates")
+        host, port = listen_address(settings.webhook_listen)
+        await app.updater.start_webhook(
+            listen=host, port=port, url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret or None,
+            allowed_updates=allowed,
+        )
+    else:
+        await app.updater.start_polling(allowed_updates=allowed)
+    await app.start()
+
+
+async def stop_telegram(app: Application) -> None:
+    """Stop taking updates, let running handlers finish, and close the connections."""
+    if app.updater is not None and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    await app.shutdown()
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """'0.0.0.0:8443' or '[::]:8443' → (host, port)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+# ---- the menu ------------------------------------------------------------------------------
+
+
+def customer_menu(desk: Desk) -> CommandsFor:
+    """The menu a plain customer sees: the commands everyone and customers may use, with their help line."""
+    def commands(lang: str) -> list[tuple[str, str]]:
+        allowed = desk.allowed_commands({"everyone", "customer"})
+        return [(c.word, word(lang, f"help.{c.word}")) for c in allowed if has_word(lang, f"help.{c.word}")]
+    return commands
+
+
+def bot_commands(pairs: Iterable[tuple[str, str]]) -> list[BotCommand]:
+    """Keep what the Bot API accepts: lowercase names of 1–32 characters, descriptions of 1–256."""
+    return [BotCommand(name, description[:MAX_DESCRIPTION]) for name, description in pairs
+            if COMMAND_NAME.match(name) and description.strip()]
+
+
+async def publish_commands(app: Application) -> None:
+    """Set the command menu for German, English, and everyone else (the desk's default language)."""
+    commands_for: CommandsFor = app.bot_data["commands_for"]
+    default = app.bot_data["desk"].config.default_language
+    for lang in (None, *LANGUAGES):
+        commands = bot_commands(commands_for(lang or default))
+        await tolerate(app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang),
+                       f"setMyCommands ({lang or 'default'})")
+
+
+async def tolerate(call: Awaitable, what: str) -> None:
+    """Await a call whose failure costs only a nicety (menu, typing, spinner): log a warning and go on."""
+    try:
+        await call
+    except TelegramError as exc:
+        log.warning("%s failed, carrying on: %s", what, exc)
+
+
+# ---- updates in ----------------------------------------------------------------------------
+
+
+async def on_message(update: Update, context: BotContext) -> None:
+    """Turn a message into an Inbound and send back what the desk answers."""
+    message = update.effective_message
+    if message.from_user is None:
+        return
+    # Typing runs alongside the desk: waiting for it first would add a round trip to every answer.
+    typing = asyncio.create_task(tolerate(message.chat.send_action(ChatAction.TYPING), "sendChatAction"))
+    try:
+        replies = await context.desk.handle(await inbound_from_message(message))
+    finally:
+        await typing
+    await send_replies(context.bot, message.chat_id, replies)
+
+
+async def on_click(update: Update, context: BotContext) -> None:
+    """Answer the button press (that stops the client's spinner), then route the picked choice."""
+    query = update.callback_query
+    await tolerate(query.answer(), "answerCallbackQuery")
+    inbound = Inbound(
+        channel="telegram", sender=f"telegram:{query.from_user.id}", received_at=datetime.now(timezone.utc),
+        choice=query.data or "", language_hint=query.from_user.language_code,
+        display_name=query.from_user.full_name,
+    )
+    replies = await context.desk.handle(inbound)
+    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+    await send_replies(context.bot, chat_id, replies)
+
+
+async def inbound_from_message(message: Message) -> Inbound:
+    """The channel-free form of a Telegram message: sender, text (or caption), documents, language."""
+    user: User = message.from_user
+    return Inbound(
+        channel="telegram", sender=f"telegram:{user.id}", received_at=message.date,
+        text=message.text or message.caption or "", attachments=await download_attachments(message),
+        language_hint=user.language_code, display_name=user.full_name,
+    )
+
+
+async def download_attachments(message: Message) -> tuple[Attachment, ...]:
+    """Fetch a sent document's bytes; a failed download leaves it out rather than failing the message."""
+    document = message.document
+    if document is None:
+        return ()
+    try:
+        data = bytes(await (await document.get_file()).download_as_bytearray())
+    except TelegramError as exc:  # e.g. "file is too big": the Bot API serves at most 20 MB
+        log.warning("could not download %s from %s: %s", document.file_name, message.chat_id, exc)
+        return ()
+    return (Attachment(document.file_name or "document", document.mime_type or "application/octet-stream", data),)
+
+
+async def on_error(update: object, context: BotContext) -> None:
+    """Log the failure with its traceback, and tell the user in their language that it went wrong."""
+    log.error("Telegram update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    user = update.effective_user
+    hint = ((user.language_code if user else None) or "")[:2]
+    lang = hint if hint in LANGUAGES else context.desk.config.default_language
+    await tolerate(context.bot.send_message(update.effective_chat.id, render("error", lang).text),
+                   "sending the error message")
+
+
+# ---- replies out ---------------------------------------------------------------------------
+
+
+async def send_replies(bot: Bot, chat_id: int, replies: Iterable[Reply]) -> None:
+    """Send each reply to its recipient: this chat, or another Telegram chat the reply names."""
+    for reply in replies:
+        target = recipient_chat(reply.recipient, chat_id)
+        if target is None:
+            log.warning("a reply for %s cannot go out through Telegram; dropped", reply.recipient)
+        elif target == chat_id:
+            await send_reply(bot, target, reply)
+        else:  # the speaker's own action already happened; someone else's blocked chat must not undo that
+            await tolerate(send_reply(bot, target, reply), f"sending a reply to {reply.recipient}")
+
+
+def recipient_chat(recipient: str | None, default: int) -> int | None:
+    """The chat id of a `telegram:<id>` recipient, `default` for none, None for other channels."""
+    if recipient is None:
+        return default
+    kind, _, ident = recipient.partition(":")
+    if kind != "telegram" or not ident.lstrip("-").isdigit():
+        return None
+    return int(ident)
+
+
+async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> None:
+    """Send one reply as plain text (split at the limit), its buttons under the last part, then its files."""
+    parts = split_text(reply.text)
+    markup = keyboard(reply.choices)
+    if markup is not None and not parts:
+        log.warning("buttons without text cannot be sent to %s; dropped", chat_id)
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        await bot.send_message(chat_id, part, reply_markup=markup if last else None)
+    for attachment in reply.attachments:
+        await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name))
+
+
+def keyboard(choices: Iterable[Choice]) -> InlineKeyboardMarkup | None:
+    """Choices as inline buttons: two to a row when all labels are short, else one per row."""
+    buttons = [InlineKeyboardButton(c.label, callback_data=c.key) for c in choices if usable_key(c)]
+    if not buttons:
+        return None
+    width = 2 if all(len(b.text) <= SHORT_LABEL for b in buttons) else 1
+    return InlineKeyboardMarkup([buttons[i:i + width] for i in range(0, len(buttons), width)])
+
+
+def usable_key(choice: Choice) -> bool:
+    """A button needs the router's key, and callback_data holds at most 64 bytes."""
+    if choice.key and len(choice.key.encode()) <= MAX_CALLBACK_DATA:
+        return True
+    log.warning("button %r has no usable key (%r); left out", choice.label, choice.key)
+    return False
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, the unit Telegram counts in."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut text into messages of at most `limit` characters, at a newline where possible, else at a space."""
+    parts, rest = [], text.strip()
+    while rest:
+        end = fitting_prefix(rest, limit)
+        if end < len(rest):
+            end = cut_point(rest, end)
+        parts.append(rest[:end].rstrip())
+        rest = rest[end:].strip()
+    return [p for p in parts if p]
+
+
+def fitting_prefix(text: str, limit: int) -> int:
+    """How many leading characters fit; counted in UTF-16 units, as Telegram does (an emoji counts two)."""
+    end = min(len(text), limit)
+    while (excess := utf16_len(text[:end]) - limit) > 0:
+        end -= max(1, excess // 2)
+    return end
+
+
+def cut_point(text: str, end: int) -> int:
+    """The best place to cut before `end`: the last newline, else the last space, in the second half."""
+    for separator in ("\n", " "):
+        cut = text.rfind(separator, 0, end + 1)
+        if cut > end // 2:
+            return cut
+    return end
+
+
+# ---- the outbox --------------------------------------------------------------------------------
+
+
+class TelegramTransport:
+    """Delivers outbox rows for `telegram:<id>` recipients through a bot (usually the running app's)."""
+
+    def __init__(self, bot: Bot, *, owns_bot: bool = False):
+        self.bot = bot
+        self.owns_bot = owns_bot
+
+    async def send(self, row: Outbox) -> None:
+        """Send the row's text (split at the limit) and files, or raise Temporary/PermanentFailure."""
+        chat_id = recipient_chat(row.recipient, 0)
+        if not chat_id:
+            raise PermanentFailure(f"not a Telegram chat: {row.recipient!r}")
+        reply = Reply(row.text, attachments=[outbox_attachment(a) for a in row.attachments or []])
+        try:
+            await send_reply(self.bot, chat_id, reply)
+        except TelegramError as exc:
+            raise delivery_failure(exc) from exc
+
+    async def close(self) -> None:
+        """Release the bot's connections if this transport made the bot (the app closes its own)."""
+        if self.owns_bot:
+            await self.bot.shutdown()
+
+
+def outbox_attachment(item: dict) -> Attachment:
+    """An outbox attachment ({name, type, data as base64}) as the message model has it."""
+    return Attachment(item["name"], item.get("type") or "application/octet-stream", base64.b64decode(item["data"]))
+
+
+def delivery_failure(exc: TelegramError) -> Exception:
+    """Map a Bot API error to what the outbox worker does next: give up, or try again later."""
+    # BadRequest and ChatMigrated are NetworkError subclasses in PTB, so they are checked first.
+    if isinstance(exc, (Forbidden, BadRequest, ChatMigrated)):
+        return PermanentFailure(f"{exc.__class__.__name__}: {exc}")  # blocked, chat not found: resending won't help
+    if isinstance(exc, InvalidToken):
+        return TemporaryFailure(f"InvalidToken: {exc}")  # a configuration fault, not the message's: keep it
+    return TemporaryFailure(f"{exc.__class__.__name__}: {exc}")  # RetryAfter, TimedOut, NetworkError, 5xx
