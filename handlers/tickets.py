@@ -1,0 +1,438 @@
+"""Support tickets: mail that is no command opens or continues one; support answers from chat or by mail.
+
+Closing a ticket does not mail the customer: the last reply already said what there was to say, and a
+"your ticket was closed" mail mostly invites a "thanks!" that opens the ticket again.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from babel.dates import format_timedelta
+from sqlalchemy import func, select
+
+from handlers.context import Context, Refusal
+from handlers.messages import Inbound, MailMeta, Reply
+from handlers.notices import chat_address
+from handlers.router import Command, Handlers
+from storage.db import UnitOfWork
+from storage.models import Address, Person, Role, Ticket, TicketMessage
+
+SUPPORT = frozenset({"support", "admin", "owner"})
+STATES = ("open", "pending", "closed")
+STATE_WORDS = {
+    "": ("open", "pending"), "open": ("open",), "offen": ("open",), "pending": ("pending",),
+    "wartend": ("pending",), "closed": ("closed",), "geschlossen": ("closed",), "all": STATES, "alle": STATES,
+}
+TAG = re.compile(r"\[#T-(\d{1,9})\]", re.IGNORECASE)
+TICKET_ID = re.compile(r"^\[?#?(?:T-?)?(\d{1,9})\]?$", re.IGNORECASE)
+REPLY_PREFIXES = re.compile(r"^(?:\s*(?:re|aw|antw|wg|fw|fwd|sv)(?:\[\d+\])?\s*:)+", re.IGNORECASE)
+ACK_AUTHOR = "desk"  # the author of our automatic acknowledgements on a ticket's thread
+ACKS_PER_HOUR = 5  # new tickets from one address (looping or spoofed) get at most this many acknowledgements
+MAX_REFERENCES = 20  # long References headers get folded badly by some servers; keep the root and the latest
+LIST_LIMIT = 30
+EXCERPT_LINES, EXCERPT_CHARS = 6, 600
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    """One row of the `tickets` list, with the names a person reads."""
+
+    id: int
+    status: str
+    customer: str
+    subject: str
+    age: str
+
+
+# --- pure rules -------------------------------------------------------------------------------------
+
+def tag(ticket_id: int) -> str:
+    """Tag a ticket number for subjects: 12 → [#T-12]."""
+    return f"[#T-{ticket_id}]"
+
+
+def tagged_id(subject: str) -> int | None:
+    """Read the ticket number tagged in a subject, if any."""
+    found = TAG.search(subject or "")
+    return int(found.group(1)) if found else None
+
+
+def clean_subject(subject: str) -> str:
+    """Drop our tag and Re:/AW:/Fwd: prefixes from a subject, for storing on a new ticket."""
+    text = TAG.sub(" ", subject or "")
+    text = REPLY_PREFIXES.sub("", text)
+    return " ".join(text.split())[:300]
+
+
+def normal_id(message_id: str | None) -> str | None:
+    """Bracket a Message-ID, so stored and referenced ids compare equal."""
+    bare = (message_id or "").strip().strip("<>").strip()
+    return f"<{bare}>" if bare else None
+
+
+def thread_refs(meta: MailMeta) -> list[str]:
+    """List the ids a mail answers: the direct parent first, then References from the newest back."""
+    ids = [meta.in_reply_to, *reversed(meta.references)]
+    return list(dict.fromkeys(filter(None, map(normal_id, ids))))
+
+
+def chain_after(meta: MailMeta) -> list[str]:
+    """Build References for an answer to this mail: its References (or In-Reply-To), then its id."""
+    parents = list(meta.references) or [meta.in_reply_to]
+    return list(dict.fromkeys(filter(None, map(normal_id, [*parents, meta.message_id]))))
+
+
+def trimmed(chain: list[str]) -> list[str]:
+    """Keep the thread's root and the latest ids (RFC 5322 advises keeping the first)."""
+    return chain if len(chain) <= MAX_REFERENCES else [chain[0], *chain[-(MAX_REFERENCES - 1):]]
+
+
+def excerpt(text: str) -> str:
+    """Cut the first non-empty lines of a mail, for a notification."""
+    lines = [line.rstrip() for line in (text or "").splitlines() if line.strip()][:EXCERPT_LINES]
+    short = "\n".join(lines)
+    return short if len(short) <= EXCERPT_CHARS else short[:EXCERPT_CHARS].rstrip() + "…"
+
+
+def parse_ticket_id(text: str) -> int | None:
+    """Read a typed ticket number: '12', '#12', 'T-12', '#T-12' or '[#T-12]' → 12."""
+    found = TICKET_ID.match(text.strip())
+    return int(found.group(1)) if found else None
+
+
+def age_text(now: datetime, then: datetime, lang: str) -> str:
+    """Say how long ago, in the reader's language ("3 hours ago")."""
+    return format_timedelta(then - now, locale=lang, add_direction=True)
+
+
+# --- finding tickets ----------------------------------------------------------------------------------
+
+def mail_meta(inbound: Inbound) -> MailMeta:
+    """Return the mail's metadata; an email inbound without it (a console stand-in) gets a blank one."""
+    return inbound.mail or MailMeta(message_id="", body=inbound.text)
+
+
+async def find_ticket(uow: UnitOfWork, meta: MailMeta) -> Ticket | None:
+    """Find the ticket a mail belongs to: by the tag in its subject, then by the ids it answers."""
+    tagged = tagged_id(meta.subject)
+    if tagged is not None and (ticket := await uow.session.get(Ticket, tagged)) is not None:
+        return ticket
+    refs = thread_refs(meta)
+    if not refs:
+        return None
+    rows = await uow.session.execute(
+        select(TicketMessage.message_id, TicketMessage.ticket_id).where(TicketMessage.message_id.in_(refs)))
+    found = dict(rows.all())
+    nearest = next((found[ref] for ref in refs if ref in found), None)
+    return None if nearest is None else await uow.session.get(Ticket, nearest)
+
+
+async def known_message(uow: UnitOfWork, message_id: str | None) -> bool:
+    """Tell whether a Message-ID is already on a ticket (the same mail again, or ours coming back)."""
+    wanted = normal_id(message_id)
+    if wanted is None:
+        return False
+    found = select(TicketMessage.id).where(TicketMessage.message_id == wanted).limit(1)
+    return await uow.session.scalar(found) is not None
+
+
+# --- mail in ------------------------------------------------------------------------------------------
+
+async def on_mail(ctx: Context, text: str) -> list[Reply]:
+    """Take a mail that is no command: a support answer to a notification, a follow-up, or a new ticket."""
+    meta = mail_meta(ctx.inbound)
+    if await known_message(ctx.uow, meta.message_id):
+        await ctx.audit("ticket_mail_repeated", normal_id(meta.message_id))
+        return []
+    ticket = await find_ticket(ctx.uow, meta)
+    if ticket is None:
+        return await open_ticket(ctx, meta)
+    if await answers_notice(ctx, ticket, meta):
+        return await answer_by_mail(ctx, ticket, meta, text)
+    return await continue_ticket(ctx, ticket, meta)
+
+
+async def open_ticket(ctx: Context, meta: MailMeta) -> list[Reply]:
+    """Open a ticket for this mail, acknowledge it once (never to machines) and tell support."""
+    email = ctx.sender.removeprefix("email:")
+    ticket = Ticket(customer_id=ctx.person.id, email=email, subject=clean_subject(meta.subject), status="open",
+                    created_at=ctx.now, updated_at=ctx.now)
+    ctx.session.add(ticket)
+    await ctx.session.flush()
+    record_incoming(ctx, ticket, meta)
+    if not meta.automatic and await acks_sent_lately(ctx, email) < ACKS_PER_HOUR:
+        await acknowledge(ctx, ticket, meta)
+    await tell_support(ctx, ticket, meta, "new")
+    await ctx.audit("ticket_opened", tag(ticket.id), email=email, automatic=meta.automatic)
+    return []
+
+
+async def continue_ticket(ctx: Context, ticket: Ticket, meta: MailMeta) -> list[Reply]:
+    """Add a mail to its ticket; the customer writing again opens it and support hears of it."""
+    record_incoming(ctx, ticket, meta)
+    ticket.updated_at = ctx.now
+    if meta.automatic:
+        # An out-of-office answer is kept on the thread but is no customer reply: no reopening, no alarm.
+        await ctx.audit("ticket_mail_in", tag(ticket.id), automatic=True)
+        return []
+    reopened = ticket.status == "closed"
+    ticket.status = "open"
+    await tell_support(ctx, ticket, meta, "reopened" if reopened else "followup")
+    await ctx.audit("ticket_reopened" if reopened else "ticket_mail_in", tag(ticket.id), automatic=False)
+    return []
+
+
+def record_incoming(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
+    """Keep the whole mail (quotes and signature included) and its attachments' names and sizes."""
+    ctx.session.add(TicketMessage(
+        ticket_id=ticket.id, direction="in", author=ctx.sender, text=meta.body or ctx.inbound.text,
+        message_id=normal_id(meta.message_id), attachments=attachment_list(ctx.inbound), created_at=ctx.now))
+
+
+def attachment_list(inbound: Inbound) -> list[dict]:
+    """Describe attachments by name, type and size (the bytes stay with the mail)."""
+    return [{"name": a.name, "type": a.mime, "size": len(a.data)} for a in inbound.attachments]
+
+
+async def acks_sent_lately(ctx: Context, email: str) -> int:
+    """Count the acknowledgements mailed to this address in the last hour."""
+    return await ctx.session.scalar(
+        select(func.count()).select_from(TicketMessage).join(Ticket, Ticket.id == TicketMessage.ticket_id)
+        .where(Ticket.email == email, TicketMessage.author == ACK_AUTHOR,
+               TicketMessage.created_at > ctx.now - timedelta(hours=1)))
+
+
+async def acknowledge(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
+    """Mail the one acknowledgement with the ticket's tag, threaded under the customer's mail."""
+    row = await ctx.mail(ticket.email, "tickets_ack", ticket=ticket)
+    thread_headers(row, normal_id(meta.message_id), chain_after(meta))
+    ctx.session.add(TicketMessage(ticket_id=ticket.id, direction="out", author=ACK_AUTHOR, text=row.text,
+                                  message_id=row.message_id, attachments=[], created_at=ctx.now))
+
+
+def thread_headers(row, parent: str | None, chain: list[str]) -> None:
+    """Make an outbox mail an answer: In-Reply-To, References, and marked as an automatic reply."""
+    headers = {**row.headers, "Auto-Submitted": "auto-replied"}
+    if parent:
+        headers["In-Reply-To"] = parent
+    if chain:
+        headers["References"] = " ".join(trimmed(chain))
+    row.headers = headers
+
+
+# --- telling support ------------------------------------------------------------------------------------
+
+async def support_staff(ctx: Context) -> list[Person]:
+    """List everyone who answers tickets, except the one who wrote."""
+    holders = select(Role.person_id).where(Role.role.in_(SUPPORT))
+    query = select(Person).where(Person.id.in_(holders), Person.id != ctx.person.id).order_by(Person.id)
+    return list((await ctx.session.scalars(query)).all())
+
+
+async def tell_support(ctx: Context, ticket: Ticket, meta: MailMeta, kind: str) -> None:
+    """Notify each support member in their chat (by mail if that is all they have), in their language."""
+    values = dict(ticket=ticket, kind=kind, sender=ctx.sender.removeprefix("email:"), automatic=meta.automatic,
+                  excerpt=excerpt(ctx.inbound.text or meta.body))
+    for person in await support_staff(ctx):
+        address = await chat_address(ctx.uow, person.id)
+        if address is not None:
+            await notify_one(ctx, ticket, address, person.language or business_language(ctx), values)
+
+
+async def notify_one(ctx: Context, ticket: Ticket, address: str, lang: str, values: dict) -> None:
+    """Send one notification; remember a mailed one, so an answer to it can be trusted as support's."""
+    if not address.startswith("email:"):
+        await ctx.notify(address, "tickets_notice", lang=lang, by_mail=False, **values)
+        return
+    row = await ctx.mail(address.removeprefix("email:"), "tickets_notice", lang=lang, by_mail=True, **values)
+    ctx.session.add(TicketMessage(ticket_id=ticket.id, direction="notice", author=address, text=row.text,
+                                  message_id=row.message_id, attachments=[], created_at=ctx.now))
+
+
+def business_language(ctx: Context) -> str:
+    """Pick the language for people who chose none."""
+    return ctx.business.language if ctx.business else ctx.config.default_language
+
+
+async def answers_notice(ctx: Context, ticket: Ticket, meta: MailMeta) -> bool:
+    """Tell whether support answers a notice mailed to this very address (a forged From: cannot know its id)."""
+    refs = thread_refs(meta)
+    if not (ctx.roles & SUPPORT) or not refs:
+        return False
+    notice = select(TicketMessage.id).where(
+        TicketMessage.ticket_id == ticket.id, TicketMessage.direction == "notice",
+        TicketMessage.author == ctx.sender, TicketMessage.message_id.in_(refs))
+    return await ctx.session.scalar(notice.limit(1)) is not None
+
+
+async def answer_by_mail(ctx: Context, ticket: Ticket, meta: MailMeta, text: str) -> list[Reply]:
+    """Send a support member's answer to a notification mail on to the customer, like `reply`."""
+    if meta.automatic:
+        # A support member's out-of-office answer must never reach the customer.
+        await ctx.audit("ticket_auto_answer_ignored", tag(ticket.id))
+        return []
+    return await send_answer(ctx, ticket, text)
+
+
+# --- answering the customer -----------------------------------------------------------------------------
+
+async def send_answer(ctx: Context, ticket: Ticket, text: str) -> list[Reply]:
+    """Mail support's words to the customer, threaded and tagged; the ticket then waits for them."""
+    text = text.strip()
+    if not text:
+        raise Refusal("tickets_empty_text", word="reply", id=ticket.id, p=prefix(ctx))
+    row = await ctx.mail(ticket.email, "tickets_reply", lang=await customer_language(ctx, ticket),
+                         attachments=list(ctx.inbound.attachments), ticket=ticket, message=text)
+    parent, chain = await thread_of(ctx.uow, ticket)
+    thread_headers(row, parent, chain)
+    ctx.session.add(TicketMessage(ticket_id=ticket.id, direction="out", author=ctx.sender, text=text,
+                                  message_id=row.message_id, attachments=attachment_list(ctx.inbound),
+                                  created_at=ctx.now))
+    ticket.status, ticket.updated_at = "pending", ctx.now
+    await ctx.audit("ticket_replied", tag(ticket.id), email=ticket.email)
+    return [ctx.say("tickets_replied", ticket=ticket)]
+
+
+async def thread_of(uow: UnitOfWork, ticket: Ticket) -> tuple[str | None, list[str]]:
+    """Return the last customer mail's id (what an answer replies to) and the ids of the exchange."""
+    rows = (await uow.session.execute(
+        select(TicketMessage.direction, TicketMessage.message_id).where(
+            TicketMessage.ticket_id == ticket.id, TicketMessage.direction.in_(("in", "out")),
+            TicketMessage.message_id.is_not(None)).order_by(TicketMessage.id))).all()
+    incoming = [mid for direction, mid in rows if direction == "in"]
+    return (incoming[-1] if incoming else None), [mid for _, mid in rows]
+
+
+async def customer_language(ctx: Context, ticket: Ticket) -> str:
+    """Pick the customer's language, else the business's."""
+    customer = await ctx.session.get(Person, ticket.customer_id)
+    return (customer.language if customer else None) or business_language(ctx)
+
+
+# --- support words --------------------------------------------------------------------------------------
+
+def prefix(ctx: Context) -> str:
+    """Say how commands are typed where the reader is: '/reply' in chat, 'reply' by email."""
+    return "" if ctx.inbound.channel == "email" else "/"
+
+
+async def ticket_arg(ctx: Context, text: str, word: str) -> Ticket:
+    """Load the ticket an argument names, or refuse with what was wrong."""
+    ticket_id = parse_ticket_id(text)
+    if ticket_id is None:
+        raise Refusal("tickets_bad_id", value=text.strip()[:40], word=word, p=prefix(ctx))
+    ticket = await ctx.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise Refusal("tickets_unknown", id=ticket_id, p=prefix(ctx))
+    return ticket
+
+
+async def list_tickets(ctx: Context, args: str) -> list[Reply]:
+    """List tickets, newest first: `tickets [open|pending|closed|all]` (open and pending by default)."""
+    wanted = args.strip().lower()
+    if wanted not in STATE_WORDS:
+        raise Refusal("tickets_bad_state", value=args.strip()[:40])
+    states = STATE_WORDS[wanted]
+    where = Ticket.status.in_(states)
+    newest = select(Ticket).where(where).order_by(Ticket.id.desc()).limit(LIST_LIMIT)
+    tickets = (await ctx.session.scalars(newest)).all()
+    total = await ctx.session.scalar(select(func.count()).select_from(Ticket).where(where))
+    lines = await ticket_lines(ctx, list(tickets))
+    choices = [ctx.choice("label.ticket_show", f"ticket {line.id}", id=line.id) for line in lines[:8]]
+    return [ctx.say("tickets_list", lines=lines, more=total - len(lines), states=states, p=prefix(ctx),
+                    choices=choices)]
+
+
+async def ticket_lines(ctx: Context, tickets: list[Ticket]) -> list[TicketLine]:
+    """Turn tickets into list rows with customer names and ages."""
+    names = await person_names(ctx, {t.customer_id for t in tickets})
+    return [TicketLine(t.id, t.status, customer_label(names.get(t.customer_id), t.email), t.subject,
+                       age_text(ctx.now, t.created_at, ctx.lang)) for t in tickets]
+
+
+def customer_label(name: str | None, email: str) -> str:
+    """Show a customer as "Name <email>", or the bare address."""
+    return f"{name} <{email}>" if name else email
+
+
+async def person_names(ctx: Context, ids: set[int]) -> dict[int, str]:
+    """Look up the names of these persons, where known."""
+    if not ids:
+        return {}
+    rows = await ctx.session.execute(
+        select(Person.id, Person.name).where(Person.id.in_(ids), Person.name.is_not(None)))
+    return dict(rows.all())
+
+
+async def show_ticket(ctx: Context, args: str) -> list[Reply]:
+    """Show a ticket's whole thread, oldest first, internal notes marked: `ticket ID`."""
+    ticket = await ticket_arg(ctx, args, "ticket")
+    messages = (await ctx.session.scalars(
+        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id, TicketMessage.direction != "notice")
+        .order_by(TicketMessage.id))).all()
+    names = await author_names(ctx, {m.author for m in messages})
+    customer = customer_label((await person_names(ctx, {ticket.customer_id})).get(ticket.customer_id), ticket.email)
+    closable = ticket.status != "closed"
+    choices = [ctx.choice("label.ticket_close", f"close {ticket.id}", id=ticket.id)] if closable else []
+    return [ctx.say("tickets_thread", ticket=ticket, messages=list(messages), names=names, customer=customer,
+                    desk=ACK_AUTHOR, p=prefix(ctx), choices=choices)]
+
+
+async def author_names(ctx: Context, addresses: set[str]) -> dict[str, str]:
+    """Look up the names behind the addresses that wrote on a thread, where known."""
+    rows = await ctx.session.execute(
+        select(Address.address, Person.name).join(Person, Person.id == Address.person_id)
+        .where(Address.address.in_(addresses), Person.name.is_not(None)))
+    return dict(rows.all())
+
+
+def split_id(args: str) -> tuple[str, str]:
+    """Split '12 Some text' (the text may start on the next line) → ('12', 'Some text')."""
+    parts = args.strip().split(None, 1)
+    return (parts[0] if parts else ""), (parts[1] if len(parts) > 1 else "")
+
+
+async def reply(ctx: Context, args: str) -> list[Reply]:
+    """Answer the customer by email: `reply ID TEXT`."""
+    head, text = split_id(args)
+    ticket = await ticket_arg(ctx, head, "reply")
+    return await send_answer(ctx, ticket, text)
+
+
+async def note(ctx: Context, args: str) -> list[Reply]:
+    """Add an internal note to the thread, never mailed: `note ID TEXT`."""
+    head, text = split_id(args)
+    ticket = await ticket_arg(ctx, head, "note")
+    if not text.strip():
+        raise Refusal("tickets_empty_text", word="note", id=ticket.id, p=prefix(ctx))
+    ctx.session.add(TicketMessage(ticket_id=ticket.id, direction="note", author=ctx.sender, text=text.strip(),
+                                  message_id=None, attachments=attachment_list(ctx.inbound), created_at=ctx.now))
+    ticket.updated_at = ctx.now
+    await ctx.audit("ticket_noted", tag(ticket.id))
+    return [ctx.say("tickets_noted", ticket=ticket)]
+
+
+async def close(ctx: Context, args: str) -> list[Reply]:
+    """Close a ticket without mailing the customer (their next mail opens it again): `close ID`."""
+    ticket = await ticket_arg(ctx, args, "close")
+    if ticket.status == "closed":
+        raise Refusal("tickets_already_closed", id=ticket.id)
+    ticket.status, ticket.updated_at = "closed", ctx.now
+    await ctx.audit("ticket_closed", tag(ticket.id))
+    return [ctx.say("tickets_closed", ticket=ticket)]
+
+
+def handlers() -> Handlers:
+    """Contribute the support words and the email fallback."""
+    return Handlers(
+        commands=[
+            Command("tickets", list_tickets, allowed=SUPPORT, section="support", safe=True),
+            Command("ticket", show_ticket, allowed=SUPPORT, section="support", safe=True),
+            Command("reply", reply, allowed=SUPPORT, aliases=("antworten",), section="support"),
+            Command("note", note, allowed=SUPPORT, aliases=("notiz",), section="support"),
+            Command("close", close, allowed=SUPPORT, aliases=("schliessen", "schließen"), section="support"),
+        ],
+        fallbacks={"email": on_mail},
+    )
