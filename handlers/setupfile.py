@@ -33,7 +33,8 @@ TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
                  "max_days_ahead", "support_email")
 LOCATION_KEYS = ("name", "hours")
-SERVICE_KEYS = ("name", "minutes", "colour", "price")
+SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
+SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
 STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours")
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -83,6 +84,7 @@ class ServiceSpec:
     minutes: int
     colour: str | None = None
     price: str | None = None
+    kind: str = "appointment"
 
 
 @dataclass(frozen=True)
@@ -375,7 +377,8 @@ def _service(table: _Table) -> ServiceSpec:
     colour = table.text("colour", required=False)
     if colour is not None and not COLOUR.match(colour):
         table.bad(("colour",), colour, 'is not a colour like "#2e86de"')
-    return ServiceSpec(table.text("name"), table.integer("minutes", 1), colour and colour.lower(), _price(table))
+    return ServiceSpec(table.text("name"), table.integer("minutes", 1), colour and colour.lower(), _price(table),
+                       table.choice("kind", SERVICE_KINDS, "appointment"))
 
 
 def _price(table: _Table) -> str | None:
@@ -578,7 +581,7 @@ async def _apply_services(session: AsyncSession, specs: tuple[ServiceSpec, ...],
     # Services missing from the file stay: past appointments refer to them.
     rows = {row.name: row for row in (await session.scalars(select(Service))).all()}
     for spec in specs:
-        values = {"minutes": spec.minutes, "colour": spec.colour, "price": spec.price}
+        values = {"minutes": spec.minutes, "colour": spec.colour, "price": spec.price, "kind": spec.kind}
         row = rows.get(spec.name)
         if row is None:
             rows[spec.name] = Service(name=spec.name, **values)

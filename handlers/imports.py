@@ -1,0 +1,396 @@
+"""Pure rules for bulk imports: read a CSV or XLSX member list, check every row, write safe CSV.
+
+Nothing here touches the database or the network, so every rule is testable with bytes in and
+values out. A file that cannot be read at all is a `FileRefused` (a Refusal the router renders);
+a row that is wrong is a `RowError` for the per-row error file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+
+import phonenumbers
+
+from handlers.context import Refusal
+from handlers.identity import normalise_email
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 50_000
+MAX_UNZIPPED_BYTES = 64 * 1024 * 1024  # an xlsx of 50 000 rows unpacks to ~15 MB; more is a zip bomb
+MAX_ZIP_ENTRIES = 1_000
+MAX_COLUMNS = 100
+MAX_NAME = 200  # person.name
+MAX_FIRST_NAME = 23  # member.first_name (seed: an admin portal's limits)
+MAX_LAST_NAME = 30  # member.last_name
+DEFAULT_REGION = "DE"  # phone numbers without a country code are read as German…
+ZONE_REGIONS = {"Europe/Vienna": "AT", "Europe/Zurich": "CH", "Europe/Busingen": "DE", "Europe/Vaduz": "LI",
+                "Europe/Luxembourg": "LU"}  # …unless the business's time zone names another country
+DELIMITERS = (";", ",")
+# Cells starting with these are formulas to Excel and LibreOffice (CSV injection); \t and \r too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+UTF8_BOM = b"\xef\xbb\xbf"
+# A UTF-8 multi-byte sequence: in a file that is not valid UTF-8 it means two encodings were mixed.
+UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+# Header spellings (German and English), compared without case, spaces or punctuation.
+HEADERS = {
+    "name": ("name", "fullname", "vollername", "vollständigername", "teilnehmer", "teilnehmername",
+             "participant", "member", "mitglied"),
+    "email": ("email", "mail", "emailadresse", "emailaddress", "mailadresse", "eposta", "epost"),
+    "first_name": ("firstname", "givenname", "forename", "vorname"),
+    "last_name": ("lastname", "surname", "familyname", "nachname", "familienname", "zuname"),
+    "phone": ("phone", "phonenumber", "telephone", "tel", "telefon", "telefonnummer", "telnr", "telefonnr",
+              "mobile", "mobil", "handy", "mobilnummer", "handynummer"),
+}
+FIELD_OF = {spelling: name for name, spellings in HEADERS.items() for spelling in spellings}
+
+
+class FileRefused(Refusal):
+    """A file that cannot be imported at all; `reason` picks the sentence in groups_file_refused."""
+
+    def __init__(self, reason: str, **values):
+        super().__init__("groups_file_refused", reason=reason, **values)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Table:
+    """A file's cells as text: the header row and the data rows with their row numbers (header = 1)."""
+
+    headers: list[str]
+    rows: list[tuple[int, list[str]]]
+    kind: str  # csv | xlsx
+    encoding: str = ""
+    delimiter: str = ";"
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    row: int
+    name: str
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None  # E.164
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))  # dataclasses.asdict deep-copies field by field: 5x slower on 10 000 rows
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    value: str
+    reason: str  # a key of [groups_reason] in the word files
+    other_row: int | None = None  # the earlier row a duplicate repeats
+
+
+@dataclass
+class Checked:
+    """Every row sorted into valid rows and errors; `ignored` are headers nobody reads."""
+
+    valid: list[ImportRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    delimiter: str = ";"
+
+    @property
+    def invalid_rows(self) -> int:
+        return len({e.row for e in self.errors})
+
+
+# ---- reading a file -----------------------------------------------------------------------------
+
+def parse_import(name: str, mime: str, data: bytes, region: str = DEFAULT_REGION) -> Checked:
+    """Read an uploaded member list and check every row."""
+    table = read_table(name, mime, data)
+    columns, ignored = map_headers(table.headers)
+    checked = check_rows(table.rows, columns, region)
+    checked.ignored, checked.delimiter = ignored, table.delimiter
+    return checked
+
+
+def read_table(name: str, mime: str, data: bytes) -> Table:
+    """CSV or XLSX by the file's name, else by its first bytes; refuse empty and oversized files."""
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRefused("too_big", size=len(data), limit=MAX_FILE_BYTES)
+    if not data.strip():
+        raise FileRefused("empty")
+    kind = file_kind(name, mime, data)
+    if kind == "xls":
+        raise FileRefused("old_excel")
+    table = read_xlsx(data) if kind == "xlsx" else read_csv(data)
+    if not table.rows:
+        raise FileRefused("no_rows", headers=", ".join(table.headers))
+    return table
+
+
+def file_kind(name: str, mime: str, data: bytes) -> str:
+    """'xlsx', 'xls' or 'csv'."""
+    lower = (name or "").lower()
+    if lower.endswith((".xlsx", ".xlsm")) or "spreadsheetml" in (mime or ""):
+        return "xlsx"
+    if lower.endswith(".xls") or data.startswith(b"\xd0\xcf\x11\xe0"):  # the old binary Excel format
+        return "xls"
+    if lower.endswith((".csv", ".txt")):
+        return "csv"
+    return "xlsx" if data.startswith(b"PK\x03\x04") else "csv"
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """UTF-8 (with or without BOM), else cp1252 as German Excel writes it; refuse anything else."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
+        raise FileRefused("utf16")
+    bom = data.startswith(UTF8_BOM)
+    try:
+        return data.decode("utf-8-sig"), "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        if bom or UTF8_SEQUENCE.search(data):
+            raise FileRefused("mixed_encoding", line=line) from None
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError as exc:
+        raise FileRefused("encoding", line=data.count(b"\n", 0, exc.start) + 1) from None
+
+
+def pick_delimiter(header_line: str) -> str:
+    """';' or ',', whichever splits the header into more columns; refuse a header that neither splits."""
+    counts = {d: len(next(csv.reader([header_line], delimiter=d), [])) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])  # ties go to ';', German Excel's choice
+    if counts[best] < 2:
+        raise FileRefused("tab_separated" if "\t" in header_line else "one_column", header=header_line.strip()[:80])
+    return best
+
+
+def read_csv(data: bytes) -> Table:
+    """Decode, find the delimiter from the header line, and read rows as text."""
+    text, encoding = decode(data)
+    header_line = next((line for line in io.StringIO(text) if line.strip()), "")
+    delimiter = pick_delimiter(header_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        headers, rows = split_header(reader)
+    except csv.Error as exc:
+        raise FileRefused("malformed", line=reader.line_num, problem=str(exc)[:80]) from None
+    return Table(headers, rows, "csv", encoding, delimiter)
+
+
+def split_header(records: Iterable[Iterable]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The first non-empty record is the header; empty records are skipped; at most MAX_ROWS rows."""
+    headers: list[str] | None = None
+    width = MAX_COLUMNS
+    rows: list[tuple[int, list[str]]] = []
+    for number, record in enumerate(records, start=1):
+        if number > 2 * MAX_ROWS:  # blank runs count too: a sheet can claim a row a million lines down
+            raise FileRefused("too_many_rows", limit=MAX_ROWS)
+        cells = [cell_text(c) for c in tuple(record)[:width]]  # cells beyond the header's last are nobody's
+        if not any(cells):
+            continue
+        if headers is None:
+            headers = trim(cells)
+            width = len(headers)
+        elif len(rows) == MAX_ROWS:
+            raise FileRefused("too_many_rows", limit=MAX_ROWS)
+        else:
+            rows.append((number, cells))
+    return headers or [], rows
+
+
+def trim(cells: list[str]) -> list[str]:
+    """Drop empty cells at the end of a row."""
+    while cells and not cells[-1]:
+        cells.pop()
+    return cells
+
+
+def cell_text(value) -> str:
+    """A cell as text: Excel dates as ISO dates, whole numbers without ".0", text trimmed."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_xlsx(data: bytes) -> Table:
+    """Read the first sheet with openpyxl, after checking the zip cannot unpack into a bomb."""
+    check_zip(data)
+    from openpyxl import load_workbook  # here: only imports need it, and it is slow to import
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a broken file; all mean "unreadable"
+        raise FileRefused("bad_xlsx") from None
+    try:
+        rows = sheet_rows(book.worksheets[0]) if book.worksheets else ()
+        return Table(*split_header(rows), "xlsx")
+    except FileRefused:
+        raise
+    except Exception:  # noqa: BLE001 - a broken sheet inside a valid zip
+        raise FileRefused("bad_xlsx") from None
+    finally:
+        book.close()
+
+
+def sheet_rows(sheet) -> Iterator[tuple]:
+    """Rows of values, never wider than MAX_COLUMNS: a sheet's stored size may claim 16 384 columns."""
+    sheet.reset_dimensions()  # else openpyxl pads up to the claimed last row, which may be a million away
+    return sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
+
+
+def check_zip(data: bytes) -> None:
+    """Refuse what is not a zip, or what would unpack to more than MAX_UNZIPPED_BYTES."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise FileRefused("not_zip") from None
+    # zipfile stops at each entry's declared size (and fails the CRC past it), so the sum is a real cap.
+    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNZIPPED_BYTES:
+        raise FileRefused("zip_bomb", limit=MAX_UNZIPPED_BYTES)
+
+
+# ---- headers and rows ---------------------------------------------------------------------------
+
+def header_key(text: str) -> str:
+    """'E-Mail-Adresse ' → 'emailadresse': case, spaces and punctuation do not matter."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def map_headers(headers: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Column index of each known field; refuse a list without email, or without any name."""
+    columns: dict[str, int] = {}
+    ignored: list[str] = []
+    for index, header in enumerate(headers):
+        known = FIELD_OF.get(header_key(header))
+        if known is None or known in columns:
+            if header:
+                ignored.append(header)
+            continue
+        columns[known] = index
+    found = ", ".join(h for h in headers if h) or "-"
+    if "email" not in columns:
+        raise FileRefused("no_email_column", headers=found)
+    if "name" not in columns and not {"first_name", "last_name"} & set(columns):
+        raise FileRefused("no_name_column", headers=found)
+    return columns, ignored
+
+
+def check_rows(rows: list[tuple[int, list[str]]], columns: dict[str, int],
+               region: str = DEFAULT_REGION) -> Checked:
+    """Check every row; a repeated email or phone is an error after its first row."""
+    checked = Checked()
+    emails: dict[str, int] = {}
+    phones: dict[str, int] = {}
+    for number, cells in rows:
+        values = {key: cells[index].strip() if index < len(cells) else "" for key, index in columns.items()}
+        errors = row_errors(number, values, region)
+        row = None if errors else make_row(number, values, region)
+        errors += repeats(row, emails, phones) if row else []
+        checked.errors += errors
+        if not errors:
+            checked.valid.append(row)
+    return checked
+
+
+def row_errors(number: int, values: dict[str, str], region: str) -> list[RowError]:
+    """What is wrong with one row on its own (repeats are checked across rows)."""
+    errors = []
+    first, last = values.get("first_name", ""), values.get("last_name", "")
+    name = full_name(values)
+    if not name:
+        errors.append(RowError(number, values.get("email", ""), "name_missing"))
+    for value, limit, reason in ((name, MAX_NAME, "name_too_long"), (first, MAX_FIRST_NAME, "first_name_too_long"),
+                                 (last, MAX_LAST_NAME, "last_name_too_long")):
+        if len(value) > limit:
+            errors.append(RowError(number, value[:80], reason))
+    email = values.get("email", "")
+    if not email:
+        errors.append(RowError(number, name[:80], "email_missing"))
+    elif valid_email(email) is None:
+        errors.append(RowError(number, email[:80], "email_invalid"))
+    if values.get("phone") and e164(values["phone"], region) is None:
+        errors.append(RowError(number, values["phone"][:40], "phone_invalid"))
+    return errors
+
+
+def repeats(row: ImportRow, emails: dict[str, int], phones: dict[str, int]) -> list[RowError]:
+    """A second row with the same email (any case) or phone number is an error; the first one counts."""
+    errors = []
+    key = row.email.casefold()
+    if key in emails:
+        errors.append(RowError(row.row, row.email, "email_duplicate", emails[key]))
+    if row.phone and row.phone in phones:
+        errors.append(RowError(row.row, row.phone, "phone_duplicate", phones[row.phone]))
+    if not errors:
+        emails[key] = row.row
+        if row.phone:
+            phones[row.phone] = row.row
+    return errors
+
+
+def full_name(values: dict[str, str]) -> str:
+    """The name column, else first and last name together; whitespace collapsed."""
+    name = values.get("name") or f"{values.get('first_name', '')} {values.get('last_name', '')}"
+    return " ".join(name.split())
+
+
+def valid_email(text: str) -> str | None:
+    """The address normalised by identity's rules, or None."""
+    try:
+        return normalise_email(text)
+    except Refusal:
+        return None
+
+
+def region_for_zone(zone: str | None) -> str:
+    return ZONE_REGIONS.get(zone or "", DEFAULT_REGION)
+
+
+def e164(text: str, region: str = DEFAULT_REGION) -> str | None:
+    """A phone number in E.164 (+4930123456), or None if it cannot be one."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):  # as member accounts check it (profile_rules)
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def make_row(number: int, values: dict[str, str], region: str) -> ImportRow:
+    phone = values.get("phone")
+    return ImportRow(number, full_name(values), valid_email(values["email"]), values.get("first_name") or None,
+                     values.get("last_name") or None, e164(phone, region) if phone else None)
+
+
+def row_from_dict(data: dict) -> ImportRow:
+    return ImportRow(**data)
+
+
+# ---- writing CSV --------------------------------------------------------------------------------
+
+def safe_cell(value) -> str:
+    """A cell a spreadsheet will not run: text starting with = + - @ (or tab, CR) gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_bytes(header: list[str], rows: Iterable[Iterable], delimiter: str = ";") -> bytes:
+    """A CSV file Excel opens as UTF-8 (with BOM), every text cell neutralised against formulas."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([cell if isinstance(cell, int) else safe_cell(cell) for cell in row])
+    return UTF8_BOM + out.getvalue().encode("utf-8")
