@@ -134,6 +134,7 @@ async def stop_telegram(app: Application) -> None:
         await app.updater.stop()
     if app.running:
         await app.stop()
+    await remove_pending(app.bot)  # after the handlers finished, before the connections close
     await app.shutdown()
 
 
@@ -193,6 +194,9 @@ async def on_message(update: Update, context: BotContext) -> None:
     finally:
         await typing
     await send_replies(context.bot, message.chat_id, replies)
+    seconds = shown_once(replies)
+    if seconds is not None:  # the question goes with the answer: it may hold a chosen password
+        remove_later(context.bot, message.chat_id, [message.message_id], seconds)
 
 
 async def on_click(update: Update, context: BotContext) -> None:
@@ -275,11 +279,14 @@ async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> None:
     markup = keyboard(reply.choices)
     if markup is not None and not parts:
         log.warning("buttons without text cannot be sent to %s; dropped", chat_id)
+    sent = []
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
-        await bot.send_message(chat_id, part, reply_markup=markup if last else None)
+        sent.append(await bot.send_message(chat_id, part, reply_markup=markup if last else None))
     for attachment in reply.attachments:
-        await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name))
+        sent.append(await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name)))
+    if reply.ephemeral_seconds is not None:
+        remove_later(bot, chat_id, [m.message_id for m in sent], reply.ephemeral_seconds)
 
 
 def keyboard(choices: Iterable[Choice]) -> InlineKeyboardMarkup | None:
@@ -331,6 +338,52 @@ def cut_point(text: str, end: int) -> int:
         if cut > end // 2:
             return cut
     return end
+
+
+# ---- shown once: messages that go away -------------------------------------------------------
+
+# Removals waiting for their time, with the bot that sends them (a task nobody references can vanish).
+_REMOVALS: dict[asyncio.Task, Bot] = {}
+
+
+def shown_once(replies: Iterable[Reply]) -> int | None:
+    """The shortest time any of the replies may stay visible, or None if all may stay."""
+    times = [r.ephemeral_seconds for r in replies if r.ephemeral_seconds is not None]
+    return min(times) if times else None
+
+
+def remove_later(bot: Bot, chat_id: int, message_ids: list[int], seconds: int) -> None:
+    """Remove these messages after `seconds` (credentials are shown once), without holding up the answer."""
+    task = asyncio.create_task(remove_after(bot, chat_id, message_ids, seconds))
+    _REMOVALS[task] = bot
+    task.add_done_callback(lambda done: _REMOVALS.pop(done, None))
+
+
+async def remove_after(bot: Bot, chat_id: int, message_ids: list[int], seconds: int) -> None:
+    try:
+        await asyncio.sleep(seconds)
+    finally:  # a stop cuts the wait short, never the removal
+        for message_id in message_ids:
+            await remove_message(bot, chat_id, message_id)
+
+
+async def remove_message(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Delete a message; if Telegram refuses, blank the text instead (files and others' messages cannot be)."""
+    try:
+        await bot.delete_message(chat_id, message_id)
+    except TelegramError as exc:
+        log.warning("could not delete shown-once message %s in %s: %s", message_id, chat_id, exc)
+        removed = " / ".join(render("accounts_removed", lang).text for lang in LANGUAGES)
+        await tolerate(bot.edit_message_text(removed, chat_id=chat_id, message_id=message_id),
+                       "blanking a shown-once message")
+
+
+async def remove_pending(bot: Bot) -> None:
+    """Remove at once what still waits to go: a stopping bot must not leave credentials behind."""
+    waiting = [task for task, owner in _REMOVALS.items() if owner is bot]
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
 
 
 # ---- the outbox --------------------------------------------------------------------------------

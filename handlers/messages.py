@@ -54,3 +54,4 @@ class Reply:
     attachments: list[Attachment] = field(default_factory=list)
     recipient: str | None = None  # None: the sender
     subject: str | None = None
+    ephemeral_seconds: int | None = None  # shown once: chat edges remove it (and what asked for it) after this

@@ -1,0 +1,130 @@
+"""Credentials shown once, through the real PTB Application and the fake Bot API: the message goes away."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from bot.settings import Settings
+from bot.telegram import build_application, start_telegram, stop_telegram
+from handlers import accounts, identity, welcome
+from handlers.bootstrap import ensure_owners
+from handlers.router import Desk, Handlers
+from storage.models import Address, Outbox
+from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
+
+ADMIN, KIM = 1001, 2002
+
+
+async def make_desk(store, config, show_seconds: int, file_seconds: int = 1) -> Desk:
+    async with store.uow() as uow:
+        await ensure_owners(uow, [f"telegram:{ADMIN}"], datetime.now(timezone.utc))
+        await uow.commit()
+    parts = (welcome.handlers(), identity.handlers(), accounts.handlers(show_seconds, file_seconds))
+    return Desk(store, config, Handlers.combine(*parts))
+
+
+@pytest.fixture
+async def start_bot(fake_bot_api):
+    """Start a real Application against the fake; every app is stopped after the test (once)."""
+    apps = []
+
+    async def start(desk: Desk):
+        settings = Settings(_env_file=None, telegram_token="123:TEST", telegram_api_url=f"{fake_bot_api.url}/bot",
+                            secret_key="x" * 32, telegram_rate_per_second=0, webhook_url="")
+        app = build_application(settings, desk)
+        apps.append(app)
+        await start_telegram(app, settings)
+        return app
+
+    yield start
+    for app in apps:
+        if app.running:
+            await stop_telegram(app)
+
+
+def to_chat(chat_id: int):
+    return lambda call: call.params.get("chat_id") == chat_id
+
+
+async def send(fake: FakeBotApi, user_id: int, text: str, replies: int = 1) -> tuple[int, list[Call]]:
+    """Send a message; returns its message id and the bot's next `replies` messages."""
+    before = len(fake.calls_of("sendMessage", to_chat(user_id)))
+    update = fake.push_message(user_id, text)
+    calls = await fake.wait_for("sendMessage", to_chat(user_id), count=before + replies)
+    return update["message"]["message_id"], calls[before:]
+
+
+async def activated_member(fake: FakeBotApi, store) -> int:
+    """Add Kim as the admin and let Kim accept the invitation in Telegram; returns Kim's member id."""
+    await send(fake, ADMIN, "/member add Kim Novak kim@example.com phone=01 2345678")
+    async with store.uow() as uow:
+        text = await uow.session.scalar(select(Outbox.text).where(Outbox.recipient == "kim@example.com"))
+        person_id = await uow.session.scalar(select(Address.person_id).where(
+            Address.address == "email:kim@example.com"))
+    payload = re.search(r"/start (acc-\S+)", text).group(1)
+    _, [welcome_reply] = await send(fake, KIM, f"/start {payload}")
+    assert "activated" in welcome_reply.params["text"]
+    return person_id
+
+
+def deleted(fake: FakeBotApi, chat_id: int, message_id: int):
+    return lambda call: call.params.get("chat_id") == chat_id and call.params.get("message_id") == message_id
+
+
+async def test_a_credential_message_is_deleted_after_its_time(fake_bot_api, start_bot, sqlite_store, config):
+    await start_bot(await make_desk(sqlite_store, config, show_seconds=1))
+    person_id = await activated_member(fake_bot_api, sqlite_store)
+    asked, [shown] = await send(fake_bot_api, ADMIN, f"/credentials {person_id}")
+    assert "disappears in 1 second," in shown.params["text"]
+    assert not fake_bot_api.calls_of("deleteMessage")  # not at once: the admin has to read it
+    message_id = shown.result["message_id"]
+    await fake_bot_api.wait_for("deleteMessage", deleted(fake_bot_api, ADMIN, message_id), timeout=5)
+    await fake_bot_api.wait_for("deleteMessage", deleted(fake_bot_api, ADMIN, asked), timeout=5)
+    # ordinary replies stay
+    kept = [c for c in fake_bot_api.calls_of("deleteMessage") if c.params["message_id"] != message_id]
+    assert [c.params["message_id"] for c in kept] == [asked]
+
+
+async def test_a_chosen_password_leaves_the_chat_with_the_answer(fake_bot_api, start_bot, sqlite_store, config):
+    await start_bot(await make_desk(sqlite_store, config, show_seconds=1))
+    person_id = await activated_member(fake_bot_api, sqlite_store)
+    asked, [shown] = await send(fake_bot_api, ADMIN, f"/credentials {person_id} Blue!Harbour42")
+    assert "Blue!Harbour42" in shown.params["text"]
+    for message_id in (asked, shown.result["message_id"]):
+        await fake_bot_api.wait_for("deleteMessage", deleted(fake_bot_api, ADMIN, message_id), timeout=5)
+
+
+async def test_the_bulk_csv_file_is_removed_too(fake_bot_api, start_bot, sqlite_store, config):
+    await start_bot(await make_desk(sqlite_store, config, show_seconds=1, file_seconds=1))
+    await activated_member(fake_bot_api, sqlite_store)
+    _, [summary, note] = await send(fake_bot_api, ADMIN, "/credentials all", replies=2)
+    [document] = await fake_bot_api.wait_for("sendDocument", to_chat(ADMIN))
+    assert document.params["document"].filename.endswith(".csv")
+    for message in (note, document):
+        await fake_bot_api.wait_for("deleteMessage", deleted(fake_bot_api, ADMIN, message.result["message_id"]),
+                                    timeout=5)
+    assert not fake_bot_api.calls_of("deleteMessage", deleted(fake_bot_api, ADMIN, summary.result["message_id"]))
+
+
+async def test_when_telegram_refuses_the_delete_the_text_is_edited_away(fake_bot_api, start_bot, sqlite_store,
+                                                                       config):
+    await start_bot(await make_desk(sqlite_store, config, show_seconds=1))
+    person_id = await activated_member(fake_bot_api, sqlite_store)
+    fake_bot_api.fail_method("deleteMessage", 400, "Bad Request: message can't be deleted")
+    _, [shown] = await send(fake_bot_api, ADMIN, f"/credentials {person_id}")
+    message_id = shown.result["message_id"]
+    [edit] = await fake_bot_api.wait_for("editMessageText", deleted(fake_bot_api, ADMIN, message_id), timeout=5)
+    assert edit.params["text"] == "(entfernt) / (removed)"
+    assert fake_bot_api.message(ADMIN, message_id)["text"] == "(entfernt) / (removed)"
+
+
+async def test_stopping_the_bot_removes_what_still_waits(fake_bot_api, start_bot, sqlite_store, config):
+    app = await start_bot(await make_desk(sqlite_store, config, show_seconds=3600))
+    person_id = await activated_member(fake_bot_api, sqlite_store)
+    _, [shown] = await send(fake_bot_api, ADMIN, f"/credentials {person_id}")
+    assert not fake_bot_api.calls_of("deleteMessage")
+    await stop_telegram(app)
+    assert fake_bot_api.calls_of("deleteMessage", deleted(fake_bot_api, ADMIN, shown.result["message_id"]))
