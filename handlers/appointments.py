@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Integer, and_, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers.availability import (
@@ -44,18 +44,32 @@ class DayPlan:
     def calendars(self, day: date, tz: ZoneInfo, location_ids: list[int], staff_ids: list[int]) -> list[StaffCalendar]:
         """Each staff member's bookable windows on `day` at the given locations, minus closures."""
         weekday, bounds = day.weekday(), day_bounds(day, tz)
+        local = _LocalRanges(day, tz)  # staff mostly share their hours: convert each range set once a day
+        closures = [(who, s, e) for who, s, e in self.closures if e > bounds[0] and s < bounds[1]]
         out = []
         for staff in staff_ids:
             windows = []
             for location in location_ids:
-                opening = local_intervals(day, self.opening.get((location, weekday), []), tz)
-                own = local_intervals(day, self.staff_hours.get((staff, location, weekday), []), tz)
-                windows += intersect(opening, own)
-            mine = [(s, e) for who, s, e in self.closures if who in (None, staff) and e > bounds[0] and s < bounds[1]]
-            windows = subtract(sorted(windows), mine)
+                own = self.staff_hours.get((staff, location, weekday))
+                if own:
+                    windows += intersect(local(self.opening.get((location, weekday), [])), local(own))
+            windows = subtract(sorted(windows), [(s, e) for who, s, e in closures if who in (None, staff)])
             if windows:
                 out.append(StaffCalendar(staff, windows, self.busy.get(staff, [])))
         return out
+
+
+class _LocalRanges:
+    """Local minute ranges of one day as UTC intervals, each distinct range list converted once."""
+
+    def __init__(self, day: date, tz: ZoneInfo):
+        self.day, self.tz, self.done = day, tz, {}
+
+    def __call__(self, ranges: list[tuple[int, int]]) -> list[Interval]:
+        key = tuple(map(tuple, ranges))
+        if key not in self.done:
+            self.done[key] = local_intervals(self.day, ranges, self.tz)
+        return self.done[key]
 
 
 async def qualified_staff(uow: UnitOfWork, service_id: int) -> list[int]:
@@ -67,27 +81,56 @@ async def location_ids(uow: UnitOfWork) -> list[int]:
     return list((await uow.session.scalars(select(Location.id).order_by(Location.id))).all())
 
 
+def epoch_seconds(column, dialect: str):
+    """Whole seconds since 1970 (UTC) of a time column, computed by the database: one branch per dialect.
+
+    A day list reads thousands of appointment times, and turning SQLite's text into datetimes one by
+    one in Python was the largest cost of listing free days. Times lie on the 5-minute grid.
+    """
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.extract("epoch", column), BigInteger)  # of a timestamp without time zone: UTC here
+
+
 async def load_plan(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime, now: datetime) -> DayPlan:
     """Opening hours, staff hours, closures and live appointments between start and end."""
     session = uow.session
     opening = defaultdict(list)
-    for row in await session.scalars(select(OpeningHours)):
-        opening[(row.location_id, row.weekday)].append((row.start_minute, row.end_minute))
+    for location, weekday, a, b in await session.execute(select(
+            OpeningHours.location_id, OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute)):
+        opening[(location, weekday)].append((a, b))
     hours = defaultdict(list)
-    for row in await session.scalars(select(StaffHours).where(StaffHours.person_id.in_(staff_ids))):
-        hours[(row.person_id, row.location_id, row.weekday)].append((row.start_minute, row.end_minute))
-    closures = [(c.staff_id, c.start_at, c.end_at) for c in await session.scalars(
-        select(Closure).where(Closure.end_at > start, Closure.start_at < end,
-                              or_(Closure.staff_id.is_(None), Closure.staff_id.in_(staff_ids))))]
-    busy = defaultdict(list)
-    rows = await session.execute(
-        select(Appointment.staff_id, Appointment.start_at, Appointment.end_at)
+    for staff, location, weekday, a, b in await session.execute(select(
+            StaffHours.person_id, StaffHours.location_id, StaffHours.weekday, StaffHours.start_minute,
+            StaffHours.end_minute).where(StaffHours.person_id.in_(staff_ids))):
+        hours[(staff, location, weekday)].append((a, b))
+    closures = [tuple(row) for row in await session.execute(
+        select(Closure.staff_id, Closure.start_at, Closure.end_at).where(
+            Closure.end_at > start, Closure.start_at < end,
+            or_(Closure.staff_id.is_(None), Closure.staff_id.in_(staff_ids))))]
+    return DayPlan(dict(opening), dict(hours), closures, await load_busy(uow, staff_ids, start, end, now))
+
+
+async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime,
+                    now: datetime) -> dict[int, list[Interval]]:
+    """Each staff member's live appointments overlapping [start, end), sorted by start."""
+    rows = await uow.session.execute(
+        select(Appointment.staff_id, epoch_seconds(Appointment.start_at, uow.dialect),
+               epoch_seconds(Appointment.end_at, uow.dialect))
         .where(Appointment.staff_id.in_(staff_ids), Appointment.end_at > start, Appointment.start_at < end,
                live_condition(now))
-        .order_by(Appointment.start_at))
+        .order_by(Appointment.staff_id, Appointment.start_at))  # the (staff_id, start_at) index's order
+    busy, moments = defaultdict(list), {}  # back-to-back appointments share their boundary instants
+
+    def moment(seconds: int) -> datetime:
+        found = moments.get(seconds)
+        if found is None:
+            found = moments[seconds] = datetime.fromtimestamp(seconds, timezone.utc)
+        return found
+
     for staff, s, e in rows:
-        busy[staff].append((s, e))
-    return DayPlan(dict(opening), dict(hours), closures, dict(busy))
+        busy[staff].append((moment(s), moment(e)))
+    return dict(busy)
 
 
 async def live_load(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime, now: datetime) -> dict[int, int]:
@@ -100,14 +143,20 @@ async def live_load(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
 
 
 async def expire_stale_holds(uow: UnitOfWork, staff_id: int, start: datetime, end: datetime, now: datetime) -> None:
-    """Free the cells of holds that expired over this time, in the caller's transaction."""
-    stale = (await uow.session.scalars(select(Appointment.id).where(
-        Appointment.staff_id == staff_id, Appointment.status == "held", Appointment.hold_expires_at <= now,
-        Appointment.start_at < end, Appointment.end_at > start))).all()
+    """Free the cells of holds that expired over this time, in the caller's transaction.
+
+    One conditional UPDATE decides which holds are stale: a hold confirmed at the same instant
+    no longer matches `status = 'held'` when PostgreSQL re-checks the row, so it is never undone.
+    """
+    stale = (await uow.session.scalars(
+        update(Appointment)
+        .where(Appointment.staff_id == staff_id, Appointment.status == "held", Appointment.hold_expires_at <= now,
+               Appointment.start_at < end, Appointment.end_at > start)
+        .values(status="expired", closed_at=now, closed_by="hold expired")
+        .returning(Appointment.id)
+        .execution_options(synchronize_session=False))).all()
     if stale:
         await uow.session.execute(delete(SlotClaim).where(SlotClaim.appointment_id.in_(stale)))
-        await uow.session.execute(update(Appointment).where(Appointment.id.in_(stale))
-                                  .values(status="expired", closed_at=now, closed_by="hold expired"))
 
 
 async def claim(uow: UnitOfWork, appointment: Appointment, now: datetime) -> None:

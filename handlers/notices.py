@@ -79,8 +79,18 @@ async def tell_customer(ctx: Context, appointment: Appointment, template: str, m
     v = await view(ctx.uow, appointment)
     customer = await ctx.session.get(Person, appointment.customer_id)
     attachments = [ics_for(ctx, v, method)] if method else []
-    await ctx.mail(email, template, lang=customer.language, attachments=attachments, appointment=v, message=message)
+    await ctx.mail(email, template, lang=customer_language(ctx, customer), attachments=attachments, appointment=v,
+                   message=message)
     return True
+
+
+def customer_language(ctx: Context, customer: Person) -> str:
+    """The customer's own choice; else the language they speak to us in, if they are the one acting; else the business's."""
+    if customer.language:
+        return customer.language
+    if customer.id == ctx.person.id:
+        return ctx.lang
+    return ctx.business.language if ctx.business else ctx.config.default_language
 
 
 async def tell_staff_and_admins(ctx: Context, appointment: Appointment, template: str, **values) -> int:
