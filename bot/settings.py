@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_rate_per_second: float = 30.0  # Bot API's documented overall limit
     telegram_concurrency: int = 16
+    telegram_typing_after_seconds: float = 1.0  # "typing…" only for answers slower than this
     webhook_url: str = ""
     webhook_listen: str = "0.0.0.0:8443"
     webhook_secret: str = ""

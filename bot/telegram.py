@@ -70,6 +70,7 @@ def build_application(settings: Settings, desk: Desk, *, commands_for: CommandsF
     """Build the PTB Application that carries updates to `desk` and its replies back."""
     app = application_builder(settings).build()
     app.bot_data["desk"] = desk
+    app.bot_data["typing_after"] = settings.telegram_typing_after_seconds
     app.bot_data["commands_for"] = commands_for or customer_menu(desk)
     app.add_handler(CallbackQueryHandler(on_click))
     # Only private chats: replies carry codes and bookings that a group must not read.
@@ -182,17 +183,28 @@ async def tolerate(call: Awaitable, what: str) -> None:
 # ---- updates in ----------------------------------------------------------------------------
 
 
+async def typing_after(chat, delay: float) -> None:
+    """Show "typing…" once `delay` seconds have passed."""
+    await asyncio.sleep(delay)
+    await tolerate(chat.send_action(ChatAction.TYPING), "sendChatAction")
+
+
 async def on_message(update: Update, context: BotContext) -> None:
     """Turn a message into an Inbound and send back what the desk answers."""
     message = update.effective_message
     if message.from_user is None:
         return
-    # Typing runs alongside the desk: waiting for it first would add a round trip to every answer.
-    typing = asyncio.create_task(tolerate(message.chat.send_action(ChatAction.TYPING), "sendChatAction"))
+    # "Typing…" only when the desk is slow: most answers come before a chat action would show, and
+    # sending one for every message costs as much CPU as the answer itself.
+    delay = context.bot_data.get("typing_after", 1.0)
+    typing = asyncio.create_task(typing_after(message.chat, delay))
     try:
         replies = await context.desk.handle(await inbound_from_message(message))
     finally:
-        await typing
+        if delay > 0:
+            typing.cancel()
+        else:
+            await typing
     await send_replies(context.bot, message.chat_id, replies)
     seconds = shown_once(replies)
     if seconds is not None:  # the question goes with the answer: it may hold a chosen password

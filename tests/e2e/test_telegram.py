@@ -74,7 +74,8 @@ class BrokenDesk(Desk):
 
 def make_settings(fake: FakeBotApi, **overrides) -> Settings:
     values = dict(telegram_token="123:TEST", telegram_api_url=f"{fake.url}/bot", secret_key="x" * 32,
-                  telegram_rate_per_second=0, telegram_concurrency=4, webhook_url="", webhook_secret="")
+                  telegram_rate_per_second=0, telegram_concurrency=4, webhook_url="", webhook_secret="",
+                  telegram_typing_after_seconds=0)
     return Settings(_env_file=None, **{**values, **overrides})
 
 
@@ -215,6 +216,13 @@ async def test_the_menu_lists_customer_commands_per_language(fake_bot_api, start
     assert names == ["start", "help", "language", "email", "confirm"]  # no help text, no menu entry: long, boom…
     assert menus["de"]["commands"][1] == {"command": "help", "description": "diese Liste"}
     assert menus["en"]["scope"] == {"type": "default"}
+
+
+async def test_a_fast_answer_shows_no_typing(fake_bot_api, start_bot, sqlite_store, config):
+    await start_bot(make_desk(sqlite_store, config), telegram_typing_after_seconds=5)
+    [reply] = await ask(fake_bot_api, 1011, "/start")
+    assert "Welcome" in reply.params["text"]
+    assert not fake_bot_api.calls_of("sendChatAction")
 
 
 async def test_a_refused_menu_is_a_warning_and_the_bot_keeps_answering(
