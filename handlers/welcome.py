@@ -4,6 +4,7 @@ from __future__ import annotations
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
 from handlers.router import Command, Handlers
+from templates import has_word
 
 SECTIONS = ("everyone", "customer", "staff", "admin", "groups", "support")
 
@@ -34,7 +35,9 @@ async def show_help(ctx: Context, args: str) -> list[Reply]:
     allowed = ctx.desk.allowed_commands(ctx.roles)
     sections = []
     for section in SECTIONS:
-        lines = [(f"{prefix}{c.word}", ctx.word(f"help.{c.word}")) for c in allowed if c.section == section]
+        # a word without a help line is an internal step (a button's target), not something to type
+        lines = [(f"{prefix}{c.word}", ctx.word(f"help.{c.word}")) for c in allowed
+                 if c.section == section and has_word(ctx.lang, f"help.{c.word}")]
         if lines:
             sections.append((ctx.word(f"section.{section}"), lines))
     return [ctx.say("help", sections=sections)]
