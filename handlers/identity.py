@@ -8,13 +8,18 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select, update
 
 from handlers import codes
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, effective_roles
 from handlers.messages import Reply
 from handlers.router import Command, Handlers
-from storage.models import Address, Code
+from storage.models import Address, Code, Role
 
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]{2,}$")
 VERIFY_EMAIL = "verify_email"
+EMAIL_COMMAND = "email_command"  # a command that arrived by email and waits for its round trip
+MAX_TARGET = 340  # width of code.target, where the waiting command is kept
+# After the code went out the conversation waits under a flow name no handler routes, so the next
+# text is not taken for an address; it only keeps what to offer once the address is proven.
+CODE_SENT = "email_sent"
 
 # What a correct code completes, by purpose; other modules add theirs (e.g. booking).
 Completion = Callable[[Context, Code], Awaitable[list[Reply]]]
@@ -32,9 +37,31 @@ def normalise_email(text: str) -> str:
 async def ask_email(ctx: Context, args: str) -> list[Reply]:
     """Take an address now, or open a conversation that waits for one."""
     if not args.strip():
-        await ctx.start_flow("email", "address")
+        then = continuation(ctx)
+        await ctx.start_flow("email", "address", {"then": then} if then else None)
         return [ctx.say("ask_email")]
     return await send_email_code(ctx, args)
+
+
+async def ask_email_first(ctx: Context, command: str, template: str, label: str) -> None:
+    """Wait for an address; once it is proven, offer `command` as one tap (reply `template`, button `label`)."""
+    await ctx.start_flow("email", "address", {"then": {"command": command, "template": template, "label": label}})
+
+
+def continuation(ctx: Context) -> dict | None:
+    """What the open email conversation should offer after verification, if anything."""
+    if ctx.conversation is None or ctx.conversation.flow not in ("email", CODE_SENT):
+        return None
+    return (ctx.conversation.data or {}).get("then")
+
+
+async def keep_waiting_or_end(ctx: Context) -> None:
+    """Close the email conversation, or keep its continuation until the code comes back."""
+    then = continuation(ctx)
+    if then:
+        await ctx.start_flow(CODE_SENT, "code", {"then": then})
+    else:
+        await ctx.end_flow()
 
 
 async def send_email_code(ctx: Context, text: str) -> list[Reply]:
@@ -43,7 +70,7 @@ async def send_email_code(ctx: Context, text: str) -> list[Reply]:
     code = await issue_code(ctx, VERIFY_EMAIL, email)
     await ctx.mail(email, "code_mail", code=code, expires_at=ctx.now + ctx.config.code_ttl)
     await ctx.audit("code_sent", f"email:{email}", purpose=VERIFY_EMAIL)
-    await ctx.end_flow()
+    await keep_waiting_or_end(ctx)
     return [ctx.say("code_sent", email=email, expires_at=ctx.now + ctx.config.code_ttl)]
 
 
@@ -80,7 +107,7 @@ async def confirm(ctx: Context, args: str) -> list[Reply]:
         raise Refusal("code_malformed", value=args.strip()[:20])
     pending = (await ctx.session.scalars(
         select(Code).where(
-            Code.address == ctx.sender, Code.used_at.is_(None), Code.expires_at > ctx.now,
+            Code.address.in_(await code_addresses(ctx)), Code.used_at.is_(None), Code.expires_at > ctx.now,
             Code.attempts < ctx.config.code_max_attempts,
         ).order_by(Code.created_at.desc())
     )).all()
@@ -90,6 +117,17 @@ async def confirm(ctx: Context, args: str) -> list[Reply]:
         if codes.matches(ctx.config.secret_key, row.purpose, row.target, typed, row.digest):
             return await redeem(ctx, row)
     return await count_wrong_attempt(ctx, pending[0])
+
+
+async def code_addresses(ctx: Context) -> list[str]:
+    """Whose codes this sender may redeem: their own, and, from a proven address, those of all the person's
+    proven addresses (a booking code asked for in Telegram but mailed to the customer is returned by email)."""
+    own = await ctx.session.scalar(select(Address).where(Address.address == ctx.sender))
+    if own is None or not own.verified:
+        return [ctx.sender]
+    rows = await ctx.session.scalars(
+        select(Address.address).where(Address.person_id == ctx.person.id, Address.verified))
+    return sorted({ctx.sender, *rows})
 
 
 async def redeem(ctx: Context, row: Code) -> list[Reply]:
@@ -123,6 +161,8 @@ async def email_verified(ctx: Context, row: Code) -> list[Reply]:
     """Attach the proven address; a proven address that already belongs to someone links this chat to them."""
     address = f"email:{row.target}"
     existing = await ctx.session.scalar(select(Address).where(Address.address == address))
+    from handlers.customers import record_email_change  # here, not on top: customers imports identity
+    await record_email_change(ctx, row.target, existing)  # a second verified email waits for an admin
     if existing is None:
         ctx.session.add(Address(address=address, kind="email", person_id=ctx.person.id, verified=True, created_at=ctx.now))
     elif existing.person_id == ctx.person.id or not existing.verified:
@@ -132,7 +172,44 @@ async def email_verified(ctx: Context, row: Code) -> list[Reply]:
         sender.person_id = existing.person_id
         await ctx.audit("address_linked", address, person=existing.person_id)
     await ctx.audit("email_verified", address)
-    return [ctx.say("email_verified", email=row.target)]
+    replies = [ctx.say("email_verified", email=row.target)]
+    then = continuation(ctx)
+    if then:
+        await ctx.end_flow()
+        replies.append(ctx.say(then["template"], choices=[ctx.choice(then["label"], then["command"])]))
+    return replies
+
+
+async def ask_round_trip(ctx: Context, command: str) -> list[Reply]:
+    """Answer a state-changing email command with a code; the command runs when the code comes back."""
+    if len(command) > MAX_TARGET:
+        raise Refusal("mail_command_too_long", limit=MAX_TARGET)
+    code = await issue_code(ctx, EMAIL_COMMAND, command)
+    await ctx.audit("round_trip_asked", command[:200])
+    # The code goes in the subject (every code mail has it there) and must not start with a command word,
+    # or a careless autoresponder's "Re: …" would confirm it.
+    word, _, rest = command.partition(" ")
+    rendered = ctx.render("mail_command_code", code=code, command=f"{word.upper()} {rest}".strip(),
+                          expires_at=ctx.now + ctx.config.code_ttl)
+    return [Reply(rendered.text, subject=rendered.subject)]
+
+
+async def email_command_confirmed(ctx: Context, row: Code) -> list[Reply]:
+    """The round-trip code came back: the sender holds the mailbox, so run what was asked."""
+    if row.address == ctx.sender:
+        await prove_sender(ctx)
+    await ctx.audit("round_trip_confirmed", row.target[:200])
+    return await ctx.desk.run_proven(ctx, row.target)
+
+
+async def prove_sender(ctx: Context) -> None:
+    """Mark the sender's address verified (a code reached it) and give the speaker their person's roles."""
+    address = await ctx.session.scalar(select(Address).where(Address.address == ctx.sender))
+    if address is not None and not address.verified:
+        address.verified = True
+        await ctx.audit("email_verified", ctx.sender, by="round_trip")
+    granted = (await ctx.session.scalars(select(Role.role).where(Role.person_id == ctx.person.id))).all()
+    ctx.roles = effective_roles(set(granted))
 
 
 async def email_step(ctx: Context, text: str) -> list[Reply]:
@@ -147,5 +224,5 @@ def handlers() -> Handlers:
             Command("confirm", confirm, aliases=("code", "bestaetigen", "bestätigen")),
         ],
         flows={"email": email_step},
-        completions={VERIFY_EMAIL: email_verified},
+        completions={VERIFY_EMAIL: email_verified, EMAIL_COMMAND: email_command_confirmed},
     )
