@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from bot.email_edge import EmailEdge
+from bot.imap import ImapIntake
 from bot.outbox import OutboxWorker
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.transport import Transport
-from handlers import admin, identity, welcome
+from handlers import accounts, admin, booking, calendar, customers, groups, identity, welcome
+from handlers import tickets
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.router import Desk, Handlers
@@ -26,6 +29,12 @@ def build_handlers() -> Handlers:
         welcome.handlers(),
         identity.handlers(),
         admin.handlers(),
+        tickets.handlers(),
+        booking.handlers(),
+        calendar.handlers(),
+        customers.handlers(),
+        groups.handlers(),
+        accounts.handlers(),
     )
 
 
@@ -49,6 +58,7 @@ class Runtime:
     desk: Desk
     worker: OutboxWorker
     transports: dict[str, Transport] = field(default_factory=dict)
+    intake: ImapIntake | None = None  # set when FRONTDESK_IMAP_URL is
 
     async def close(self) -> None:
         for transport in set(self.transports.values()):
@@ -67,7 +77,17 @@ async def open_runtime(settings: Settings, transports: dict[str, Transport], clo
         log.info("setup: %s", line)
     desk = Desk(store, desk_config(settings), build_handlers(), clock)
     worker = OutboxWorker(store, transports, clock=clock, max_attempts=settings.outbox_max_attempts)
-    return Runtime(settings, store, desk, worker, transports)
+    return Runtime(settings, store, desk, worker, transports, build_intake(settings, desk))
+
+
+def build_intake(settings: Settings, desk: Desk) -> ImapIntake | None:
+    """The IMAP intake when FRONTDESK_IMAP_URL is set; a malformed URL fails at start, naming the variable."""
+    if not settings.imap_url:
+        return None
+    try:
+        return ImapIntake(settings.imap_url, EmailEdge(desk), poll_seconds=settings.imap_poll_seconds)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 async def apply_start_configuration(store: Store, settings: Settings, setup: Path | None, clock: Clock) -> list[str]:

@@ -102,10 +102,14 @@ async def run(settings: Settings, args) -> int:
     telegram_app = await start_telegram_channel(runtime) if settings.telegram_token else None
     if telegram_app is None:
         log.warning("FRONTDESK_TELEGRAM_TOKEN is not set: Telegram is off")
-    worker = asyncio.create_task(runtime.worker.run(stop))
+    tasks = [asyncio.create_task(runtime.worker.run(stop))]
+    if runtime.intake is not None:
+        tasks.append(asyncio.create_task(runtime.intake.run(stop)))  # beside the outbox worker; stops with it
+    else:
+        log.info("FRONTDESK_IMAP_URL is not set: no mail intake")
     log.info("frontdesk is running; stop with Ctrl-C or SIGTERM")
     await stop.wait()
-    await worker
+    await asyncio.gather(*tasks)
     if telegram_app is not None:
         from bot.telegram import stop_telegram
 

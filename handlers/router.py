@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
 
-from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
+from handlers.context import (
+    Clock, Context, DeskConfig, Refusal, SystemClock, effective_roles, load_context, new_key,
+)
 from handlers.messages import Choice, Inbound, Reply
 from storage.db import Store, UnitOfWork
+from storage.models import Address
 from storage.models import Choice as ChoiceRow
 from templates import render
 
@@ -20,6 +23,7 @@ Handler = Callable[[Context, str], Awaitable[list[Reply]]]
 FlowStep = Callable[[Context, str], Awaitable[list[Reply]]]
 EVERYONE = frozenset({"everyone"})
 BARE_CODE = re.compile(r"^\d{6}$")
+BASE_ROLES = frozenset(effective_roles(set()))  # what anyone has
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,15 @@ class Handlers:
             combined.start_payloads.update(part.start_payloads)
             combined.fallbacks.update(part.fallbacks)
         return combined
+
+
+def needs_round_trip(ctx: Context, command: Command) -> bool:
+    """Email is easy to spoof: by email, a word that changes state waits for a code sent to the sender."""
+    return ctx.inbound.channel == "email" and not command.safe and command.word != "confirm"
+
+
+async def sender_verified(ctx: Context) -> bool:
+    return bool(await ctx.session.scalar(select(Address.verified).where(Address.address == ctx.sender)))
 
 
 def split_command(text: str) -> tuple[str, str]:
@@ -109,6 +122,8 @@ class Desk:
     async def _context(self, uow: UnitOfWork, inbound: Inbound) -> Context:
         ctx = await load_context(uow, inbound, self.config, self.clock.now())
         ctx.desk = self
+        if inbound.channel == "email" and ctx.roles != BASE_ROLES and not await sender_verified(ctx):
+            ctx.roles = set(BASE_ROLES)  # anyone can type a From: line; roles need a proven address
         return ctx
 
     async def dispatch(self, ctx: Context) -> list[Reply]:
@@ -118,6 +133,10 @@ class Desk:
             if text is None:
                 return [ctx.say("choice_expired")]
         text = (text or "").strip()
+        if ctx.inbound.mail is not None and ctx.inbound.mail.automatic:
+            # A machine's mail never runs a command: an autoresponder may echo a code back.
+            fallback = self.fallbacks.get(ctx.inbound.channel)
+            return await fallback(ctx, text) if fallback is not None else []
         if BARE_CODE.match(text) and "confirm" in self.words:
             return await self.run(ctx, self.words["confirm"], text)
         word, args = split_command(text)
@@ -132,12 +151,23 @@ class Desk:
             return [ctx.say("unknown_empty")]
         return [ctx.say("unknown", word=word)]
 
-    async def run(self, ctx: Context, command: Command, args: str) -> list[Reply]:
-        """Run a command if the speaker's roles allow it; log the attempt otherwise."""
+    async def run(self, ctx: Context, command: Command, args: str, proven: bool = False) -> list[Reply]:
+        """Run a command if the speaker's roles allow it (and, by email, once proven); log a refusal."""
         if not (command.allowed & ctx.roles):
             await ctx.audit("denied", command.word, args=args[:200])
             return [ctx.say("not_allowed", word=command.word)]
+        if not proven and needs_round_trip(ctx, command):
+            from handlers.identity import ask_round_trip  # identity builds on this module
+
+            return await ask_round_trip(ctx, f"{command.word} {args}".strip())
         return await command.run(ctx, args)
+
+    async def run_proven(self, ctx: Context, text: str) -> list[Reply]:
+        """Run a command whose email round trip succeeded (roles are checked again)."""
+        word, args = split_command(text)
+        if word not in self.words:
+            return [ctx.say("unknown", word=word)]
+        return await self.run(ctx, self.words[word], args, proven=True)
 
     def allowed_commands(self, roles: set[str]) -> list[Command]:
         return [c for c in self.commands if c.allowed & roles]
