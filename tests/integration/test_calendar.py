@@ -76,9 +76,9 @@ async def person_of(store, address: str) -> int:
         return await uow.session.scalar(select(Address.person_id).where(Address.address == address))
 
 
-async def add_customer(store, clock, name: str, email: str | None = None) -> int:
+async def add_customer(store, clock, name: str, email: str | None = None, language: str | None = "en") -> int:
     async with store.uow() as uow:
-        person = Person(name=name, created_at=clock.now())
+        person = Person(name=name, created_at=clock.now(), language=language)
         uow.session.add(person)
         await uow.session.flush()
         if email:
@@ -525,6 +525,13 @@ async def test_requests_are_approved_and_rejected_and_the_customer_told(desk, st
     assert "No requests are waiting" in await anna.say("/requests")
     assert "not waiting for an answer" in await anna.say(f"/approve {second}")
     assert "Booked:" in await anna.say(f"/appoint #{maria} Massage {TUESDAY} 14:00 Lukas")  # the time is free
+
+
+async def test_a_customer_without_a_language_is_written_to_in_the_business_language(desk, store, clock):
+    silent = await add_customer(store, clock, "Vera Viel", "vera@example.com", language=None)
+    await chat(desk, clock, ANNA).say(f"/appoint #{silent} Massage {TUESDAY} 09:00 Lukas")
+    [mail] = await mails_to(store, "vera@example.com")
+    assert mail.subject.startswith("Ihr Termin")  # the practice speaks German; the admin's English does not leak
 
 
 async def test_staff_answer_only_requests_in_their_own_calendar(desk, store, clock, otto):
