@@ -139,9 +139,15 @@ class Desk:
             return await fallback(ctx, text) if fallback is not None else []
         if BARE_CODE.match(text) and "confirm" in self.words:
             return await self.run(ctx, self.words["confirm"], text)
+        if self._answers_open_question(ctx, text):
+            return await self.flows[ctx.conversation.flow](ctx, text)
         word, args = split_command(text)
         if word in self.words:
-            return await self.run(ctx, self.words[word], args)
+            command = self.words[word]
+            if ctx.inbound.channel in self.fallbacks and not (command.allowed & ctx.roles):
+                # "Close my account" from a customer is a request for help, not a refused support word.
+                return await self.fallbacks[ctx.inbound.channel](ctx, text)
+            return await self.run(ctx, command, args)
         if ctx.conversation is not None and ctx.conversation.flow in self.flows and text:
             return await self.flows[ctx.conversation.flow](ctx, text)
         fallback = self.fallbacks.get(ctx.inbound.channel)
@@ -150,6 +156,14 @@ class Desk:
         if not text:
             return [ctx.say("unknown_empty")]
         return [ctx.say("unknown", word=word)]
+
+    def _answers_open_question(self, ctx: Context, text: str) -> bool:
+        """While a conversation waits, typed chat text answers it; only "/word" or a button runs a command.
+
+        Otherwise a personal message that starts with "Pause …" or "Cancel …" would run that command.
+        """
+        return (ctx.conversation is not None and ctx.conversation.flow in self.flows and bool(text)
+                and ctx.inbound.choice is None and ctx.inbound.channel != "email" and not text.startswith("/"))
 
     async def run(self, ctx: Context, command: Command, args: str, proven: bool = False) -> list[Reply]:
         """Run a command if the speaker's roles allow it (and, by email, once proven); log a refusal."""

@@ -112,3 +112,12 @@ async def test_a_refusal_undoes_the_handlers_writes_but_keeps_the_callers(store,
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.name == "half")) == 0
         assert await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "mail_received")) == 1
+
+
+async def test_text_typed_while_a_question_waits_answers_it_and_a_slash_word_still_runs(store, config, clock):
+    desk = make_desk(store, config, clock)
+    await desk.handle(inbound("telegram:5", "/email", clock=clock))
+    # "help me" would be the help word; here it is the answer to "which address?"
+    assert "does not look like an email" in (await desk.handle(inbound("telegram:5", "help me", clock=clock)))[0].text
+    assert "/email" in (await desk.handle(inbound("telegram:5", "/help", clock=clock)))[0].text
+    assert "k@example.com" in (await desk.handle(inbound("telegram:5", "k@example.com", clock=clock)))[0].text
