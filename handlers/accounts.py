@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from handlers import codes
 from handlers import profile_rules as rules
 from handlers.context import Context, Refusal
+from handlers.customers import parse_id, split_first
 from handlers.identity import confirm, issue_code, normalise_email
 from handlers.messages import Attachment, Reply
 from handlers.router import Command, Handlers
@@ -46,8 +47,6 @@ SHOW_SECONDS = 60  # how long a credential stays visible in a chat
 FILE_SECONDS = 600  # the bulk CSV gets longer: it has to be downloaded first
 MAX_BULK = 500  # scrypt takes ~30 ms per credential; more would hold the write lock too long
 LIST_LIMIT = 30
-MAX_ID = 2**31 - 1
-ID = re.compile(r"^#?(\d{1,12})$", re.ASCII)
 COLUMNS = {"first": "first_name", "last": "last_name", "phone": "phone", "extension": "extension",
            "mobile": "mobile", "contract": "contract_number", "device": "device_model", "services": "services"}
 YES = {"yes", "y", "ja", "j", "delete", "löschen", "loeschen"}
@@ -57,20 +56,6 @@ ACCESS_CODE_WORDS = {"code", "access-code", "zugangscode"}
 
 
 # ---- small helpers ------------------------------------------------------------------------------
-
-def split_first(text: str) -> tuple[str, str]:
-    parts = text.strip().split(None, 1)
-    return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
-
-
-def parse_id(text: str) -> int | None:
-    """'12' or '#12' → 12; ids beyond the column range come back as 0 (unknown, not a crash)."""
-    match = ID.match(text.strip())
-    if match is None:
-        return None
-    number = int(match.group(1))
-    return number if number <= MAX_ID else 0
-
 
 def subject(person_id: int) -> str:
     return f"member:{person_id}"

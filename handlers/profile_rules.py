@@ -7,10 +7,8 @@ kept only as a hash. Nothing here does I/O.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import hmac
-import io
 import re
 import secrets
 import string
@@ -19,6 +17,7 @@ from collections.abc import Iterable, Sequence
 import phonenumbers
 
 from handlers.context import Refusal
+from handlers.imports import FORMULA_STARTS as FORMULA_START, csv_bytes, safe_cell
 
 FIRST_NAME_MAX = 23
 LAST_NAME_MAX = 30
@@ -33,7 +32,6 @@ NO_DEVICE_WORDS = {"none", "no", "-", "ohne", "kein", "keins", "keines"}
 
 PASSWORD_MIN = 10
 PASSWORD_CLASSES = 3
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what spreadsheets take for the start of a formula
 GENERATED_LENGTH = 16
 ACCESS_CODE_DIGITS = 8
 # No look-alikes (0/O, 1/l/I) and no quotes or separators: people copy these from a screen.
@@ -267,16 +265,6 @@ def b64(data: bytes) -> str:
 
 # ---- CSV ----------------------------------------------------------------------------------------
 
-def csv_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: a leading = + - @ (or tab/CR) is defused with a quote (OWASP)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
-def csv_file(header: Sequence[str], rows: Iterable[Sequence[object]], delimiter: str = ";") -> bytes:
-    """UTF-8 with BOM (German Excel reads umlauts only so), every cell neutralised."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow([csv_cell(h) for h in header])
-    writer.writerows([csv_cell(v) for v in row] for row in rows)
-    return out.getvalue().encode("utf-8-sig")
+# One CSV writer for every export: credentials here, member lists and error files in imports.
+csv_cell = safe_cell
+csv_file = csv_bytes
