@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeChat,
     BotCommandScopeDefault,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -170,6 +171,21 @@ async def publish_commands(app: Application) -> None:
         commands = bot_commands(commands_for(lang or default))
         await tolerate(app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=lang),
                        f"setMyCommands ({lang or 'default'})")
+    await publish_role_menus(app, default)
+
+
+async def publish_role_menus(app: Application, default: str) -> None:
+    """Give staff, admins, support and managers a menu of what their roles may use, in their own chat."""
+    desk: Desk = app.bot_data["desk"]
+    for address, roles, lang in await desk.chat_roles():
+        chat_id = address.split(":", 1)[1]
+        if not chat_id.lstrip("-").isdigit():
+            continue
+        lang = lang or default
+        pairs = [(c.word, word(lang, f"help.{c.word}")) for c in desk.allowed_commands(roles)
+                 if has_word(lang, f"help.{c.word}")]
+        await tolerate(app.bot.set_my_commands(bot_commands(pairs), scope=BotCommandScopeChat(int(chat_id))),
+                       f"setMyCommands (chat {chat_id})")
 
 
 async def tolerate(call: Awaitable, what: str) -> None:

@@ -13,7 +13,7 @@ from handlers.context import (
 )
 from handlers.messages import Choice, Inbound, Reply
 from storage.db import Store, UnitOfWork
-from storage.models import Address
+from storage.models import Address, Person, Role
 from storage.models import Choice as ChoiceRow
 from templates import render
 
@@ -182,6 +182,18 @@ class Desk:
         if word not in self.words:
             return [ctx.say("unknown", word=word)]
         return await self.run(ctx, self.words[word], args, proven=True)
+
+    async def chat_roles(self) -> list[tuple[str, set[str], str | None]]:
+        """(telegram address, roles, language) of everyone whose roles go beyond a customer's, for their menus."""
+        async with self.store.uow() as uow:
+            rows = (await uow.session.execute(
+                select(Address.address, Role.role, Person.language)
+                .join(Role, Role.person_id == Address.person_id).join(Person, Person.id == Address.person_id)
+                .where(Address.kind == "telegram", Address.verified))).all()
+        found: dict[str, tuple[set[str], str | None]] = {}
+        for address, role, lang in rows:
+            found.setdefault(address, (set(), lang))[0].add(role)
+        return [(address, effective_roles(roles), lang) for address, (roles, lang) in found.items()]
 
     def allowed_commands(self, roles: set[str]) -> list[Command]:
         return [c for c in self.commands if c.allowed & roles]

@@ -218,6 +218,21 @@ async def test_the_menu_lists_customer_commands_per_language(fake_bot_api, start
     assert menus["en"]["scope"] == {"type": "default"}
 
 
+async def test_an_owner_gets_a_menu_of_owner_words_in_their_own_chat(fake_bot_api, start_bot, store, config):
+    from handlers import admin
+    from handlers.bootstrap import ensure_owners
+
+    async with store.uow() as uow:
+        await ensure_owners(uow, ["telegram:1001"], datetime.now(timezone.utc))
+        await uow.commit()
+    await start_bot(make_desk(store, config, admin.handlers()))
+    [menu] = await fake_bot_api.wait_for("setMyCommands", lambda c: c.params.get("scope", {}).get("type") == "chat")
+    assert menu.params["scope"] == {"type": "chat", "chat_id": 1001}
+    assert "audit" in [c["command"] for c in menu.params["commands"]]
+    customer = fake_bot_api.calls_of("setMyCommands", lambda c: c.params.get("scope", {}).get("type") == "default")
+    assert customer and all("audit" not in [c["command"] for c in call.params["commands"]] for call in customer)
+
+
 async def test_a_fast_answer_shows_no_typing(fake_bot_api, start_bot, sqlite_store, config):
     await start_bot(make_desk(sqlite_store, config), telegram_typing_after_seconds=5)
     [reply] = await ask(fake_bot_api, 1011, "/start")
