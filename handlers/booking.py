@@ -18,7 +18,7 @@ from handlers.appointments import (
     DayPlan, SlotTaken, claim, live_condition, live_load, load_plan, location_ids, move, qualified_staff, release,
 )
 from handlers.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free, local_minute, pick_fairly
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, known_id
 from handlers.messages import Choice, Reply
 from handlers.notices import AppointmentView, tell_customer, tell_staff_and_admins, verified_email, view
 from handlers.router import Command, Handlers
@@ -235,7 +235,7 @@ def split_id(args: str) -> tuple[int, str]:
     number = head.lstrip("#")
     if not (number.isascii() and number.isdigit()):
         raise Refusal("booking_bad_id", value=head[:20])
-    return int(number), rest.strip()
+    return known_id(int(number)), rest.strip()
 
 
 def parse_move(text: str) -> tuple[date | None, int | None, str]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased
 
 from handlers.appointments import SlotTaken, claim, live_condition, release
 from handlers.availability import day_bounds, local_minute, on_grid
-from handlers.context import Context, Refusal, new_key
+from handlers.context import Context, Refusal, known_id, new_key
 from handlers.messages import Choice, Reply
 from handlers.notices import chat_address, display_address, tell_customer, view
 from handlers.router import Command, Handlers
@@ -159,11 +159,11 @@ def parse_price(text: str) -> str:
 
 
 def parse_id(text: str) -> int:
-    """'12' or '#12' as 12."""
+    """'12' or '#12' as 12 (see known_id for numbers too long to be an id)."""
     value = text.strip().lstrip("#")
     if not value.isdigit():
         raise Invalid("id", value=text.strip())
-    return int(value)
+    return known_id(int(value))
 
 
 @dataclass(frozen=True)

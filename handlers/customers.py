@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from handlers.appointments import live_condition
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, known_id
 from handlers.identity import normalise_email
 from handlers.messages import Choice, Reply
 from handlers.router import Command, Handlers
@@ -34,7 +34,6 @@ CARD_LIMIT = 10
 MAX_NAME = 200  # person.name
 MAX_GROUP = 120  # customer_group.name
 MAX_NOTE = 2000
-MAX_ID = 2**31 - 1  # PostgreSQL integer: a larger id is unknown, not a crash
 ID = re.compile(r"^#?(\d{1,12})$", re.ASCII)
 CLEAR = "-"  # `booking note ID -` removes the note
 
@@ -96,7 +95,7 @@ def parse_id(text: str) -> int | None:
     if match is None:
         return None
     number = int(match.group(1))
-    return number if number <= MAX_ID else 0
+    return known_id(number)
 
 
 def split_first(text: str) -> tuple[str, str]:

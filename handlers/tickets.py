@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from babel.dates import format_timedelta
 from sqlalchemy import func, select
 
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, known_id
 from handlers.messages import Inbound, MailMeta, Reply
 from handlers.notices import chat_address
 from handlers.router import Command, Handlers
@@ -56,7 +56,7 @@ def tag(ticket_id: int) -> str:
 def tagged_id(subject: str) -> int | None:
     """Read the ticket number tagged in a subject, if any."""
     found = TAG.search(subject or "")
-    return int(found.group(1)) if found else None
+    return known_id(int(found.group(1))) if found else None
 
 
 def clean_subject(subject: str) -> str:
@@ -99,7 +99,7 @@ def excerpt(text: str) -> str:
 def parse_ticket_id(text: str) -> int | None:
     """Read a typed ticket number: '12', '#12', 'T-12', '#T-12' or '[#T-12]' → 12."""
     found = TICKET_ID.match(text.strip())
-    return int(found.group(1)) if found else None
+    return known_id(int(found.group(1))) if found else None
 
 
 def age_text(now: datetime, then: datetime, lang: str) -> str:

@@ -556,3 +556,12 @@ async def test_help_lists_calendar_words_by_role(desk, store, config, clock):
     assert "/day" not in customer and "/appoint" not in customer
     german = await chat(desk, clock, ANNA, lang="de").say("/help")
     assert "ganze Tage schließen" in german
+
+
+async def test_an_id_too_long_for_the_database_is_unknown_not_a_crash(desk, clock):
+    anna = chat(desk, clock, ANNA)
+    for text in ("/approve 99999999999", "/reject 99999999999", "/cancel 99999999999",
+                 "/move 99999999999 2026-12-08 10:00", "/customer 99999999999", "/ticket 99999999999",
+                 "/member 99999999999", "/booking note 99999999999 x"):
+        answer = await anna.say(text)
+        assert "went wrong" not in answer, (text, answer)
