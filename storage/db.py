@@ -11,6 +11,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage.sqlite import async_creator
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -24,24 +26,15 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
             parsed = parsed.difference_update_query(["search_path"])
             kwargs.setdefault("connect_args", {}).setdefault("server_settings", {})["search_path"] = search_path
         return create_async_engine(parsed, pool_pre_ping=True, **kwargs)
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_async_engine(parsed, async_creator=async_creator(parsed, timeout=30), **kwargs)
     _sqlite_immediate_transactions(engine)
     return engine
 
 
 def _sqlite_immediate_transactions(engine: AsyncEngine) -> None:
-    # The sqlite3 driver opens a transaction only at the first write, so a read-then-write
+    # The sqlite3 driver would open a transaction only at the first write, so a read-then-write
     # would check outside the transaction. Taking the write lock at BEGIN closes that gap.
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
+    # (WAL, foreign keys and the asynchronous busy wait are set up by storage.sqlite.)
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -188,7 +188,10 @@ class Outbox(Base):
     """A message waiting for delivery, written in the same transaction as the change behind it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient_created", "recipient", "created_at"),  # automatic replies per address and hour
+    )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))  # email | telegram | console
     recipient: Mapped[str] = mapped_column(String(340))
@@ -319,7 +322,7 @@ class Ticket(Base):
     __tablename__ = "ticket"
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
-    email: Mapped[str] = mapped_column(String(320))
+    email: Mapped[str] = mapped_column(String(320), index=True)  # acknowledgements per address and hour
     subject: Mapped[str] = mapped_column(String(998))
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | pending | closed
     created_at: Mapped[datetime]
