@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import email
 import email.policy
+import functools
 import hashlib
 import re
 from collections.abc import Iterator
@@ -29,6 +30,24 @@ ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 # Senders that are machines by convention: they never read an answer.
 ROBOT = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+.-].*)?$", re.I)
 LIST_HEADERS = ("x-auto-response-suppress", "list-id", "list-unsubscribe", "x-failed-recipients")
+
+
+class ParsedHeaders(email.policy.EmailPolicy):
+    """The default policy, remembering parsed headers: reading Content-Type alone parses it again each
+    time (a dozen times per mail), and most mails share the same few. Header objects are immutable."""
+
+    def header_fetch_parse(self, name, value):
+        if hasattr(value, "name"):
+            return value
+        return _parsed_header(name, value)
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_header(name: str, value: str):
+    return email.policy.default.header_fetch_parse(name, value)
+
+
+POLICY = ParsedHeaders()
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,7 @@ class ParsedMail:
 
 def parse(raw: bytes, limits: Limits = Limits()) -> ParsedMail:
     """Read one raw mail (RFC 5322 bytes) into what the desk needs."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=POLICY)
     heads = raw_headers(msg)
     name, sender = sender_of(msg)
     part = body_part(msg)
