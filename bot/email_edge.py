@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import make_msgid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from bot import mailparse
 from bot.mailparse import MB, Limits, ParsedMail
@@ -35,6 +36,18 @@ PARSE_IN_THREAD = 1024 * 1024  # parse big mails off the event loop
 PREFIX = re.compile(r"^\s*((re|aw|antw|sv|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.I)
 REPLY_PREFIX = re.compile(r"^\s*((re|aw|antw|sv)\s*(\[\d+\])?\s*:\s*)+", re.I)
 TICKET_TAG = re.compile(r"\[#T-\d+\]", re.I)
+
+
+# Built once: building a statement costs more than SQLite takes to run it.
+SENT = select(Outbox.__table__.c.id).where(Outbox.__table__.c.message_id == bindparam("message_id")).limit(1)
+
+
+@functools.cache
+def intake_claim(dialect: str):
+    """INSERT an intake record unless its Message-ID is recorded, returning the new id.
+    (The table, not the class: a Core INSERT skips the ORM's bulk-insert machinery.)"""
+    table = MailIntake.__table__
+    return insert_ignoring_conflicts(dialect, table, ["message_id"]).returning(table.c.id)
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,30 @@ class EmailEdge:
             log.exception("mail %s from %s failed", parsed.message_id, parsed.sender)
             return await self._store_failed(mail, parsed.message_id, exc)
 
+    async def take_all(self, mails: list[Incoming]) -> list[str]:
+        """`take` for several mails, in one transaction: per mail its effects and its intake record, and
+        one commit for all. If one of them fails, the transaction rolls back and each mail is taken on
+        its own, so the failing one is kept raw and the others go through as usual."""
+        parsed: list[ParsedMail | None] = []
+        for mail in mails:
+            try:
+                parsed.append(await self._parse(mail.raw))
+            except Exception:  # noqa: BLE001 - taken on its own below, where it is kept raw
+                parsed.append(None)
+        if any(p is None for p in parsed) or len(mails) < 2:
+            return [await self.take(mail) for mail in mails]
+        try:
+            async with self.store.uow() as uow:
+                statuses = []
+                for mail, one in zip(mails, parsed):
+                    intake_id = await self._claim(uow, mail, one)
+                    statuses.append("duplicate" if intake_id is None else await self._process(uow, intake_id, one, mail))
+                await uow.commit()
+                return statuses
+        except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
+            log.info("a batch of %d mails failed (%s); taking them one by one", len(mails), describe(exc))
+        return [await self.take(mail) for mail in mails]
+
     async def _parse(self, raw: bytes) -> ParsedMail:
         """Parse; a big mail in a thread, so the event loop keeps serving."""
         if len(raw) > PARSE_IN_THREAD:
@@ -121,13 +158,11 @@ class EmailEdge:
 
     async def _claim(self, uow: UnitOfWork, mail: Incoming, parsed: ParsedMail) -> int | None:
         """Record the Message-ID; None if it was recorded before (then the mail only needs its flag)."""
-        # The table, not the class: a Core INSERT skips the ORM's bulk-insert machinery (~2 ms a mail).
-        statement = insert_ignoring_conflicts(uow.dialect, MailIntake.__table__, ["message_id"]).values(
+        return await uow.session.scalar(intake_claim(uow.dialect), dict(
             message_id=parsed.message_id, mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, uid=mail.uid,
             sender=f"email:{parsed.sender}" if parsed.sender else None, status="processed", attempts=1,
             received_at=self.clock.now(),
-        ).returning(MailIntake.__table__.c.id)
-        return await uow.session.scalar(statement)
+        ))
 
     async def _store_failed(self, mail: Incoming, message_id: str, exc: Exception) -> str:
         """Keep the raw mail with its error for a later try; an already recorded Message-ID stays as it is."""
@@ -217,12 +252,15 @@ class EmailEdge:
 
     async def _ignore_reason(self, uow: UnitOfWork, parsed: ParsedMail) -> str | None:
         """Why a mail gets no handling at all: our own mail came back, or nobody to answer."""
-        ours = await uow.session.scalar(select(Outbox.id).where(Outbox.message_id == parsed.message_id).limit(1))
-        if ours is not None:
+        if self.ours(parsed.message_id) and await uow.session.scalar(SENT, {"message_id": parsed.message_id}):
             return "our own mail came back"  # e.g. a forward or a vacation rule at the recipient's end
         if parsed.sender is None:
             return "no usable sender address"
         return None
+
+    def ours(self, message_id: str) -> bool:
+        """Whether a Message-ID may be one we gave (ours all end in our mail domain)."""
+        return message_id.lower().endswith(f"@{self.desk.config.mail_domain.lower()}>")
 
     def route(self, parsed: ParsedMail) -> str | None:
         """The command line, else the stripped body for the email fallback, else None (only recorded).

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from email.utils import make_msgid
 from typing import Protocol
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import String, bindparam, delete, insert, select
+from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.messages import Attachment, Choice, Inbound, Reply
 from storage.db import UnitOfWork
+from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
 from templates import Rendered, language, render, word
 
@@ -40,6 +42,14 @@ class DeskConfig:
     hold_seconds: int = 600
     conversation_ttl: timedelta = timedelta(hours=2)
     mail_domain: str = "frontdesk.local"
+
+
+@dataclass(frozen=True)
+class Queued:
+    """An email just queued: what its caller may still need of it."""
+
+    message_id: str
+    text: str
 
 
 class Refusal(Exception):
@@ -112,36 +122,34 @@ class Context:
         return Choice(self.word(label_key, **values), command)
 
     async def audit(self, action: str, subject: str | None = None, **detail) -> None:
-        self.session.add(
-            Audit(
-                at=self.now, actor=self.sender, person_id=self.person.id, channel=self.inbound.channel,
-                action=action, subject=subject, detail=detail,
-            )
-        )
+        await self.session.execute(AUDIT, dict(
+            at=self.now, actor=self.sender, person_id=self.person.id, channel=self.inbound.channel,
+            action=action, subject=subject, detail=detail,
+        ))
 
     async def mail(self, to: str, name: str, lang: str | None = None, attachments: list[Attachment] = (),
-                   **values) -> Outbox:
-        """Queue an email from template `name` in the same transaction as the change."""
+                   headers: dict[str, str] | None = None, **values) -> Queued:
+        """Queue an email from template `name` in the same transaction as the change; `headers` add to ours."""
         rendered = self.render(name, lang, **values)
         message_id = make_msgid(domain=self.config.mail_domain)
-        row = Outbox(
+        await self.queue(
             channel="email", recipient=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
-            message_id=message_id, headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
+            message_id=message_id,
+            headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated", **(headers or {})},
             attachments=[{"name": a.name, "type": a.mime, "data": base64.b64encode(a.data).decode()} for a in attachments],
-            status="pending", attempts=0, next_attempt_at=self.now, created_at=self.now,
         )
-        self.session.add(row)
-        return row
+        return Queued(message_id, rendered.text)
 
-    async def notify(self, address: str, name: str, lang: str | None = None, **values) -> Outbox:
+    async def notify(self, address: str, name: str, lang: str | None = None, **values) -> None:
         """Queue a chat message to another person's address."""
         rendered = self.render(name, lang, **values)
-        row = Outbox(
-            channel=address_kind(address), recipient=address, subject=rendered.subject, text=rendered.text,
-            headers={}, attachments=[], status="pending", attempts=0, next_attempt_at=self.now, created_at=self.now,
-        )
-        self.session.add(row)
-        return row
+        await self.queue(channel=address_kind(address), recipient=address, subject=rendered.subject,
+                         text=rendered.text, html=None, message_id=None, headers={}, attachments=[])
+
+    async def queue(self, **row) -> None:
+        """Write one outbox row, due now (a Core INSERT: nothing reads it back in this transaction)."""
+        await self.session.execute(OUTBOX, dict(row, status="pending", attempts=0, next_attempt_at=self.now,
+                                                created_at=self.now))
 
     async def start_flow(self, flow: str, step: str, data: dict | None = None, ttl: timedelta | None = None) -> None:
         """Open (or replace) this sender's conversation."""
@@ -159,12 +167,33 @@ class Context:
             self.conversation = None
 
 
+# Statements built once: building one anew costs more than SQLite takes to run it.
+AUDIT = insert(Audit.__table__)
+OUTBOX = insert(Outbox.__table__)
+NEW_PERSON = insert(Person.__table__).returning(Person.__table__.c.id)
+_SENDER = select(bindparam("sender", type_=String).label("address")).subquery()
+# Always one row: (the sender's person or None, their conversation or None).
+SPEAKER = (select(Person, Conversation).select_from(_SENDER)
+           .outerjoin(Address, Address.address == _SENDER.c.address)
+           .outerjoin(Person, Person.id == Address.person_id)
+           .outerjoin(Conversation, Conversation.address == _SENDER.c.address))
+ROLES = select(Role.__table__.c.role).where(Role.__table__.c.person_id == bindparam("person_id"))
+
+
+@functools.cache
+def address_claim(dialect: str):
+    """INSERT an address unless it exists, returning it if it was inserted."""
+    return insert_ignoring_conflicts(dialect, Address.__table__, ["address"]).returning(Address.__table__.c.address)
+
+
 async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, now: datetime) -> Context:
     """Find (or create) the speaker and everything a handler needs about them."""
-    person = await find_or_create_person(uow, inbound, now)
-    granted = set((await uow.session.scalars(select(Role.role).where(Role.person_id == person.id))).all())
+    person, conversation, created = await find_or_create_person(uow, inbound, now)
+    granted: set[str] = set()
+    if not created:  # a person made just now holds no roles yet
+        granted = set((await uow.session.scalars(ROLES, {"person_id": person.id})).all())
     business = await uow.session.get(Business, 1)
-    conversation = await uow.session.get(Conversation, inbound.sender)
+    uow.session.info["business"] = business  # held, so the session keeps it for the next message it handles
     if conversation is not None and conversation.expires_at <= now:
         await uow.session.delete(conversation)
         conversation = None
@@ -183,24 +212,27 @@ def pick_language(person: Person, inbound: Inbound, business: Business | None, c
     return language(business.language if business else config.default_language)
 
 
-async def find_or_create_person(uow: UnitOfWork, inbound: Inbound, now: datetime) -> Person:
+async def find_or_create_person(uow: UnitOfWork, inbound: Inbound,
+                                now: datetime) -> tuple[Person, Conversation | None, bool]:
+    """(the sender's person, their open conversation, whether the person was made just now)."""
     session = uow.session
-    found = await session.scalar(select(Person).join(Address).where(Address.address == inbound.sender))
-    if found is not None:
-        return found
-    try:
-        async with session.begin_nested():
-            person = Person(name=inbound.display_name, created_at=now)
-            session.add(person)
-            await session.flush()
-            # Chat accounts are proven by the channel itself; an email address needs a code.
-            verified = address_kind(inbound.sender) != "email"
-            session.add(Address(address=inbound.sender, kind=address_kind(inbound.sender),
-                                person_id=person.id, verified=verified, created_at=now))
-            await session.flush()
-    except IntegrityError:  # the same new sender arrived twice at once; the other one won
-        return await session.scalar(select(Person).join(Address).where(Address.address == inbound.sender))
-    return person
+    person, conversation = (await session.execute(SPEAKER, {"sender": inbound.sender})).one()
+    if person is not None:
+        return person, conversation, False
+    values = dict(name=inbound.display_name, language=None, created_at=now)
+    person = Person(id=await session.scalar(NEW_PERSON, values), **values)
+    make_transient_to_detached(person)  # the row exists: the session takes it as loaded, with no SELECT
+    session.add(person)
+    # Chat accounts are proven by the channel itself; an email address needs a code.
+    kind = address_kind(inbound.sender)
+    claimed = await session.scalar(address_claim(uow.dialect), dict(
+        address=inbound.sender, kind=kind, person_id=person.id, verified=kind != "email", created_at=now))
+    if claimed is None:  # the same new sender arrived twice at once; the other one won
+        await session.delete(person)
+        await session.flush()
+        person, conversation, _ = await find_or_create_person(uow, inbound, now)
+        return person, conversation, False
+    return person, conversation, True
 
 
 def new_key() -> str:

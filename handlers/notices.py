@@ -57,10 +57,22 @@ async def verified_email(uow: UnitOfWork, person_id: int) -> str | None:
 
 async def chat_address(uow: UnitOfWork, person_id: int) -> str | None:
     """Where a person reads chat messages: Telegram first, then the console, then a confirmed email."""
+    return (await chat_addresses(uow, [person_id])).get(person_id)
+
+
+async def chat_addresses(uow: UnitOfWork, person_ids: list[int]) -> dict[int, str]:
+    """`chat_address` for several people in one query; people with no confirmed address are left out."""
+    if not person_ids:
+        return {}
     rows = (await uow.session.execute(
-        select(Address.address, Address.kind).where(Address.person_id == person_id, Address.verified))).all()
-    by_kind = {kind: address for address, kind in rows}
-    return by_kind.get("telegram") or by_kind.get("console") or by_kind.get("email")
+        select(Address.person_id, Address.kind, Address.address)
+        .where(Address.person_id.in_(person_ids), Address.verified))).all()
+    by_person: dict[int, dict[str, str]] = {}
+    for person_id, kind, address in rows:
+        by_person.setdefault(person_id, {})[kind] = address
+    found = {pid: kinds.get("telegram") or kinds.get("console") or kinds.get("email")
+             for pid, kinds in by_person.items()}
+    return {pid: address for pid, address in found.items() if address}
 
 
 def ics_for(ctx: Context, v: AppointmentView, method: str):
@@ -99,9 +111,10 @@ async def tell_staff_and_admins(ctx: Context, appointment: Appointment, template
     recipients = dict.fromkeys([appointment.staff_id, *admins])
     recipients.pop(ctx.person.id, None)
     v = await view(ctx.uow, appointment)
+    addresses = await chat_addresses(ctx.uow, list(recipients))
     told = 0
     for person_id in recipients:
-        address = await chat_address(ctx.uow, person_id)
+        address = addresses.get(person_id)
         if address is None:
             continue
         person = await ctx.session.get(Person, person_id)

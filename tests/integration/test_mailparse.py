@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot.email_edge import EmailEdge, Incoming, MailPolicy, email_choice, reply_subject, strip_subject
 from bot.imap import batches, fetched_records, parse_imap_url
 from bot.mailparse import Limits, clean, is_synthetic, parse, strip_quotes
+from bot import mailparse
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
 from handlers.router import Desk, Handlers
@@ -283,6 +284,66 @@ async def test_the_same_message_id_twice_has_one_effect(store, config, clock):
     raw = raw_mail("Hello", headers={"Message-ID": "<same@example.org>"})
     assert [await edge.take(Incoming(raw)) for _ in range(2)] == ["processed", "duplicate"]
     assert len(flaky.taken) == 1 and await outbox_count(store) == 1
+
+
+class FailsOn:
+    """An email fallback that fails for one text and takes every other mail."""
+
+    def __init__(self, bad: str):
+        self.bad = bad
+        self.taken: list[str] = []
+
+    async def __call__(self, ctx, text: str) -> list[Reply]:
+        if self.bad in text:
+            raise RuntimeError("this one cannot be handled")
+        self.taken.append(text)
+        return [Reply("got it")]
+
+
+async def test_a_batch_of_mails_commits_together(store, config, clock):
+    taker = FailsOn("never")
+    edge = make_edge(store, config, clock, taker)
+    mails = [Incoming(raw_mail(f"Question {n}", headers={"Message-ID": f"<b{n}@example.org>"}), uid=n)
+             for n in range(1, 4)]
+    again = Incoming(raw_mail("Question 1", headers={"Message-ID": "<b1@example.org>"}), uid=4)
+    assert await edge.take_all([*mails, again]) == ["processed", "processed", "processed", "duplicate"]
+    assert taker.taken == ["Question 1", "Question 2", "Question 3"]
+    assert [(row.uid, row.status) for row in await intake(store)] == [(1, "processed"), (2, "processed"),
+                                                                     (3, "processed")]
+    assert await outbox_count(store) == 3
+
+
+async def test_one_failing_mail_in_a_batch_is_kept_raw_and_the_others_go_through(store, config, clock):
+    taker = FailsOn("Question 2")
+    edge = make_edge(store, config, clock, taker)
+    raws = {n: raw_mail(f"Question {n}", headers={"Message-ID": f"<f{n}@example.org>"}) for n in range(1, 4)}
+    statuses = await edge.take_all([Incoming(raw, uid=n) for n, raw in raws.items()])
+    assert statuses == ["processed", "failed", "processed"]
+    # The batch's transaction was undone, then each mail was taken once more on its own.
+    assert taker.taken == ["Question 1", "Question 1", "Question 3"]
+    rows = {row.uid: row for row in await intake(store)}
+    assert [rows[n].status for n in (1, 2, 3)] == ["processed", "failed", "processed"]
+    assert rows[2].raw == raws[2] and "this one cannot be handled" in rows[2].error
+    assert await outbox_count(store) == 2  # one answer each for 1 and 3, none twice
+
+
+async def test_a_mail_that_does_not_parse_leaves_the_rest_of_its_batch_alone(store, config, clock, monkeypatch):
+    taker = FailsOn("never")
+    edge = make_edge(store, config, clock, taker)
+    broken = raw_mail("Cannot be read", headers={"Message-ID": "<broken@example.org>"})
+    real_parse = mailparse.parse
+
+    def parse(raw, limits=mailparse.Limits()):
+        if raw == broken:
+            raise ValueError("unreadable")
+        return real_parse(raw, limits)
+
+    monkeypatch.setattr(mailparse, "parse", parse)
+    good = raw_mail("Readable", headers={"Message-ID": "<good@example.org>"})
+    assert await edge.take_all([Incoming(broken, uid=1), Incoming(good, uid=2)]) == ["failed", "processed"]
+    rows = {row.uid: row for row in await intake(store)}
+    assert (rows[1].status, rows[1].raw, rows[2].status) == ("failed", broken, "processed")
+    assert taker.taken == ["Readable"]
 
 
 async def test_a_machine_never_runs_a_command_even_with_a_valid_code(store, config, clock):

@@ -121,3 +121,18 @@ async def test_text_typed_while_a_question_waits_answers_it_and_a_slash_word_sti
     assert "does not look like an email" in (await desk.handle(inbound("telegram:5", "help me", clock=clock)))[0].text
     assert "/email" in (await desk.handle(inbound("telegram:5", "/help", clock=clock)))[0].text
     assert "k@example.com" in (await desk.handle(inbound("telegram:5", "k@example.com", clock=clock)))[0].text
+
+
+async def test_a_new_sender_writing_several_times_at_once_becomes_one_person(store, config, clock):
+    """On PostgreSQL these transactions really overlap: the address's unique key decides who made the person."""
+    import asyncio
+
+    desk = make_desk(store, config, clock)
+    replies = await asyncio.gather(*[desk.handle(inbound("telegram:77", "/language de", clock=clock))
+                                     for _ in range(8)])
+    assert all("Deutsch" in reply[0].text for reply in replies)
+    async with store.uow() as uow:
+        people = (await uow.session.scalars(select(Person))).all()
+        changes = await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "language_set"))
+    assert len(people) == 1 and people[0].language == "de"  # no second person, none left without an address
+    assert changes == 8
