@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import make_msgid
 from typing import Protocol
 
-from sqlalchemy import String, bindparam, delete, insert, select
+from sqlalchemy import String, bindparam, delete, func, insert, select
 from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.messages import Attachment, Choice, Inbound, Reply
@@ -172,12 +172,24 @@ AUDIT = insert(Audit.__table__)
 OUTBOX = insert(Outbox.__table__)
 NEW_PERSON = insert(Person.__table__).returning(Person.__table__.c.id)
 _SENDER = select(bindparam("sender", type_=String).label("address")).subquery()
-# Always one row: (the sender's person or None, their conversation or None).
-SPEAKER = (select(Person, Conversation).select_from(_SENDER)
+_ROLES = (select(func.aggregate_strings(Role.__table__.c.role, ","))
+          .where(Role.__table__.c.person_id == Person.id).scalar_subquery())
+# Everything about the speaker in one query, always one row: their person (or None), open conversation
+# (or None), the business (or None, before any setup) and their roles as "admin,staff" (or None).
+SPEAKER = (select(Person, Conversation, Business, _ROLES).select_from(_SENDER)
            .outerjoin(Address, Address.address == _SENDER.c.address)
            .outerjoin(Person, Person.id == Address.person_id)
-           .outerjoin(Conversation, Conversation.address == _SENDER.c.address))
-ROLES = select(Role.__table__.c.role).where(Role.__table__.c.person_id == bindparam("person_id"))
+           .outerjoin(Conversation, Conversation.address == _SENDER.c.address)
+           .outerjoin(Business, Business.id == 1))
+
+
+@dataclass
+class Speaker:
+    person: Person
+    conversation: Conversation | None
+    business: Business | None
+    roles: set[str]  # as granted, without the implied ones
+    created: bool  # the person was made just now
 
 
 @functools.cache
@@ -188,17 +200,14 @@ def address_claim(dialect: str):
 
 async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, now: datetime) -> Context:
     """Find (or create) the speaker and everything a handler needs about them."""
-    person, conversation, created = await find_or_create_person(uow, inbound, now)
-    granted: set[str] = set()
-    if not created:  # a person made just now holds no roles yet
-        granted = set((await uow.session.scalars(ROLES, {"person_id": person.id})).all())
-    business = await uow.session.get(Business, 1)
-    uow.session.info["business"] = business  # held, so the session keeps it for the next message it handles
+    speaker = await find_or_create_speaker(uow, inbound, now)
+    conversation = speaker.conversation
     if conversation is not None and conversation.expires_at <= now:
         await uow.session.delete(conversation)
         conversation = None
-    ctx = Context(inbound, uow, config, now, person, effective_roles(granted), business, conversation)
-    ctx.lang = pick_language(person, inbound, business, config)
+    ctx = Context(inbound, uow, config, now, speaker.person, effective_roles(speaker.roles), speaker.business,
+                  conversation)
+    ctx.lang = pick_language(speaker.person, inbound, speaker.business, config)
     return ctx
 
 
@@ -212,13 +221,12 @@ def pick_language(person: Person, inbound: Inbound, business: Business | None, c
     return language(business.language if business else config.default_language)
 
 
-async def find_or_create_person(uow: UnitOfWork, inbound: Inbound,
-                                now: datetime) -> tuple[Person, Conversation | None, bool]:
-    """(the sender's person, their open conversation, whether the person was made just now)."""
+async def find_or_create_speaker(uow: UnitOfWork, inbound: Inbound, now: datetime) -> Speaker:
+    """The sender's person with what comes with them; a new sender gets a person and an address."""
     session = uow.session
-    person, conversation = (await session.execute(SPEAKER, {"sender": inbound.sender})).one()
+    person, conversation, business, roles = (await session.execute(SPEAKER, {"sender": inbound.sender})).one()
     if person is not None:
-        return person, conversation, False
+        return Speaker(person, conversation, business, set(roles.split(",")) if roles else set(), created=False)
     values = dict(name=inbound.display_name, language=None, created_at=now)
     person = Person(id=await session.scalar(NEW_PERSON, values), **values)
     make_transient_to_detached(person)  # the row exists: the session takes it as loaded, with no SELECT
@@ -230,9 +238,8 @@ async def find_or_create_person(uow: UnitOfWork, inbound: Inbound,
     if claimed is None:  # the same new sender arrived twice at once; the other one won
         await session.delete(person)
         await session.flush()
-        person, conversation, _ = await find_or_create_person(uow, inbound, now)
-        return person, conversation, False
-    return person, conversation, True
+        return await find_or_create_speaker(uow, inbound, now)
+    return Speaker(person, conversation, business, set(), created=True)  # someone new holds no roles yet
 
 
 def new_key() -> str:
