@@ -11,6 +11,7 @@ from handlers import codes
 from handlers.context import Context, Refusal, effective_roles
 from handlers.messages import Reply
 from handlers.router import Command, Handlers
+from storage.dialect import serialize
 from storage.models import Address, Code, Role
 
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]{2,}$")
@@ -76,6 +77,8 @@ async def send_email_code(ctx: Context, text: str) -> list[Reply]:
 
 async def issue_code(ctx: Context, purpose: str, target: str) -> str:
     """Store a fresh code's HMAC, retiring older ones of the same kind; rate-limited per sender and target."""
+    # Count, then insert: only safe while no other transaction issues a code for the same sender or target.
+    await serialize(ctx.session, f"code:{purpose}:{ctx.sender}", f"code:{purpose}:{target}")
     issued = (await ctx.session.scalars(
         select(Code.created_at).where(
             Code.purpose == purpose,

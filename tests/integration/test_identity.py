@@ -66,6 +66,20 @@ async def test_issuing_codes_is_rate_limited(store, config, clock):
         assert await uow.session.scalar(select(func.count()).select_from(Outbox)) == 5
 
 
+async def test_the_code_limit_holds_when_requests_arrive_at_once(store, config, clock):
+    """On PostgreSQL these transactions overlap: counting first and inserting after would let more through."""
+    import asyncio
+
+    desk = make_desk(store, config, clock)
+    await desk.handle(inbound("telegram:12", "/help", clock=clock))  # the person exists before the race
+    replies = await asyncio.gather(*[desk.handle(inbound("telegram:12", f"/email r{n}@example.com", clock=clock))
+                                     for n in range(12)])
+    limited = sum("Too many codes" in reply[0].text for reply in replies)
+    async with store.uow() as uow:
+        mailed = await uow.session.scalar(select(func.count()).select_from(Outbox))
+    assert (mailed, limited) == (config.code_max_per_hour, 12 - config.code_max_per_hour)
+
+
 async def test_email_without_address_waits_for_it_in_the_conversation(store, config, clock):
     desk = make_desk(store, config, clock)
     assert "send me your email" in (await desk.handle(inbound("telegram:11", "/email", clock=clock)))[0].text
