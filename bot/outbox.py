@@ -92,31 +92,23 @@ class OutboxWorker:
         now = self.clock.now()
         async with self.store.uow() as uow:
             await self._warn_unrouted(uow, now)
-            due = await uow.session.scalars(
-                select(Outbox.id).where(*self._due(now), Outbox.channel.in_(list(self.transports)))
-                .order_by(Outbox.next_attempt_at, Outbox.id).limit(self.batch)
-            )
-            # Ascending ids: concurrent workers lock rows in the same order and cannot deadlock.
-            claimed = [row_id for row_id in sorted(due) if await self._claim_one(uow, row_id, now)]
-            rows = (await uow.session.scalars(select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id))).all()
+            # SKIP LOCKED: on PostgreSQL a worker passes over rows another worker is claiming right now
+            # (SQLite has one writer at a time anyway). The UPDATE checks again that each row is free:
+            # that conditional UPDATE is the claim.
+            due = (select(Outbox.id).where(*self._due(now), Outbox.channel.in_(list(self.transports)))
+                   .order_by(Outbox.next_attempt_at, Outbox.id).limit(self.batch)
+                   .with_for_update(skip_locked=True))
+            rows = (await uow.session.scalars(
+                update(Outbox).where(Outbox.id.in_(due.scalar_subquery()), *self._due(now))
+                .values(claimed_until=now + CLAIM).returning(Outbox)
+                .execution_options(synchronize_session=False))).all()
             await uow.commit()
-        return list(rows)
+        return sorted(rows, key=lambda row: row.id)
 
     @staticmethod
     def _due(now: datetime) -> tuple:
         free = or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now)
         return Outbox.status == "pending", Outbox.next_attempt_at <= now, free
-
-    async def _claim_one(self, uow, row_id: int, now: datetime) -> bool:
-        # The conditional UPDATE is the claim: of two racing workers only one changes the row.
-        result = await uow.session.execute(
-            update(Outbox)
-            .where(Outbox.id == row_id, Outbox.status == "pending",
-                   or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
-            .values(claimed_until=now + CLAIM)
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1
 
     async def _warn_unrouted(self, uow, now: datetime) -> None:
         """Log once per channel that due rows wait for a transport nobody configured."""
