@@ -6,9 +6,10 @@ import base64
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+from sqlalchemy import delete, select
 from telegram import (
     Bot,
     BotCommand,
@@ -37,9 +38,11 @@ from telegram.ext import (
 
 from bot.settings import Settings
 from bot.transport import PermanentFailure, TemporaryFailure
+from handlers.context import Clock
 from handlers.messages import Attachment, Choice, Inbound, Reply
 from handlers.router import Desk
-from storage.models import Outbox
+from storage.db import Store
+from storage.models import Outbox, Removal
 from templates import LANGUAGES, has_word, render, word
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,11 @@ class BotContext(CallbackContext[ExtBot, dict, dict, dict]):
         """The router every update goes to."""
         return self.bot_data["desk"]
 
+    @property
+    def removals(self) -> "Removals":
+        """Where messages that must go away are noted."""
+        return self.bot_data["removals"]
+
 
 # ---- building and running ------------------------------------------------------------------
 
@@ -71,6 +79,7 @@ def build_application(settings: Settings, desk: Desk, *, commands_for: CommandsF
     """Build the PTB Application that carries updates to `desk` and its replies back."""
     app = application_builder(settings).build()
     app.bot_data["desk"] = desk
+    app.bot_data["removals"] = Removals(desk.store, desk.clock)
     app.bot_data["typing_after"] = settings.telegram_typing_after_seconds
     app.bot_data["commands_for"] = commands_for or customer_menu(desk)
     app.add_handler(CallbackQueryHandler(on_click))
@@ -128,6 +137,7 @@ async def start_telegram(app: Application, settings: Settings) -> None:
     else:
         await app.updater.start_polling(allowed_updates=allowed)
     await app.start()
+    app.bot_data["removals"].start(app.bot)  # first of all, what a crash left waiting
 
 
 async def stop_telegram(app: Application) -> None:
@@ -136,7 +146,7 @@ async def stop_telegram(app: Application) -> None:
         await app.updater.stop()
     if app.running:
         await app.stop()
-    await remove_pending(app.bot)  # after the handlers finished, before the connections close
+    await app.bot_data["removals"].stop(app.bot)  # after the handlers finished, before the connections close
     await app.shutdown()
 
 
@@ -221,10 +231,10 @@ async def on_message(update: Update, context: BotContext) -> None:
             typing.cancel()
         else:
             await typing
-    await send_replies(context.bot, message.chat_id, replies)
+    await send_replies(context.bot, message.chat_id, replies, context.removals)
     seconds = shown_once(replies)
     if seconds is not None:  # the question goes with the answer: it may hold a chosen password
-        remove_later(context.bot, message.chat_id, [message.message_id], seconds)
+        await context.removals.schedule(context.bot, message.chat_id, [message.message_id], seconds)
 
 
 async def on_click(update: Update, context: BotContext) -> None:
@@ -238,7 +248,7 @@ async def on_click(update: Update, context: BotContext) -> None:
     )
     replies = await context.desk.handle(inbound)
     chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    await send_replies(context.bot, chat_id, replies)
+    await send_replies(context.bot, chat_id, replies, context.removals)
 
 
 async def inbound_from_message(message: Message) -> Inbound:
@@ -279,16 +289,16 @@ async def on_error(update: object, context: BotContext) -> None:
 # ---- replies out ---------------------------------------------------------------------------
 
 
-async def send_replies(bot: Bot, chat_id: int, replies: Iterable[Reply]) -> None:
+async def send_replies(bot: Bot, chat_id: int, replies: Iterable[Reply], removals: "Removals") -> None:
     """Send each reply to its recipient: this chat, or another Telegram chat the reply names."""
     for reply in replies:
         target = recipient_chat(reply.recipient, chat_id)
         if target is None:
             log.warning("a reply for %s cannot go out through Telegram; dropped", reply.recipient)
         elif target == chat_id:
-            await send_reply(bot, target, reply)
+            await send_reply(bot, target, reply, removals)
         else:  # the speaker's own action already happened; someone else's blocked chat must not undo that
-            await tolerate(send_reply(bot, target, reply), f"sending a reply to {reply.recipient}")
+            await tolerate(send_reply(bot, target, reply, removals), f"sending a reply to {reply.recipient}")
 
 
 def recipient_chat(recipient: str | None, default: int) -> int | None:
@@ -301,8 +311,9 @@ def recipient_chat(recipient: str | None, default: int) -> int | None:
     return int(ident)
 
 
-async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> None:
-    """Send one reply as plain text (split at the limit), its buttons under the last part, then its files."""
+async def send_reply(bot: Bot, chat_id: int, reply: Reply, removals: "Removals | None" = None) -> None:
+    """Send one reply as plain text (split at the limit), its buttons under the last part, then its files;
+    a reply shown once is noted in `removals` (the outbox never sends one)."""
     parts = split_text(reply.text)
     markup = keyboard(reply.choices)
     if markup is not None and not parts:
@@ -314,7 +325,9 @@ async def send_reply(bot: Bot, chat_id: int, reply: Reply) -> None:
     for attachment in reply.attachments:
         sent.append(await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name)))
     if reply.ephemeral_seconds is not None:
-        remove_later(bot, chat_id, [m.message_id for m in sent], reply.ephemeral_seconds)
+        if removals is None:
+            raise ValueError("a reply shown once needs somewhere to note its removal")
+        await removals.schedule(bot, chat_id, [m.message_id for m in sent], reply.ephemeral_seconds)
 
 
 def keyboard(choices: Iterable[Choice]) -> InlineKeyboardMarkup | None:
@@ -370,8 +383,7 @@ def cut_point(text: str, end: int) -> int:
 
 # ---- shown once: messages that go away -------------------------------------------------------
 
-# Removals waiting for their time, with the bot that sends them (a task nobody references can vanish).
-_REMOVALS: dict[asyncio.Task, Bot] = {}
+SWEEP_SECONDS = 5.0  # how often due removals are looked for (each one also has its own timer)
 
 
 def shown_once(replies: Iterable[Reply]) -> int | None:
@@ -380,19 +392,80 @@ def shown_once(replies: Iterable[Reply]) -> int | None:
     return min(times) if times else None
 
 
-def remove_later(bot: Bot, chat_id: int, message_ids: list[int], seconds: int) -> None:
-    """Remove these messages after `seconds` (credentials are shown once), without holding up the answer."""
-    task = asyncio.create_task(remove_after(bot, chat_id, message_ids, seconds))
-    _REMOVALS[task] = bot
-    task.add_done_callback(lambda done: _REMOVALS.pop(done, None))
+class Removals:
+    """Messages that must go away after their time (credentials are shown once).
 
+    Each is written to the database as soon as it was sent, and timed in memory for punctuality.
+    A sweep every few seconds, and one at start, removes whatever is due, also what a crashed process
+    left behind. A message is deleted first and its row after, so a crash in between only means a
+    second, harmless try.
+    """
 
-async def remove_after(bot: Bot, chat_id: int, message_ids: list[int], seconds: int) -> None:
-    try:
+    def __init__(self, store: Store, clock: Clock):
+        self.store = store
+        self.clock = clock
+        self._tasks: set[asyncio.Task] = set()  # a task nobody references can vanish
+        self._sweeper: asyncio.Task | None = None
+
+    async def schedule(self, bot: Bot, chat_id: int, message_ids: list[int], seconds: int) -> None:
+        """Note the messages for removal after `seconds`, then time it."""
+        remove_at = self.clock.now() + timedelta(seconds=seconds)
+        async with self.store.uow() as uow:
+            rows = [Removal(chat_id=chat_id, message_id=m, remove_at=remove_at) for m in message_ids]
+            uow.session.add_all(rows)
+            await uow.commit()
+        task = asyncio.create_task(self._remove_after(bot, [row.id for row in rows], seconds))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def start(self, bot: Bot) -> None:
+        """Sweep now and every SWEEP_SECONDS."""
+        self._sweeper = asyncio.create_task(self._sweep_forever(bot))
+
+    async def stop(self, bot: Bot) -> None:
+        """Remove at once everything still waiting: a stopping bot must not leave credentials behind."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.sweep(bot, everything=True)
+        except Exception:  # noqa: BLE001 - the database is gone: the rows stay, and go at the next start
+            log.exception("could not remove the shown-once messages while stopping")
+
+    async def sweep(self, bot: Bot, everything: bool = False) -> int:
+        """Remove the messages whose time has come (all of them with `everything`); return how many."""
+        query = select(Removal).order_by(Removal.id)
+        if not everything:
+            query = query.where(Removal.remove_at <= self.clock.now())
+        async with self.store.uow() as uow:
+            rows = list(await uow.session.scalars(query))
+        await self._remove(bot, rows)
+        return len(rows)
+
+    async def _sweep_forever(self, bot: Bot) -> None:
+        while True:
+            try:
+                await self.sweep(bot)
+            except Exception:  # noqa: BLE001 - a database hiccup: the next sweep tries again
+                log.exception("sweeping shown-once messages failed")
+            await asyncio.sleep(SWEEP_SECONDS)
+
+    async def _remove_after(self, bot: Bot, row_ids: list[int], seconds: int) -> None:
         await asyncio.sleep(seconds)
-    finally:  # a stop cuts the wait short, never the removal
-        for message_id in message_ids:
-            await remove_message(bot, chat_id, message_id)
+        async with self.store.uow() as uow:
+            rows = list(await uow.session.scalars(select(Removal).where(Removal.id.in_(row_ids))))
+        await self._remove(bot, rows)
+
+    async def _remove(self, bot: Bot, rows: list[Removal]) -> None:
+        for row in rows:
+            await remove_message(bot, row.chat_id, row.message_id)
+        if rows:
+            async with self.store.uow() as uow:
+                await uow.session.execute(delete(Removal).where(Removal.id.in_([row.id for row in rows])))
+                await uow.commit()
 
 
 async def remove_message(bot: Bot, chat_id: int, message_id: int) -> None:
@@ -404,14 +477,6 @@ async def remove_message(bot: Bot, chat_id: int, message_id: int) -> None:
         removed = " / ".join(render("accounts_removed", lang).text for lang in LANGUAGES)
         await tolerate(bot.edit_message_text(removed, chat_id=chat_id, message_id=message_id),
                        "blanking a shown-once message")
-
-
-async def remove_pending(bot: Bot) -> None:
-    """Remove at once what still waits to go: a stopping bot must not leave credentials behind."""
-    waiting = [task for task, owner in _REMOVALS.items() if owner is bot]
-    for task in waiting:
-        task.cancel()
-    await asyncio.gather(*waiting, return_exceptions=True)
 
 
 # ---- the outbox --------------------------------------------------------------------------------

@@ -370,6 +370,17 @@ class MailboxState(Base):
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class Removal(Base):
+    """A chat message that must go away at a time (credentials are shown once); kept here, so that a
+    crash before the time forgets none: whatever is due is removed when the bot runs again."""
+
+    __tablename__ = "removal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    remove_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class SeatGroup(Base):
     """A group of members sharing bought seats (a course group, a team, a queue).
 

@@ -1,8 +1,9 @@
 """Credentials shown once, through the real PTB Application and the fake Bot API: the message goes away."""
 from __future__ import annotations
 
+import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from bot.telegram import build_application, start_telegram, stop_telegram
 from handlers import accounts, identity, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.router import Desk, Handlers
-from storage.models import Address, Outbox
+from storage.models import Address, Outbox, Removal
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
 
 ADMIN, KIM = 1001, 2002
@@ -128,3 +129,43 @@ async def test_stopping_the_bot_removes_what_still_waits(fake_bot_api, start_bot
     assert not fake_bot_api.calls_of("deleteMessage")
     await stop_telegram(app)
     assert fake_bot_api.calls_of("deleteMessage", deleted(fake_bot_api, ADMIN, shown.result["message_id"]))
+
+
+async def noted(store) -> set[tuple[int, int]]:
+    """(chat, message) of every removal waiting in the database."""
+    async with store.uow() as uow:
+        return {(r.chat_id, r.message_id) for r in await uow.session.scalars(select(Removal))}
+
+
+async def eventually(read, store, wanted, seconds: float = 5) -> bool:
+    """Whether `read(store)` gives `wanted` within `seconds`."""
+    for _ in range(int(seconds / 0.02)):
+        if await read(store) == wanted:
+            return True
+        await asyncio.sleep(0.02)
+    return await read(store) == wanted
+
+
+async def test_what_must_go_away_is_noted_in_the_database_until_it_went(fake_bot_api, start_bot, store, config):
+    app = await start_bot(await make_desk(store, config, show_seconds=3600))
+    person_id = await activated_member(fake_bot_api, store)
+    asked, [shown] = await send(fake_bot_api, ADMIN, f"/credentials {person_id}")
+    # noted right after the sending, which the fake has already seen
+    assert await eventually(noted, store, {(ADMIN, asked), (ADMIN, shown.result["message_id"])})
+    await stop_telegram(app)
+    assert await noted(store) == set()
+
+
+async def test_a_removal_left_by_a_crashed_process_happens_when_the_bot_starts(fake_bot_api, start_bot, store,
+                                                                                config):
+    # What a process that died before its removals were due leaves behind: their rows.
+    shown, later = 9001, 9002  # one is overdue by an hour, the other due in an hour
+    now = datetime.now(timezone.utc)
+    async with store.uow() as uow:
+        uow.session.add_all([Removal(chat_id=ADMIN, message_id=shown, remove_at=now - timedelta(hours=1)),
+                             Removal(chat_id=ADMIN, message_id=later, remove_at=now + timedelta(hours=1))])
+        await uow.commit()
+    await start_bot(await make_desk(store, config, show_seconds=60))
+    await fake_bot_api.wait_for("deleteMessage", deleted(fake_bot_api, ADMIN, shown), timeout=5)
+    assert await eventually(noted, store, {(ADMIN, later)})  # the row goes right after the message
+    assert not fake_bot_api.calls_of("deleteMessage", deleted(fake_bot_api, ADMIN, later))
