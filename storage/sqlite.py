@@ -29,6 +29,14 @@ FIRST_PAUSE, LONGEST_PAUSE = 0.001, 0.05  # seconds between tries on a locked da
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
 
 
+def unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
+def unicode_upper(value):
+    return value.upper() if isinstance(value, str) else value
+
+
 def locked(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "database is locked" in str(error)
 
@@ -152,6 +160,10 @@ def async_creator(url: URL, timeout: float = 30) -> Callable[[], Awaitable[LoopC
         connection = sqlite3.connect(*args, **kwargs)
         for pragma in PRAGMAS:
             connection.execute(pragma)
+        # SQLite's own lower() and upper() change only ASCII letters; these change "Ö" as PostgreSQL does,
+        # so case-insensitive search finds "Özdemir" by "özdemir" on both.
+        connection.create_function("lower", 1, unicode_lower, deterministic=True)
+        connection.create_function("upper", 1, unicode_upper, deterministic=True)
         connection.execute("PRAGMA busy_timeout=0")  # from here on the loop waits, not SQLite
         return connection
 

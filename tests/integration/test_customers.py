@@ -106,6 +106,15 @@ async def test_admin_finds_customers_by_name_email_or_group_but_not_the_team(sto
     assert 'No customer matches "Anna"' in await text_of(desk, OWNER, "/customers Anna", clock=clock)
 
 
+async def test_search_ignores_case_beyond_ascii(store, config, clock):
+    desk = await practice(store, config, clock)
+    zoe = await customer_with(store, desk, clock, "telegram:5", "Zoë Özdemir-Müller")
+    await text_of(desk, OWNER, f"/customer group {zoe} Ärztekammer", clock=clock)
+    for query in ("özdemir", "ÖZDEMIR", "MÜLLER", "zoË"):
+        assert "Zoë Özdemir-Müller" in await text_of(desk, OWNER, f"/customers {query}", clock=clock), query
+    assert "Zoë" in await text_of(desk, OWNER, "/customers ärztekammer", clock=clock)
+
+
 async def test_typed_wildcards_match_literally(store, config, clock):
     desk = await practice(store, config, clock)
     await customer_with(store, desk, clock, "telegram:5", "Kim Novak")
