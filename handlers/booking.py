@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from handlers import identity
 from handlers.appointments import (
@@ -23,7 +23,7 @@ from handlers.messages import Choice, Reply
 from handlers.notices import AppointmentView, tell_customer, tell_staff_and_admins, verified_email, view
 from handlers.router import Command, Handlers
 from storage.db import UnitOfWork
-from storage.models import Appointment, Business, Code, Location, Person, Service, Staff, StaffHours
+from storage.models import Appointment, Business, Code, Location, Person, Service, Staff, StaffHours, StaffService
 
 BOOKING = "booking"  # the code purpose
 ADMINS = frozenset({"owner", "admin"})
@@ -414,9 +414,12 @@ class Catalog:
 
 
 async def load_catalog(uow: UnitOfWork) -> Catalog:
-    """Services that can still be booked, every location, and staff members with a name."""
+    """Services that can be booked (not deleted, and someone offers them), every location, and staff members
+    with a name."""
     session = uow.session
-    services = await session.scalars(select(Service).where(Service.deleted_at.is_(None)).order_by(Service.id))
+    offered = exists().where(StaffService.service_id == Service.id)
+    services = await session.scalars(select(Service).where(Service.deleted_at.is_(None), offered)
+                                     .order_by(Service.id))
     locations = await session.execute(select(Location.name, Location.id).order_by(Location.id))
     staff = await session.execute(select(Person.name, Person.id).join(Staff, Staff.person_id == Person.id)
                                   .where(Person.name.is_not(None)).order_by(Person.id))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import aliased
 
 from handlers.appointments import SlotTaken, claim, live_condition, release
@@ -52,6 +52,8 @@ ME = frozenset({"me", "ich", "mich"})
 MODES = {"direct": "direct", "direkt": "direct", "request": "request", "anfrage": "request"}
 ADD_WORDS = frozenset({"add", "new", "neu"})
 DELETE_WORDS = frozenset({"delete", "remove", "löschen", "loeschen", "entfernen"})
+STAFF_WORDS = frozenset({"staff", "team", "mitarbeiter"})
+NOBODY = frozenset({"nobody", "none", "niemand", "keiner", "-"})
 TODAY, TOMORROW = frozenset({"today", "heute"}), frozenset({"tomorrow", "morgen"})
 YES = frozenset({"yes", "ja", "ok", "confirm"})
 NO = frozenset({"no", "nein", "abort", "abbrechen"})
@@ -476,6 +478,8 @@ async def service(ctx: Context, args: str) -> list[Reply]:
         return await add_service(ctx, rest)
     if action in DELETE_WORDS:
         return await ask_service_delete(ctx, " ".join(rest))
+    if action in STAFF_WORDS:
+        return await set_service_staff(ctx, " ".join(rest))
     raise Invalid("form")
 
 
@@ -495,6 +499,29 @@ async def add_service(ctx: Context, words: list[str]) -> list[Reply]:
                     minutes=row.minutes, colour=row.colour, price=row.price)
     line = ServiceLine(row.name, row.minutes, row.colour, colour_dot(row.colour), row.price, [])
     return [ctx.say("calendar_service_added", service=line, restored=bool(same))]
+
+
+async def set_service_staff(ctx: Context, text: str) -> list[Reply]:
+    """`service staff NAME: STAFF, STAFF…`: exactly these staff members offer the service ("nobody": none)."""
+    require((await actor(ctx)).may("settings"), "settings")
+    name, colon, names = text.partition(":")
+    if not colon or not name.strip():
+        raise Invalid("form")
+    row = find_service(await active_services(ctx), name)
+    wanted = [] if fold(names) in NOBODY else [part.strip() for part in names.split(",") if part.strip()]
+    if not wanted and fold(names) not in NOBODY:
+        raise Invalid("form")
+    chosen = {member.id: member for member in [await find_staff(ctx, part) for part in wanted]}
+    without = [m.name for m in chosen.values() if not m.has_calendar]
+    if without:
+        raise Invalid("no_calendar", value=", ".join(without))
+    await ctx.session.execute(delete(StaffService).where(StaffService.service_id == row.id))
+    if chosen:
+        await ctx.session.execute(insert(StaffService), [{"person_id": pid, "service_id": row.id} for pid in chosen])
+    staff = sorted(m.name for m in chosen.values())
+    await ctx.audit("service_staff_set", f"service:{row.id}", name=row.name, staff=staff)
+    line = ServiceLine(row.name, row.minutes, row.colour, colour_dot(row.colour), row.price, staff)
+    return [ctx.say("calendar_service_staff", service=line)]
 
 
 async def ask_service_delete(ctx: Context, name: str) -> list[Reply]:

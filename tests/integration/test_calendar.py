@@ -219,6 +219,38 @@ async def test_service_add_validates_and_refuses_duplicates(desk, store, clock):
     assert [a.action for a in await rows(store, Audit, Audit.action == "service_added")] == ["service_added"]
 
 
+async def test_a_new_service_becomes_bookable_once_staff_offer_it(desk, store, clock):
+    anna, maria = chat(desk, clock, ANNA), chat(desk, clock, "telegram:5")
+    added = await anna.say('/service add "Lymph drainage" 45')
+    assert "Who offers it: /service staff Lymph drainage: NAME, NAME" in added
+    assert "Lymph drainage · 45 min · nobody offers it yet" in await anna.say("/services")
+    await maria.say("/book")
+    assert "Lymph drainage" not in maria.labels()
+
+    assert "Lymph drainage: offered by Anna Berger, Lukas Huber." in await anna.say(
+        "/service staff lymph drainage: Lukas, Anna Berger")
+    assert "by Anna Berger, Lukas Huber" in await anna.say("/services")
+    await maria.say("/book")
+    assert "Lymph drainage" in maria.labels()
+
+    assert "Lymph drainage: offered by Lukas Huber." in await anna.say("/service staff Lymph drainage: Lukas")
+    assert "nobody offers it now" in await anna.say("/service staff Lymph drainage: nobody")
+    [last] = (await rows(store, Audit, Audit.action == "service_staff_set"))[-1:]
+    assert last.detail == {"name": "Lymph drainage", "staff": []}
+
+
+async def test_setting_who_offers_a_service_says_what_is_wrong(desk, store, clock):
+    anna = chat(desk, clock, ANNA)
+    assert 'do not know a staff member "Otto"' in await anna.say("/service staff Massage: Lukas, Otto")
+    assert "Eva Wimmer has no calendar of their own" in await anna.say("/service staff Massage: Eva")
+    assert 'do not know the service "Sauna"' in await anna.say("/service staff Sauna: Lukas")
+    usage = await anna.say("/service staff Massage Lukas")
+    assert "Usage: service add NAME MINUTES" in usage and "service staff NAME: STAFF" in usage
+    assert "Usage:" in await anna.say("/service staff Massage:")
+    assert "by Anna Berger, Lukas Huber" in await anna.say("/services")  # nothing changed
+    assert "right to change settings" in await chat(desk, clock, LUKAS).say("/service staff Massage: Lukas")
+
+
 async def test_a_provider_without_the_settings_right_cannot_add_services(desk, store, clock):
     text = await chat(desk, clock, LUKAS).say("/service add Sauna 30")
     assert "may not do that" in text and "right to change settings" in text
