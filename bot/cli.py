@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bot.app import Runtime, demo_secret, open_runtime
 from bot.console import AnnouncingTransport, Console, ConsoleTransport
+from bot.housekeeping import Housekeeping
 from bot.mail import EmlDirTransport, transport_for
 from bot.settings import Settings, SettingsError
 from handlers.bootstrap import BootstrapError
@@ -102,7 +103,8 @@ async def run(settings: Settings, args) -> int:
     telegram_app = await start_telegram_channel(runtime) if settings.telegram_token else None
     if telegram_app is None:
         log.warning("FRONTDESK_TELEGRAM_TOKEN is not set: Telegram is off")
-    tasks = [asyncio.create_task(runtime.worker.run(stop))]
+    tasks = [asyncio.create_task(runtime.worker.run(stop)),
+             asyncio.create_task(Housekeeping(runtime.store, runtime.desk.clock).run(stop))]
     if runtime.intake is not None:
         tasks.append(asyncio.create_task(runtime.intake.run(stop)))  # beside the outbox worker; stops with it
     else:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
+from bot.periodic import repeat
 from bot.transport import PermanentFailure, Transport
 from handlers.context import Clock, SystemClock
 from storage.db import Store
@@ -57,15 +58,7 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Deliver every `interval` seconds until `stop` is set; an error waits for the next round."""
-        while not stop.is_set():
-            try:
-                await self.drain()
-            except Exception:  # noqa: BLE001 - the worker outlives a broken round (database restart, bug)
-                log.exception("outbox round failed; retrying in %.1f s", interval)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except asyncio.TimeoutError:
-                pass
+        await repeat(self.drain, stop, interval, "outbox round")
 
     async def given_up(self) -> list[Outbox]:
         """Rows that will not be tried again, oldest first."""

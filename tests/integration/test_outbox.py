@@ -264,7 +264,7 @@ async def test_run_survives_a_broken_round(clock, tmp_path, caplog):
     broken = Store.from_url(f"sqlite+aiosqlite:///{tmp_path}/unmigrated.db")  # no outbox table
     stop = asyncio.Event()
     worker = OutboxWorker(broken, {}, clock)
-    with caplog.at_level(logging.ERROR, logger="bot.outbox"):
+    with caplog.at_level(logging.ERROR, logger="bot.periodic"):
         task = asyncio.create_task(worker.run(stop, interval=0.01))
         await asyncio.sleep(0.1)
         assert not task.done()

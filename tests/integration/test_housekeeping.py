@@ -1,0 +1,47 @@
+"""Housekeeping against a real store (SQLite and PostgreSQL): what time alone changes."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.housekeeping import Housekeeping, Swept
+from storage.models import Audit, Choice, Conversation, Member, Person
+
+
+async def test_a_round_expires_invitations_and_drops_old_buttons_and_conversations(store, clock):
+    now = clock.now()
+    async with store.uow() as uow:
+        late, waiting = Person(name="Late", created_at=now), Person(name="Waiting", created_at=now)
+        uow.session.add_all([late, waiting])
+        await uow.session.flush()
+        uow.session.add_all([
+            Member(person_id=late.id, status="pending", invitation_expires_at=now - timedelta(minutes=1)),
+            Member(person_id=waiting.id, status="pending", invitation_expires_at=now + timedelta(days=1)),
+            Choice(key="old", address="telegram:5", command="help", created_at=now - timedelta(days=31)),
+            Choice(key="new", address="telegram:5", command="help", created_at=now - timedelta(days=29)),
+            Conversation(address="telegram:5", flow="book", step="day", data={}, expires_at=now),
+            Conversation(address="telegram:6", flow="book", step="day", data={}, expires_at=now + timedelta(hours=1)),
+        ])
+        await uow.commit()
+
+    assert await Housekeeping(store, clock).run_once() == Swept(invitations=1, choices=1, conversations=1)
+
+    async with store.uow() as uow:
+        statuses = dict((await uow.session.execute(select(Person.name, Member.status).join(Member))).all())
+        assert statuses == {"Late": "failed", "Waiting": "pending"}
+        assert (await uow.session.scalars(select(Choice.key))).all() == ["new"]
+        assert (await uow.session.scalars(select(Conversation.address))).all() == ["telegram:6"]
+        failed = (await uow.session.scalars(select(Audit).where(Audit.action == "member_failed"))).all()
+        assert [a.detail["reason"] for a in failed] == ["invitation_expired"]
+    assert await Housekeeping(store, clock).run_once() == Swept(0, 0, 0)  # nothing twice
+
+
+async def test_the_rounds_go_on_until_stopped(store, clock):
+    stop = asyncio.Event()
+    task = asyncio.create_task(Housekeeping(store, clock).run(stop, interval=0.01))
+    await asyncio.sleep(0.05)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 5)
