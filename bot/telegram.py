@@ -137,7 +137,9 @@ async def start_telegram(app: Application, settings: Settings) -> None:
     else:
         await app.updater.start_polling(allowed_updates=allowed)
     await app.start()
-    app.bot_data["removals"].start(app.bot)  # first of all, what a crash left waiting
+    removals: Removals | None = app.bot_data.get("removals")  # an app not built here may have none
+    if removals is not None:
+        removals.start(app.bot)  # first of all, what a crash left waiting
 
 
 async def stop_telegram(app: Application) -> None:
@@ -146,7 +148,9 @@ async def stop_telegram(app: Application) -> None:
         await app.updater.stop()
     if app.running:
         await app.stop()
-    await app.bot_data["removals"].stop(app.bot)  # after the handlers finished, before the connections close
+    removals: Removals | None = app.bot_data.get("removals")
+    if removals is not None:
+        await removals.stop(app.bot)  # after the handlers finished, before the connections close
     await app.shutdown()
 
 

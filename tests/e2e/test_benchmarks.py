@@ -1,0 +1,28 @@
+"""The benchmarks still run, as the README says, at a tiny size: each ends with its ratios.
+
+No figure is checked here (the machine's speed is not the code's); the figures come from full runs.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("script, args, last_words", [
+    ("throughput.py", ["--messages", "60", "--users", "10"], "ratio full/echo:"),
+    ("mail.py", ["--mails", "20"], "total"),
+    ("import.py", ["--rows", "200", "--runs", "1"], "ratio import/parse:"),
+    ("availability.py", ["--runs", "1", "--tasks", "5"], "double bookings"),
+])
+def test_a_benchmark_runs_at_a_tiny_size(script, args, last_words):
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines and lines[-1].startswith(last_words), done.stdout[-2000:]
+    assert "0 error replies" in done.stdout or script != "throughput.py"
