@@ -252,6 +252,44 @@ async def test_booking_entirely_by_email_with_both_code_round_trips(rig):
     assert any(part.get_content_type() == "text/calendar" for m in invite for part in m.walk())
 
 
+async def test_a_member_list_mailed_in_is_checked_then_imported_when_the_code_comes_back(rig):
+    lea, lea_mail = "telegram:2001", "lea@example.org"
+    async with rig.store.uow() as uow:
+        uow.session.add(Service(name="First Aid", minutes=480, price="49.90", kind="course"))
+        await uow.commit()
+    await rig.desk.handle(Inbound(channel="telegram", sender=lea, received_at=rig.clock.now(), text="/start"))
+    async with rig.store.uow() as uow:
+        person = await uow.session.scalar(select(Address.person_id).where(Address.address == lea))
+        uow.session.add(Address(address=f"email:{lea_mail}", kind="email", person_id=person, verified=True,
+                                created_at=rig.clock.now()))
+        await uow.commit()
+    await rig.desk.handle(Inbound(channel="telegram", sender=lea, received_at=rig.clock.now(),
+                                  text='/group new "Team Nord" 5 group'))
+    msg = email.message_from_bytes(mail("IMPORT Team Nord", body="The list is attached.", sender=lea_mail),
+                                   policy=email.policy.default)
+    members = "Name;E-Mail\nKim Meyer;kim.meyer@example.com\nLu Li;lu@example.com\nBo;not-an-email\n"
+    msg.add_attachment(members.encode("utf-8"), maintype="text", subtype="csv", filename="members.csv")
+    msg["Content-Language"] = "en"  # the body part took the first one along
+    await rig.send(msg.as_bytes(policy=email.policy.SMTP))
+    await rig.deliver()
+
+    checked = rig.mails_to(lea_mail)[-1]
+    text = text_of(checked)
+    assert "2 new members" in text and "1 invalid row" in text
+    errors = [part for part in checked.iter_attachments() if part.get_filename() == "import-errors-Team-Nord.csv"]
+    assert len(errors) == 1 and "not-an-email" in errors[0].get_content()
+    code = re.search(r"with the code (\d{6})", text).group(1)
+    assert await rig.count(Address, Address.address == "email:lu@example.com") == 0  # a check imports nothing
+
+    await rig.send(mail(f"Re: {checked['Subject']}", body=code, sender=lea_mail,
+                        headers={"In-Reply-To": checked["Message-ID"]}))
+    await rig.deliver()
+    assert "Imported 2 members" in text_of(rig.mails_to(lea_mail)[-1])
+    for invited in ("kim.meyer@example.com", "lu@example.com"):
+        [invitation] = rig.mails_to(invited)
+        assert "Team Nord" in invitation["Subject"]
+
+
 # ---- loops and abuse -------------------------------------------------------------------------
 
 
