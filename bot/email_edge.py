@@ -143,7 +143,10 @@ class EmailEdge:
                 statuses = []
                 for mail, one in zip(mails, parsed):
                     intake_id = await self._claim(uow, mail, one)
-                    statuses.append("duplicate" if intake_id is None else await self._process(uow, intake_id, one, mail))
+                    if intake_id is None:
+                        statuses.append("duplicate")
+                    else:
+                        statuses.append(await self._process(uow, intake_id, one, mail))
                 await uow.commit()
                 return statuses
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
