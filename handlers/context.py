@@ -185,6 +185,8 @@ SPEAKER = (select(Person, Conversation, Business, _ROLES).select_from(_SENDER)
 
 @dataclass
 class Speaker:
+    """Who is writing, as load_context needs them."""
+
     person: Person
     conversation: Conversation | None
     business: Business | None

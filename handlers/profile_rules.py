@@ -12,7 +12,7 @@ import hmac
 import re
 import secrets
 import string
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import phonenumbers
 

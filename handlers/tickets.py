@@ -170,7 +170,6 @@ async def on_mail(ctx: Context, text: str) -> list[Reply]:
 async def open_ticket(ctx: Context, meta: MailMeta) -> list[Reply]:
     """Open a ticket for this mail, acknowledge it once (never to machines) and tell support."""
     email = ctx.sender.removeprefix("email:")
-    # Read first, then write: the new rows then go to the database together, not one by one.
     acked_lately = await acks_sent_lately(ctx, email)
     support = await support_addresses(ctx)
     values = dict(customer_id=ctx.person.id, email=email, subject=clean_subject(meta.subject), status="open",
@@ -253,6 +252,7 @@ async def support_addresses(ctx: Context) -> list[tuple[Person, str]]:
 
 
 async def tell_support(ctx: Context, ticket: Ticket, meta: MailMeta, kind: str) -> None:
+    """Notify everyone who answers tickets (see notify_support)."""
     await notify_support(ctx, ticket, meta, kind, await support_addresses(ctx))
 
 

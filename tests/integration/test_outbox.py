@@ -6,7 +6,6 @@ import email.policy
 import logging
 from datetime import timedelta
 from email.utils import make_msgid
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
