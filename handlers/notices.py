@@ -67,6 +67,12 @@ async def chat_addresses(uow: UnitOfWork, person_ids: list[int]) -> dict[int, st
     rows = (await uow.session.execute(
         select(Address.person_id, Address.kind, Address.address)
         .where(Address.person_id.in_(person_ids), Address.verified))).all()
+    return preferred_addresses(rows)
+
+
+def preferred_addresses(rows) -> dict[int, str]:
+    """From (person id, kind, address) rows of confirmed addresses, where each person reads chat messages:
+    Telegram first, then the console, then email."""
     by_person: dict[int, dict[str, str]] = {}
     for person_id, kind, address in rows:
         by_person.setdefault(person_id, {})[kind] = address

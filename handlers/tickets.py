@@ -15,7 +15,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.context import Context, Refusal, known_id
 from handlers.messages import Inbound, MailMeta, Reply
-from handlers.notices import chat_addresses
+from handlers.notices import preferred_addresses
 from handlers.router import Command, Handlers
 from storage.db import UnitOfWork
 from storage.models import Address, Person, Role, Ticket, TicketMessage
@@ -45,8 +45,14 @@ ACKS_SINCE = (select(func.count()).select_from(_MESSAGES).join(_TICKETS, _TICKET
                      _MESSAGES.c.created_at > bindparam("since")))
 NEW_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
 NEW_MESSAGE = insert(_MESSAGES)
-SUPPORT_PEOPLE = (select(Person).where(Person.id.in_(select(Role.person_id).where(Role.role.in_(SUPPORT))),
-                                       Person.id != bindparam("writer")).order_by(Person.id))
+_PEOPLE, _ADDRESSES, _ROLES = Person.__table__, Address.__table__, Role.__table__
+# Everyone who answers tickets (but the writer), with their language and confirmed addresses.
+SUPPORT_ADDRESSES = (
+    select(_PEOPLE.c.id, _PEOPLE.c.language, _ADDRESSES.c.kind, _ADDRESSES.c.address)
+    .join(_ADDRESSES, _ADDRESSES.c.person_id == _PEOPLE.c.id)
+    .where(_PEOPLE.c.id.in_(select(_ROLES.c.person_id).where(_ROLES.c.role.in_(SUPPORT))),
+           _PEOPLE.c.id != bindparam("writer"), _ADDRESSES.c.verified)
+    .order_by(_PEOPLE.c.id))
 
 
 @dataclass(frozen=True)
@@ -244,11 +250,12 @@ def answer_headers(parent: str | None, chain: list[str]) -> dict[str, str]:
 
 # --- telling support ------------------------------------------------------------------------------------
 
-async def support_addresses(ctx: Context) -> list[tuple[Person, str]]:
-    """Everyone who answers tickets, except the one who wrote, with where they read: (person, address)."""
-    people = list((await ctx.session.scalars(SUPPORT_PEOPLE, {"writer": ctx.person.id})).all())
-    addresses = await chat_addresses(ctx.uow, [person.id for person in people])
-    return [(person, addresses[person.id]) for person in people if person.id in addresses]
+async def support_addresses(ctx: Context) -> list[tuple[str | None, str]]:
+    """Everyone who answers tickets, except the one who wrote: (their language, where they read)."""
+    rows = (await ctx.session.execute(SUPPORT_ADDRESSES, {"writer": ctx.person.id})).all()
+    languages = {person_id: lang for person_id, lang, _, _ in rows}
+    addresses = preferred_addresses([(person_id, kind, address) for person_id, _, kind, address in rows])
+    return [(languages[person_id], address) for person_id, address in sorted(addresses.items())]
 
 
 async def tell_support(ctx: Context, ticket: Ticket, meta: MailMeta, kind: str) -> None:
@@ -257,12 +264,12 @@ async def tell_support(ctx: Context, ticket: Ticket, meta: MailMeta, kind: str) 
 
 
 async def notify_support(ctx: Context, ticket: Ticket, meta: MailMeta, kind: str,
-                         support: list[tuple[Person, str]]) -> None:
+                         support: list[tuple[str | None, str]]) -> None:
     """Notify each support member in their chat (by mail if that is all they have), in their language."""
     values = dict(ticket=ticket, kind=kind, sender=ctx.sender.removeprefix("email:"), automatic=meta.automatic,
                   excerpt=excerpt(ctx.inbound.text or meta.body))
-    for person, address in support:
-        await notify_one(ctx, ticket, address, person.language or business_language(ctx), values)
+    for lang, address in support:
+        await notify_one(ctx, ticket, address, lang or business_language(ctx), values)
 
 
 async def notify_one(ctx: Context, ticket: Ticket, address: str, lang: str, values: dict) -> None:
