@@ -170,3 +170,14 @@ def test_a_csv_file_has_a_bom_a_header_and_neutralised_rows():
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     assert rows == [["ID", "Name"], ["1", "'=cmd|' /C calc'!A0"], ["2", "Kim; Novak"]]
+
+
+async def test_hashing_on_every_core_keeps_the_order_and_each_hash_verifies():
+    from handlers.accounts import hash_on_every_core
+
+    values = [f"Secret-{n}-x" for n in range(7)]
+    digests = await hash_on_every_core(values)
+    assert len(digests) == 7 and len(set(digests)) == 7
+    assert all(rules.verify_secret(v, d) for v, d in zip(values, digests))
+    assert not rules.verify_secret(values[0], digests[1])
+    assert await hash_on_every_core([]) == []
