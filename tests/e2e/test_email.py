@@ -527,8 +527,12 @@ async def test_the_intake_reconnects_after_the_server_went_away(rig, caplog):
     assert len([r for r in caplog.records if "IMAP intake connected" in r.getMessage()]) >= 2
 
 
-async def test_starttls_is_used_when_the_server_offers_it(rig):
-    secure = ImapServer(tls=True)  # refuses LOGIN before STARTTLS
+@pytest.mark.parametrize("tls", [
+    {"tls": True},  # STARTTLS when the server offers it: it refuses LOGIN before
+    {"implicit_tls": True},  # imaps: TLS from the first byte
+], ids=["starttls", "imaps"])
+async def test_the_intake_speaks_tls(rig, tls):
+    secure = ImapServer(**tls)
     await secure.start()
     try:
         uid = await secure.append(mail("LANGUAGE"))
@@ -546,18 +550,6 @@ async def test_done_mail_can_be_moved_to_a_folder(rig):
     assert await intake.sync_once() == 1
     assert uid not in await rig.imap.flags()
     assert await rig.imap.folder_size("Done") == 1
-
-
-async def test_imaps_speaks_tls_from_the_first_byte(rig):
-    secure = ImapServer(implicit_tls=True)
-    await secure.start()
-    try:
-        uid = await secure.append(mail("LANGUAGE"))
-        intake = ImapIntake(secure.url, rig.edge, ssl_context=secure.client_tls(), timeout=10)
-        assert await intake.sync_once() == 1
-        assert await secure.seen() == {uid}
-    finally:
-        await secure.stop()
 
 
 async def test_a_booking_code_asked_for_in_telegram_is_confirmed_by_replying_to_its_mail(rig):
