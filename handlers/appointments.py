@@ -197,7 +197,7 @@ async def move(uow: UnitOfWork, appointment: Appointment, start: datetime, now: 
     except SlotTaken:
         appointment.start_at, appointment.end_at = old
         raise
-    appointment.sequence += 1
+    appointment.sequence += 1  # safe from lost updates: callers hold the row lock (booking.managed)
 
 
 def day_range(first: date, days: int, tz: ZoneInfo) -> Interval:

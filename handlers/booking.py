@@ -42,6 +42,8 @@ TIME_WORDS = frozenset({"at", "um"})
 FILLER = frozenset({"uhr", "h", "o'clock"})
 KEYWORDS = LOCATION_WORDS | STAFF_WORDS | DATE_WORDS | TIME_WORDS
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# The years a typed date may name (calendar words too): near year 1 or 9999, turning a day into UTC overflows.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 # (day, minute or None) → the command a button runs
@@ -104,14 +106,23 @@ def leading_words(tokens: list[str]) -> str:
     return " ".join(taken or tokens[:1])[:60]
 
 
+def plausible(day: date) -> bool:
+    """True if the day lies in the years the desk works with (FIRST_YEAR to LAST_YEAR)."""
+    return FIRST_YEAR <= day.year <= LAST_YEAR
+
+
 def read_date(token: str) -> date:
-    """YYYY-MM-DD as a date, or a refusal that quotes what was typed."""
+    """YYYY-MM-DD as a date in the years the desk works with, or a refusal that quotes what was typed."""
     match = ISO_DATE.match(token)
     if match:
         try:
-            return date(*map(int, match.groups()))
+            day = date(*map(int, match.groups()))
         except ValueError:
             pass
+        else:
+            if not plausible(day):
+                raise Refusal("booking_date_range", value=token, first=FIRST_YEAR, last=LAST_YEAR)
+            return day
     raise Refusal("booking_bad_format", value=token[:20])
 
 
@@ -555,7 +566,8 @@ async def hold(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules) ->
     appointment = await claim_fairly(ctx, scope, places, start, rules)
     if appointment is None:  # someone was quicker between our look and our claim
         offers = await alternatives(ctx, scope, rules, query.day, booking_commander(query))
-        return [ctx.say("booking_just_taken", day=query.day, start=start, **offers)]
+        # A refusal, not a reply: rolling back puts the earlier holds released above back in place.
+        raise Refusal("booking_just_taken", day=query.day, start=start, **offers)
     return await send_code(ctx, appointment, email, released)
 
 
@@ -737,8 +749,12 @@ async def authority(ctx: Context, appointment: Appointment) -> str | None:
 
 
 async def managed(ctx: Context, number: int) -> tuple[Appointment, str]:
-    """The appointment if the speaker may act on it and it is live and ahead; someone else's looks unknown."""
-    appointment = await ctx.session.get(Appointment, number)
+    """The appointment if the speaker may act on it and it is live and ahead; someone else's looks unknown.
+
+    The row stays locked until the change commits: a concurrent approve, cancel or move waits, then sees
+    this one's outcome (populate_existing re-reads it) instead of acting on a status that no longer holds.
+    """
+    appointment = await ctx.session.get(Appointment, number, with_for_update=True, populate_existing=True)
     role = await authority(ctx, appointment) if appointment is not None else None
     if role is None:
         raise Refusal("booking_not_found", number=number)

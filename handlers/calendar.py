@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from handlers.appointments import SlotTaken, claim, live_condition, release
 from handlers.availability import day_bounds, local_minute, on_grid
+from handlers.booking import FIRST_YEAR, LAST_YEAR, plausible
 from handlers.context import Context, Refusal, known_id, new_key
 from handlers.messages import Choice, Reply
 from handlers.notices import chat_address, display_address, tell_customer, view
@@ -96,13 +97,16 @@ def fold(text: str) -> str:
 
 
 def parse_date(text: str) -> date:
-    """'2026-12-07' as a date."""
+    """'2026-12-07' as a date, in the years the desk works with (booking.FIRST_YEAR to LAST_YEAR)."""
     try:
-        if DATE.match(text):
-            return date.fromisoformat(text)
+        day = date.fromisoformat(text) if DATE.match(text) else None
     except ValueError:
-        pass
-    raise Invalid("date", value=text)
+        day = None
+    if day is None:
+        raise Invalid("date", value=text)
+    if not plausible(day):
+        raise Invalid("date_range", value=text, first=FIRST_YEAR, last=LAST_YEAR)
+    return day
 
 
 def parse_clock(text: str) -> int:
@@ -145,9 +149,14 @@ def parse_colour(text: str) -> str:
     return value
 
 
+def is_number(text: str) -> bool:
+    """Only ASCII digits: str.isdigit() also accepts '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_minutes(text: str) -> int:
     """A service length: whole minutes on the 5-minute grid every appointment lies on."""
-    if not text.isdigit() or int(text) % 5 or not 5 <= int(text) <= MAX_SERVICE_MINUTES:
+    if not is_number(text) or int(text) % 5 or not 5 <= int(text) <= MAX_SERVICE_MINUTES:
         raise Invalid("minutes", value=text, maximum=MAX_SERVICE_MINUTES)
     return int(text)
 
@@ -163,7 +172,7 @@ def parse_price(text: str) -> str:
 def parse_id(text: str) -> int:
     """'12' or '#12' as 12 (see known_id for numbers too long to be an id)."""
     value = text.strip().lstrip("#")
-    if not value.isdigit():
+    if not is_number(value):
         raise Invalid("id", value=text.strip())
     return known_id(int(value))
 
@@ -185,7 +194,7 @@ def parse_service_add(words: list[str]) -> NewService:
             colour = parse_colour(last)
         else:
             price = parse_price(last)
-    if len(words) >= 3 and not words[-1].isdigit() and words[-2].isdigit():
+    if len(words) >= 3 and not is_number(words[-1]) and is_number(words[-2]):
         raise Invalid("colour", value=words[-1])  # a colour without its '#', most likely
     if len(words) < 2:
         raise Invalid("form")
@@ -691,8 +700,8 @@ async def appoint_staff(ctx: Context, me: Actor, name: str | None) -> Member:
 
 async def customers_named(ctx: Context, text: str) -> list[Person]:
     """`#ID`, else every person whose name matches exactly, case-insensitively."""
-    if re.fullmatch(r"#\d+", text):
-        person = await ctx.session.get(Person, int(text[1:]))
+    if re.fullmatch(r"#[0-9]+", text):
+        person = await ctx.session.get(Person, known_id(int(text[1:])))
         if person is None:
             raise Invalid("customer_id", value=text)
         return [person]
@@ -786,12 +795,20 @@ async def closure_over(ctx: Context, appointment: Appointment) -> str | None:
         Closure.staff_id.is_(None) | (Closure.staff_id == appointment.staff_id)).limit(1))
 
 
-async def live_between(ctx: Context, start: datetime, end: datetime, staff_ids: list[int] | None) -> list[Appointment]:
-    """Held (unexpired), requested and confirmed appointments overlapping [start, end)."""
+async def live_between(ctx: Context, start: datetime, end: datetime, staff_ids: list[int] | None,
+                       lock: bool = False) -> list[Appointment]:
+    """Held (unexpired), requested and confirmed appointments overlapping [start, end).
+
+    With `lock` the rows stay locked until commit (in one order, so two closures cannot deadlock): a
+    concurrent cancel, answer or move waits, and a row it closed meanwhile is no longer found.
+    """
     query = select(Appointment).where(Appointment.start_at < end, Appointment.end_at > start, live_condition(ctx.now))
     if staff_ids is not None:
         query = query.where(Appointment.staff_id.in_(staff_ids))
-    return list((await ctx.session.scalars(query.order_by(Appointment.start_at, Appointment.id))).all())
+    query = query.order_by(Appointment.start_at, Appointment.id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return list((await ctx.session.scalars(query)).all())
 
 
 # ---------------------------------------------------------------- day and week
@@ -966,7 +983,7 @@ async def confirm_closure(ctx: Context, data: dict) -> list[Reply]:
     """Cancel what lies inside, close, then ask for the one personal message to the customers."""
     spec = {key: data[key] for key in ("kind", "staff_id", "start", "end")}
     start, end = datetime.fromisoformat(spec["start"]), datetime.fromisoformat(spec["end"])
-    found = await live_between(ctx, start, end, None if spec["staff_id"] is None else [spec["staff_id"]])
+    found = await live_between(ctx, start, end, None if spec["staff_id"] is None else [spec["staff_id"]], lock=True)
     if {a.id for a in found} - set(data["ids"]):  # booked since the question: show the new list first
         return await ask_closure(ctx, spec, found, changed=True)
     for appointment in found:
@@ -1125,8 +1142,12 @@ async def list_requests(ctx: Context, args: str) -> list[Reply]:
 
 
 async def requested(ctx: Context, text: str) -> Appointment:
-    """The requested appointment named by ID, if the speaker may answer it."""
-    appointment = await ctx.session.get(Appointment, parse_id(text))
+    """The requested appointment named by ID, if the speaker may answer it, locked until the answer commits.
+
+    The row lock makes a concurrent cancel or second answer wait, and the status is checked only once we
+    hold it (populate_existing: not a copy read before the wait). SQLite's BEGIN IMMEDIATE serializes anyway.
+    """
+    appointment = await ctx.session.get(Appointment, parse_id(text), with_for_update=True, populate_existing=True)
     if appointment is None:
         raise Invalid("appointment", value=text.strip())
     me = await actor(ctx)

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from bot.app import build_handlers
 from handlers.appointments import claim
 from handlers.availability import day_bounds
+from handlers import booking
 from handlers.booking import ANY, BookingQuery, book_command, parse_booking, parse_move, split_id
 from handlers.context import Refusal
 from handlers.messages import Reply
@@ -291,6 +292,22 @@ async def test_a_new_hold_releases_the_customers_earlier_hold(desk, store):
     assert "10:00" in labels(times) and "14:00" not in labels(times)
 
 
+async def test_a_new_hold_that_loses_the_race_keeps_the_earlier_hold(desk, store, monkeypatch):
+    kim = await customer(desk, store, "telegram:5", "kim@example.com")
+    await kim.send(f"/book Massage {TUESDAY} 10:00 Lukas Huber")
+
+    async def someone_was_quicker(*args) -> None:  # the slot went between our look and our claim
+        return None
+
+    monkeypatch.setattr(booking, "claim_fairly", someone_was_quicker)
+    [taken] = await kim.send(f"/book Massage {TUESDAY} 14:00 Lukas Huber")
+    assert "just taken" in taken.text and "09:00" in labels(taken)
+    async with store.uow() as uow:
+        [held] = (await uow.session.scalars(select(Appointment))).all()
+        claims = await uow.session.scalar(select(func.count()).select_from(SlotClaim))
+    assert held.status == "held" and held.start_at.hour == 9 and claims == 12  # 10:00 in Vienna, still claimed
+
+
 # ---- bad input ------------------------------------------------------------------------------
 
 
@@ -310,6 +327,18 @@ async def test_bad_bookings_get_clear_answers(desk, store):
     assert "60 minutes' notice" in (await kim.send("/book Massage 2026-12-07 08:30 Anna"))[0].text
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Appointment)) == 0
+
+
+async def test_dates_at_the_ends_of_the_calendar_are_refused_clearly(desk, store):
+    kim = await customer(desk, store, "telegram:5", "kim@example.com")
+    mine = await book_and_confirm(desk, store, kim, "kim@example.com", f"/book Massage {TUESDAY} 10:00 Lukas Huber")
+    for text in ("/book Massage 9999-12-31 23:00", "/book Massage 0001-01-01 00:00", f"/move {mine} 0001-01-01 00:00",
+                 f"/move {mine} 9999-12-31 23:55", f"/move {mine} 9999-12-31"):
+        [reply] = await kim.send(text)
+        assert "too far from today" in reply.text and "2000" in reply.text, (text, reply.text)
+    [german] = await chat(desk, "telegram:5", lang="de").send(f"/verschieben {mine} 0001-01-01 00:00")
+    assert "zu weit von heute entfernt" in german.text
+    assert (await appointment(store, mine)).start_at.hour == 9  # unchanged
 
 
 async def test_a_slot_off_the_business_grid_is_not_free(desk, store):

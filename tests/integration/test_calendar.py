@@ -597,3 +597,33 @@ async def test_an_id_too_long_for_the_database_is_unknown_not_a_crash(desk, cloc
                  "/member 99999999999", "/booking note 99999999999 x"):
         answer = await anna.say(text)
         assert "went wrong" not in answer, (text, answer)
+
+
+async def test_odd_digits_and_huge_customer_numbers_are_answered_not_a_crash(desk, store, clock):
+    anna = chat(desk, clock, ANNA)
+    assert '"²" is not an appointment number' in await anna.say("/approve ²")
+    assert '"²" is not an appointment number' in await anna.say("/reject ²")
+    assert '"²" is not a length in minutes' in await anna.say("/service add Sauna ²")
+    answer = await anna.say(f"/appoint #99999999999999999999 Massage {TUESDAY} 09:00 Lukas")
+    assert "There is no customer #99999999999999999999" in answer
+    assert "went wrong" not in await anna.say("/audit ²")
+
+
+async def test_audit_filter_takes_wildcards_literally(desk, store, clock):
+    anna = chat(desk, clock, ANNA)
+    await anna.say("/mode request")
+    assert "booking_mode_set" in await anna.say("/audit mode")
+    assert "The audit log is empty" in await anna.say("/audit %")  # not "everything"
+    assert "The audit log is empty" in await anna.say("/audit booking_mode_se_")  # _ is not "any character"
+    assert "booking_mode_set" in await anna.say("/audit booking_mode_set")
+
+
+async def test_dates_at_the_ends_of_the_calendar_are_refused_clearly(desk, store, clock, maria):
+    anna = chat(desk, clock, ANNA)
+    for text in ("/day 9999-12-31", "/week 0001-01-01", "/off sick 9999-12-31", "/off sick 2026-12-08 9999-12-31",
+                 "/pause 0001-01-01 00:00-01:00", f"/appoint #{maria} Massage 9999-12-31 23:00 Lukas"):
+        answer = await anna.say(text)
+        assert "too far from today" in answer and "2000" in answer and "2100" in answer, (text, answer)
+    german = await chat(desk, clock, ANNA, lang="de").say("/tag 9999-12-31")
+    assert "zu weit von heute entfernt" in german
+    assert await count(store, Appointment) == 0 and await count(store, Closure) == 0
