@@ -10,21 +10,20 @@ passwords is outside this product: it reports logins through `check_login`/`reco
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import os
 import secrets
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers import codes
 from handlers import profile_rules as rules
 from handlers.context import Context, Refusal
 from handlers.customers import parse_id, split_first
+from handlers.groups import claim_activation, secret_digest, take_seats, use_held_seats  # seats live in groups
 from handlers.identity import confirm, issue_code, normalise_email
 from handlers.messages import Attachment, Reply
 from handlers.router import Command, Handlers
@@ -129,7 +128,7 @@ async def member_email(ctx_or_uow, person_id: int) -> str | None:
 
 def token_digest(key: bytes, token: str) -> str:
     """What is stored of an invitation link: its HMAC, so a copy of the database opens no account."""
-    return hmac.new(key, f"{INVITATION_PURPOSE}\x00{token}".encode(), hashlib.sha256).hexdigest()
+    return secret_digest(key, INVITATION_PURPOSE, token)
 
 
 def region(ctx: Context) -> str:
@@ -153,11 +152,18 @@ async def mark_failed(uow: UnitOfWork, person_id: int, reason: str, *, now: date
 
 
 async def expire_invitations(uow: UnitOfWork, now: datetime) -> int:
-    """Fail every pending member whose invitation ran out; returns how many (also fit for a scheduler)."""
-    overdue = (await uow.session.scalars(select(Member.person_id).where(
-        Member.status == "pending", Member.invitation_expires_at <= now))).all()
-    for person_id in overdue:
-        await mark_failed(uow, person_id, REASON_EXPIRED, now=now)
+    """Fail every pending member whose invitation ran out; returns how many (also fit for a scheduler).
+
+    One conditional UPDATE says which rows it changed, so two runs at once never log a member twice;
+    groups' member lists call it too (an invitation due at `now` counts as run out, as on accepting).
+    """
+    overdue = (await uow.session.scalars(
+        update(Member).where(Member.status == "pending", Member.invitation_expires_at <= now)
+        .values(status="failed", failure_reason=REASON_EXPIRED).returning(Member.person_id))).all()
+    if overdue:
+        await uow.session.execute(insert(Audit.__table__), [
+            {"at": now, "actor": "system", "person_id": None, "channel": "system", "action": "member_failed",
+             "subject": subject(person_id), "detail": {"reason": REASON_EXPIRED}} for person_id in overdue])
     return len(overdue)
 
 
@@ -176,13 +182,12 @@ async def activate(ctx: Context, member: Member, via: str) -> list[Reply]:
         await mark_failed(ctx.uow, member.person_id, REASON_EXPIRED, now=ctx.now)
     if member.status != "pending":
         return [ctx.say("accounts_invitation_expired")]
-    member.status, member.activated_at, member.failure_reason = "activated", ctx.now, None
-    member.invitation_token = None  # the link is a bearer secret: it works once
+    if not await claim_activation(ctx, member):  # another link or code accepted it a moment ago (PostgreSQL)
+        await ctx.session.refresh(member)
+        # A refusal, not a reply: the loser's chat must not be linked to the member after all.
+        raise Refusal("accounts_already_activated" if member.status == "activated" else "accounts_invitation_expired")
     await retire_codes(ctx, INVITATION_PURPOSE, member.person_id)
-    # An accepted member has used the seats they hold (used seats are never refunded automatically).
-    await ctx.session.execute(update(Membership).where(
-        Membership.person_id == member.person_id, Membership.holds_seat, Membership.seat_used.is_(False))
-        .values(seat_used=True).execution_options(synchronize_session=False))
+    await use_held_seats(ctx.session, member.person_id)
     await ctx.audit("member_activated", subject(member.person_id), via=via)
     return [ctx.say("accounts_activated", who=display_name(member))]
 
@@ -459,21 +464,19 @@ async def put_in_group(ctx: Context, args: str) -> list[Reply]:
     if await ctx.session.scalar(select(exists().where(Membership.group_id == group.id,
                                                       Membership.person_id == member.person_id))):
         raise Refusal("accounts_group_already", who=display_name(member), group=group.name)
-    await take_seat(ctx, group)
-    ctx.session.add(Membership(group_id=group.id, person_id=member.person_id, holds_seat=True,
-                               seat_used=member.status == "activated", enrolled_at=ctx.now, enrolled_by=ctx.sender))
+    if not await take_seats(ctx, group.id, 1):
+        raise Refusal("accounts_group_full", group=group.name)
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(Membership(group_id=group.id, person_id=member.person_id, holds_seat=True,
+                                       seat_used=member.status == "activated", enrolled_at=ctx.now,
+                                       enrolled_by=ctx.sender))
+            await ctx.session.flush()
+    except IntegrityError:  # put into the same group at the same moment; the refusal undoes the seat too
+        raise Refusal("accounts_group_already", who=display_name(member), group=group.name) from None
     await ctx.audit("member_grouped", subject(member.person_id), group=group.name)
     warning = await warn_if_pending_in_queue(ctx, member.person_id, group)
     return [ctx.say("accounts_grouped", who=display_name(member), group=group.name)] + ([warning] if warning else [])
-
-
-async def take_seat(ctx: Context, group: SeatGroup) -> None:
-    """One conditional UPDATE: two admins after the last seat cannot both get it."""
-    taken = await ctx.session.execute(
-        update(SeatGroup).where(SeatGroup.id == group.id, SeatGroup.seats_taken < SeatGroup.seats_bought)
-        .values(seats_taken=SeatGroup.seats_taken + 1).execution_options(synchronize_session=False))
-    if taken.rowcount != 1:
-        raise Refusal("accounts_group_full", group=group.name)
 
 
 # ---- deleting -----------------------------------------------------------------------------------
@@ -762,8 +765,11 @@ async def check_login(uow: UnitOfWork, person_id: int, secret: str, now: datetim
     if credential is None or credential.locked_at is not None:
         return False
     if await asyncio.to_thread(rules.verify_secret, secret, credential.digest):
-        credential.failed_attempts = 0
-        return True
+        # In SQL and only while unlocked: a lock taken while scrypt ran still wins, and no count is lost.
+        reset = await uow.session.execute(
+            update(Credential).where(Credential.id == credential.id, Credential.locked_at.is_(None))
+            .values(failed_attempts=0).execution_options(synchronize_session="fetch"))
+        return reset.rowcount == 1
     await record_failed_login(uow, person_id, now, kind)
     return False
 

@@ -18,14 +18,16 @@ from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
-from sqlalchemy import String, bindparam, cast, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, delete, func, insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from handlers import codes
 from handlers.context import Context, Refusal
 from handlers.identity import issue_code, normalise_email
-from handlers.imports import ImportRow, RowError, csv_bytes, parse_import, region_for_zone, row_from_dict
+from handlers.imports import ImportRow, RowError, parse_import, row_from_dict
 from handlers.messages import Attachment, Choice, Reply
+from handlers.profile_rules import csv_bytes, region_for
 from handlers.router import Command, Handlers
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
@@ -58,6 +60,8 @@ CHUNK = 1_000  # IN lists stay far below SQLite's and asyncpg's parameter limits
 CURRENCY = "EUR"
 CENT = Decimal("0.01")
 TOKEN = re.compile(r'"([^"]*)"|(\S+)')
+NUMBER = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²", which int() refuses
+SEATS = re.compile(r"\+?[0-9]{1,6}")  # '5' or '+5'; longer is over MAX_SEATS anyway (and int() caps digits)
 ENROLL_ME = ("enroll-me", "enrol-me", "enroll_me", "mich", "mich-einschreiben")
 GROUP_ONLY = ("group", "gruppe")
 CONFIRM = ("confirm", "bestätigen", "bestaetigen")
@@ -92,13 +96,13 @@ def parse_new_group(args: str) -> NewGroup:
     if not tokens or tokens[0].casefold() not in NEW:
         raise Refusal("groups_usage", word="group")
     tokens = tokens[1:]
-    at = next((i for i, t in enumerate(tokens) if i and t.isascii() and t.isdigit()), None)
+    at = next((i for i, t in enumerate(tokens) if i and NUMBER.fullmatch(t)), None)
     if at is None:
         raise Refusal("groups_usage", word="group")
     rest, option = tokens[at + 1:], None
     if rest and rest[-1].casefold() in ENROLL_ME + GROUP_ONLY:
         option = "enroll" if rest.pop().casefold() in ENROLL_ME else "group"
-    return NewGroup(" ".join(tokens[:at]), int(tokens[at]), " ".join(rest), option)
+    return NewGroup(" ".join(tokens[:at]), seat_count(tokens[at]), " ".join(rest), option)
 
 
 def group_name(text: str) -> str:
@@ -111,8 +115,8 @@ def group_name(text: str) -> str:
 
 def seat_count(value: int | str) -> int:
     """1 … MAX_SEATS seats; '+5' means 5."""
-    text = str(value).strip().lstrip("+")
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SEATS:
+    text = str(value).strip()
+    if not SEATS.fullmatch(text) or not 1 <= int(text) <= MAX_SEATS:
         raise Refusal("groups_refused", reason="bad_seats", value=str(value)[:20], limit=MAX_SEATS)
     return int(text)
 
@@ -413,22 +417,14 @@ class MemberLine:
 async def members(ctx: Context, args: str) -> list[Reply]:
     """`members GROUP`: name, email, status, enrolled at, seat used; a long list also comes as a CSV file."""
     group, _ = await find_group(ctx, words(args))
-    await expire_invitations(ctx, group.id)
+    from handlers.accounts import expire_invitations  # here, not on top: accounts imports groups
+    await expire_invitations(ctx.uow, ctx.now)
     lines = await member_lines(ctx, group.id)
     shown = [(m, status_text(ctx, m)) for m in lines[:LIST_LIMIT]]
     reply = ctx.say("groups_members", group=group, members=shown, more=len(lines) - LIST_LIMIT)
     if len(lines) > LIST_LIMIT:
         reply.attachments.append(members_file(ctx, group, lines))
     return [reply]
-
-
-async def expire_invitations(ctx: Context, group_id: int) -> None:
-    """A pending member whose invitation ran out is failed, with the reason, when someone looks."""
-    in_group = select(Membership.person_id).where(Membership.group_id == group_id)
-    await ctx.session.execute(
-        update(Member).where(Member.status == "pending", Member.invitation_expires_at < ctx.now,
-                             Member.person_id.in_(in_group))
-        .values(status="failed", failure_reason=EXPIRED).execution_options(synchronize_session=False))
 
 
 async def member_lines(ctx: Context, group_id: int) -> list[MemberLine]:
@@ -685,8 +681,8 @@ async def bind_chat(ctx: Context, person_id: int) -> None:
 
 async def activate(ctx: Context, member: Member, email: str | None = None) -> list[Reply]:
     """Activate the member, mark their held seats used, and count their invited address as proven."""
-    member.status, member.failure_reason, member.invitation_token = "activated", None, None
-    member.activated_at = member.activated_at or ctx.now
+    if not await claim_activation(ctx, member):  # a refusal: the chat bound to the member goes back too
+        raise Refusal("groups_invitation_invalid")
     pid = member.person_id
     await use_held_seats(ctx.session, pid)
     proven = Address.address == f"email:{email}" if email else Address.kind == "email"
@@ -697,6 +693,21 @@ async def activate(ctx: Context, member: Member, email: str | None = None) -> li
                                        .order_by(SeatGroup.name))).all()
     await ctx.audit("invitation_accepted", f"person:{pid}", groups=list(names))
     return [ctx.say("groups_accepted", groups=names)]
+
+
+async def claim_activation(ctx: Context, member: Member) -> bool:
+    """Activate only if the member is still as read (status and token): of two racing acceptances, one wins.
+
+    The token goes with it: an invitation link is a bearer secret and works once.
+    """
+    token = Member.invitation_token
+    same_token = token.is_(None) if member.invitation_token is None else token == member.invitation_token
+    claimed = await ctx.session.execute(
+        update(Member).where(Member.person_id == member.person_id, Member.status == member.status, same_token)
+        .values(status="activated", failure_reason=None, invitation_token=None,
+                activated_at=member.activated_at or ctx.now)
+        .execution_options(synchronize_session="fetch"))  # the caller's Member object follows the row
+    return claimed.rowcount == 1
 
 
 async def use_held_seats(session, person_id: int) -> int:
@@ -715,13 +726,20 @@ async def open_group_link(ctx: Context, payload: str) -> list[Reply]:
         return [ctx.say("groups_link_invalid")]
     _, group_id, buyer_id = code.target.split(":")
     if ctx.person.id != int(buyer_id):
-        if code.used_at is not None:
+        if not await claim_code(ctx, code):  # the link binds one chat; later it only greets the buyer
             return [ctx.say("groups_link_invalid")]
         await bind_chat(ctx, int(buyer_id))
-        code.used_at = ctx.now  # the link binds one chat; later it only greets the buyer
     group = await ctx.session.get(SeatGroup, int(group_id))
     return [ctx.say("groups_link_opened", group=group,
                     choices=[ctx.choice("label.groups_members", f"members {quote(group.name)}")])]
+
+
+async def claim_code(ctx: Context, code: Code) -> bool:
+    """Mark the code used in one conditional UPDATE: of two chats opening the link at once, one wins."""
+    claimed = await ctx.session.execute(
+        update(Code).where(Code.id == code.id, Code.used_at.is_(None)).values(used_at=ctx.now)
+        .execution_options(synchronize_session=False))
+    return claimed.rowcount == 1
 
 
 # ---- removing and refunds -----------------------------------------------------------------------
@@ -734,18 +752,30 @@ async def remove(ctx: Context, args: str) -> list[Reply]:
     email = normalise_email(tokens[-1])
     group, _ = await find_group(ctx, tokens[:-1])
     person_id = await ctx.session.scalar(select(Address.person_id).where(Address.address == f"email:{email}"))
-    held = await current_membership(ctx, group.id, person_id)
-    if held is None:
+    gone = await delete_membership(ctx, await current_membership(ctx, group.id, person_id))
+    if gone is None:
         raise Refusal("groups_refused", reason="not_member", value=email)
-    await ctx.session.delete(held)
     # Seed: "Einmal verbrauchte Lizenzen werden nicht automatisch erstattet": used seats stay taken.
-    returned = held.holds_seat and not held.seat_used
+    returned = gone.holds_seat and not gone.seat_used
     if returned:
         await release_seat(ctx, group.id)
-        await retire_invitation(ctx, held.person_id)
-    await ctx.audit("member_removed", f"email:{email}", group=group.id, seat_used=held.seat_used, returned=returned)
+        await retire_invitation(ctx, person_id)
+    await ctx.audit("member_removed", f"email:{email}", group=group.id, seat_used=gone.seat_used, returned=returned)
     await ctx.session.refresh(group)
     return [ctx.say("groups_removed", group=group, email=email, returned=returned)]
+
+
+async def delete_membership(ctx: Context, held: Membership | None) -> Row | None:
+    """Delete the membership and say what it held as it was deleted (None: it was gone already).
+
+    The row's state comes from the DELETE itself: a read before it could miss an accept that used the
+    seat meanwhile, or a second remove that already gave the seat back.
+    """
+    if held is None:
+        return None
+    return (await ctx.session.execute(
+        delete(Membership).where(Membership.id == held.id)
+        .returning(Membership.holds_seat, Membership.seat_used))).one_or_none()
 
 
 async def retire_invitation(ctx: Context, person_id: int) -> None:
@@ -771,7 +801,7 @@ async def void_invitation_codes(ctx: Context, person_id: int) -> None:
 async def refund(ctx: Context, args: str) -> list[Reply]:
     """`refund GROUP N REASON` (support): put N seats back by hand, never below the seats members hold."""
     group, rest = await find_group(ctx, words(args), whole=False, full=SUPPORT)
-    if not rest or not rest[0].isdigit():
+    if not rest or not NUMBER.fullmatch(rest[0]):
         raise Refusal("groups_usage", word="refund")
     seats, reason = seat_count(rest[0]), " ".join(rest[1:]).strip()
     if not reason:
@@ -836,7 +866,7 @@ def pick_attachment(attachments) -> Attachment | None:
 
 async def dry_run(ctx: Context, group: SeatGroup, attachment: Attachment) -> list[Reply]:
     """Check every row, keep the valid ones for `confirm`, and answer with a summary and an error file."""
-    checked = parse_import(attachment.name, attachment.mime, attachment.data, region_for_zone(ctx.tz))
+    checked = parse_import(attachment.name, attachment.mime, attachment.data, region_for(ctx.tz))
     plan = await classify(ctx, group, checked.valid)
     free = group.seats_bought - group.seats_taken
     summary = {"rows": len(checked.valid) + checked.invalid_rows, "new": len(plan.new), "members": len(plan.members),

@@ -1,4 +1,6 @@
-"""Pure rules for bulk imports: read a CSV or XLSX member list, check every row, write safe CSV.
+"""Pure rules for bulk imports: read a CSV or XLSX member list and check every row.
+
+Names, phone numbers and the CSV writer for the error file are member accounts' rules (profile_rules).
 
 Nothing here touches the database or the network, so every rule is testable with bytes in and
 values out. A file that cannot be read at all is a `FileRefused` (a Refusal the router renders);
@@ -14,10 +16,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-import phonenumbers
-
 from handlers.context import Refusal
 from handlers.identity import normalise_email
+from handlers.profile_rules import DEFAULT_REGION, FIRST_NAME_MAX, LAST_NAME_MAX, UTF8_BOM, parse_phone
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -25,15 +26,7 @@ MAX_UNZIPPED_BYTES = 64 * 1024 * 1024  # an xlsx of 50 000 rows unpacks to ~15 M
 MAX_ZIP_ENTRIES = 1_000
 MAX_COLUMNS = 100
 MAX_NAME = 200  # person.name
-MAX_FIRST_NAME = 23  # member.first_name (seed: an admin portal's limits)
-MAX_LAST_NAME = 30  # member.last_name
-DEFAULT_REGION = "DE"  # phone numbers without a country code are read as German…
-ZONE_REGIONS = {"Europe/Vienna": "AT", "Europe/Zurich": "CH", "Europe/Busingen": "DE", "Europe/Vaduz": "LI",
-                "Europe/Luxembourg": "LU"}  # …unless the business's time zone names another country
 DELIMITERS = (";", ",")
-# Cells starting with these are formulas to Excel and LibreOffice (CSV injection); \t and \r too.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-UTF8_BOM = b"\xef\xbb\xbf"
 # A UTF-8 multi-byte sequence: in a file that is not valid UTF-8 it means two encodings were mixed.
 UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
@@ -171,13 +164,16 @@ def pick_delimiter(header_line: str) -> str:
 def read_csv(data: bytes) -> Table:
     """Decode, find the delimiter from the header line, and read rows as text."""
     text, encoding = decode(data)
-    header_line = next((line for line in io.StringIO(text) if line.strip()), "")
-    delimiter = pick_delimiter(header_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
+    # splitlines: old Mac exports end lines with a lone CR, which line iteration does not split on.
+    number, header_line = next(((n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()), (1, ""))
+    reader = None
+    try:  # the header line goes through the csv module too: an oversized field fails there already
+        delimiter = pick_delimiter(header_line)
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         headers, rows = split_header(reader)
     except csv.Error as exc:
-        raise FileRefused("malformed", line=reader.line_num, problem=str(exc)[:80]) from None
+        line = reader.line_num if reader is not None else number
+        raise FileRefused("malformed", line=line, problem=str(exc)[:80]) from None
     return Table(headers, rows, "csv", encoding, delimiter)
 
 
@@ -310,8 +306,8 @@ def row_errors(number: int, values: dict[str, str], region: str) -> list[RowErro
     name = full_name(values)
     if not name:
         errors.append(RowError(number, values.get("email", ""), "name_missing"))
-    for value, limit, reason in ((name, MAX_NAME, "name_too_long"), (first, MAX_FIRST_NAME, "first_name_too_long"),
-                                 (last, MAX_LAST_NAME, "last_name_too_long")):
+    for value, limit, reason in ((name, MAX_NAME, "name_too_long"), (first, FIRST_NAME_MAX, "first_name_too_long"),
+                                 (last, LAST_NAME_MAX, "last_name_too_long")):
         if len(value) > limit:
             errors.append(RowError(number, value[:80], reason))
     email = values.get("email", "")
@@ -353,19 +349,12 @@ def valid_email(text: str) -> str | None:
         return None
 
 
-def region_for_zone(zone: str | None) -> str:
-    return ZONE_REGIONS.get(zone or "", DEFAULT_REGION)
-
-
 def e164(text: str, region: str = DEFAULT_REGION) -> str | None:
-    """A phone number in E.164 (+4930123456), or None if it cannot be one."""
+    """A phone number in E.164 (+4930123456), or None if it cannot be one (member accounts' rule)."""
     try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+        return parse_phone(text, region)
+    except Refusal:  # a bad number is a row error here, not a refusal of the whole file
         return None
-    if not phonenumbers.is_valid_number(number):  # as member accounts check it (profile_rules)
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def make_row(number: int, values: dict[str, str], region: str) -> ImportRow:
@@ -376,21 +365,3 @@ def make_row(number: int, values: dict[str, str], region: str) -> ImportRow:
 
 def row_from_dict(data: dict) -> ImportRow:
     return ImportRow(**data)
-
-
-# ---- writing CSV --------------------------------------------------------------------------------
-
-def safe_cell(value) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ (or tab, CR) gets a leading quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def csv_bytes(header: list[str], rows: Iterable[Iterable], delimiter: str = ";") -> bytes:
-    """A CSV file Excel opens as UTF-8 (with BOM), every text cell neutralised against formulas."""
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow([safe_cell(h) for h in header])
-    for row in rows:
-        writer.writerow([cell if isinstance(cell, int) else safe_cell(cell) for cell in row])
-    return UTF8_BOM + out.getvalue().encode("utf-8")

@@ -7,8 +7,10 @@ kept only as a hash. Nothing here does I/O.
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import hmac
+import io
 import re
 import secrets
 import string
@@ -17,7 +19,6 @@ from collections.abc import Iterable
 import phonenumbers
 
 from handlers.context import Refusal
-from handlers.imports import FORMULA_STARTS as FORMULA_START, csv_bytes, safe_cell
 
 FIRST_NAME_MAX = 23
 LAST_NAME_MAX = 30
@@ -56,7 +57,13 @@ FIELDS = {
 CONFIGURATION = frozenset({"phone", "extension", "device"})
 OPTION = re.compile(r"^([^\W\d_]+)=(.*)$")
 
-REGIONS = {"Europe/Vienna": "AT", "Europe/Zurich": "CH", "Europe/Busingen": "DE", "Europe/Vaduz": "LI"}
+DEFAULT_REGION = "DE"  # numbers without a country code are read as German…
+REGIONS = {"Europe/Vienna": "AT", "Europe/Zurich": "CH", "Europe/Busingen": "DE", "Europe/Vaduz": "LI",
+           "Europe/Luxembourg": "LU"}  # …unless the business's time zone names another country
+
+# Cells starting with these are formulas to Excel and LibreOffice (CSV injection); \t and \r too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 # ---- typed options --------------------------------------------------------------------------------
@@ -160,7 +167,7 @@ def parse_services(text: str) -> list[str]:
 
 def region_for(timezone: str | None) -> str:
     """The region a number without a country code belongs to: the business's country, else Germany."""
-    return REGIONS.get(timezone or "", "DE")
+    return REGIONS.get(timezone or "", DEFAULT_REGION)
 
 
 def parse_phone(text: str, region: str, field: str = "phone") -> str:
@@ -209,7 +216,7 @@ def password_problems(password: str, personal: Iterable[str] = ()) -> list[str]:
     lowered = password.lower()
     if any(len(part) >= 3 and part.lower() in lowered for part in personal_parts(personal)):
         problems.append("personal")
-    if password.startswith(FORMULA_START):
+    if password.startswith(FORMULA_STARTS):
         problems.append("formula_start")  # a CSV export would have to change it (see csv_cell)
     if any(c.isspace() for c in password):
         problems.append("whitespace")
@@ -265,6 +272,23 @@ def b64(data: bytes) -> str:
 
 # ---- CSV ----------------------------------------------------------------------------------------
 
-# One CSV writer for every export: credentials here, member lists and error files in imports.
-csv_cell = safe_cell
+# One CSV writer for every export: credentials here, member lists and error files (through imports).
+
+def safe_cell(value) -> str:
+    """A cell a spreadsheet will not run: text starting with = + - @ (or tab, CR) gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def csv_bytes(header: list[str], rows: Iterable[Iterable], delimiter: str = ";") -> bytes:
+    """A CSV file Excel opens as UTF-8 (with BOM), every text cell neutralised against formulas."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([cell if isinstance(cell, int) else safe_cell(cell) for cell in row])
+    return UTF8_BOM + out.getvalue().encode("utf-8")
+
+
+csv_cell = safe_cell  # the names accounts uses
 csv_file = csv_bytes

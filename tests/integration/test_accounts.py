@@ -1,4 +1,5 @@
 """Member accounts through the router against a real store (SQLite and PostgreSQL)."""
+import asyncio
 import csv
 import io
 import json
@@ -278,6 +279,45 @@ async def test_a_group_without_free_seats_says_how_to_buy_more(desk, clock):
     assert "no free seat" in await said(desk, clock, ADMIN, f"/member group {person_id} Tiny")
 
 
+async def test_putting_a_member_into_a_group_twice_at_once_takes_one_seat(desk, clock):
+    await make_group(desk.store, clock, "Yoga")
+    person_id = await add(desk, clock)
+    results = await asyncio.gather(*(ask(desk, clock, ADMIN, f"/member group {person_id} Yoga") for _ in range(2)))
+    texts = [r[0].text for r in results]
+    assert sum('now in "Yoga"' in t for t in texts) == 1
+    assert sum('in "Yoga" already' in t for t in texts) == 1
+    async with desk.store.uow() as uow:
+        assert (await uow.session.scalar(select(SeatGroup.seats_taken))) == 1
+        assert len((await uow.session.scalars(select(Membership))).all()) == 1
+
+
+async def test_two_chats_clicking_one_invitation_link_at_once_activate_once_and_link_one(desk, clock):
+    person_id = await add(desk, clock)
+    _, payload = await invitation(desk.store, "kim@example.com")
+    chats = ("telegram:2002", "telegram:2003")
+    texts = ["\n".join(r.text for r in replies) for replies in await asyncio.gather(
+        *(ask(desk, clock, chat, f"/start {payload}") for chat in chats))]
+    assert sum("Welcome, Kim Novak" in t for t in texts) == 1
+    assert sum("wrong on my side" in t for t in texts) == 0
+    assert len(await actions(desk.store, "member_activated")) == 1
+    async with desk.store.uow() as uow:
+        linked = (await uow.session.scalars(select(Address).where(
+            Address.address.in_(chats), Address.person_id == person_id))).all()
+    assert len(linked) == 1  # the loser's chat stays its own
+
+
+async def test_expiring_invitations_logs_each_member_once(desk, clock):
+    person_id = await add(desk, clock)
+    member = await member_row(desk.store, person_id)
+    async with desk.store.uow() as uow:
+        assert await accounts.expire_invitations(uow, member.invitation_expires_at) == 1  # due now: run out
+        assert await accounts.expire_invitations(uow, member.invitation_expires_at) == 0
+        await uow.commit()
+    assert (await member_row(desk.store, person_id)).status == "failed"
+    [failed] = await actions(desk.store, "member_failed")
+    assert failed.subject == f"member:{person_id}" and failed.detail == {"reason": accounts.REASON_EXPIRED}
+
+
 # ---- deleting -----------------------------------------------------------------------------------
 
 async def test_deleting_asks_first_and_keep_keeps_the_member(desk, clock):
@@ -454,6 +494,24 @@ async def test_unlock_is_refused_until_the_member_tried_the_reset(desk, clock):
     assert "not locked" in await said(desk, clock, ADMIN, f"/unlock {person_id}")
     assert [a.detail for a in await actions(desk.store, "login_failed")][-1]["locked"] is True
     assert len(await actions(desk.store, "credentials_unlocked")) == 1
+
+
+async def test_a_right_login_does_not_pass_a_lock_taken_meanwhile(desk, clock, monkeypatch):
+    person_id = await activate(desk, clock)
+    password = secret_in((await ask(desk, clock, ADMIN, f"/credentials {person_id}"))[0].text)
+    async with desk.store.uow() as uow:
+        assert not await accounts.check_login(uow, person_id, "wrong-guess", clock.now())
+        assert await accounts.check_login(uow, person_id, password, clock.now())
+        credential = await uow.session.scalar(select(Credential))
+        assert credential.failed_attempts == 0  # reset in SQL, and the loaded row follows
+        verify = accounts.rules.verify_secret
+
+        def lock_then_verify(secret, digest):  # as if the account locked while scrypt ran
+            credential.locked_at = clock.now()  # written by the reset's own UPDATE (autoflush)
+            return verify(secret, digest)
+
+        monkeypatch.setattr(accounts.rules, "verify_secret", lock_then_verify)
+        assert not await accounts.check_login(uow, person_id, password, clock.now())
 
 
 async def test_a_member_resets_their_own_password_with_the_mailed_code(desk, clock):

@@ -396,6 +396,60 @@ async def test_racing_enrolments_for_the_last_seat_let_exactly_one_win(desk, sto
     assert await count(store, Person, Person.name.like("P%")) == 1  # the losers left nothing behind
 
 
+async def test_two_removes_of_the_same_member_at_once_give_the_seat_back_once(desk, store):
+    await buy(desk, "Race", 3)
+    await say(desk, BUYER, "/enroll Race Kim kim@example.com")
+    assert (await the_group(store, "Race")).seats_taken == 1
+    results = await asyncio.gather(*(say(desk, who, "/remove Race kim@example.com") for who in (BUYER, OWNER)))
+    texts = [r[0].text for r in results]
+    assert sum("free again" in t for t in texts) == 1
+    assert sum("not a member" in t for t in texts) == 1
+    assert (await the_group(store, "Race")).seats_taken == 0  # down by exactly one, never below
+    assert await count(store, Membership) == 0
+    assert await count(store, Audit, Audit.action == "member_removed") == 1
+
+
+async def test_a_remove_racing_an_accept_never_gives_a_used_seat_back(desk, store):
+    await buy(desk, "Race", 3)
+    await say(desk, BUYER, "/enroll Race Kim kim@example.com")
+    payload, _ = await invitation(store, "kim@example.com")
+    removed, accepted = await asyncio.gather(say(desk, BUYER, "/remove Race kim@example.com"),
+                                             say(desk, "telegram:4001", f"/start {payload}"))
+    seats = (await the_group(store, "Race")).seats_taken
+    if "free again" in removed[0].text:  # the remove went first: the seat was unused
+        assert seats == 0
+    else:  # the accept went first: the seat is used and stays taken
+        assert "already used and is not refunded" in removed[0].text and seats == 1
+    assert await count(store, Membership) == 0
+    assert "wrong on my side" not in accepted[0].text
+
+
+async def test_two_chats_opening_the_group_link_at_once_bind_only_one(desk, store):
+    await buy(desk, "Team Nord", 2)
+    [mail] = await rows(store, Outbox, Outbox.recipient == BUYER_EMAIL)
+    payload = re.search(r"/start (g-[A-Za-z0-9_-]+)", mail.text).group(1)
+    chats = ("telegram:3001", "telegram:3002")
+    results = await asyncio.gather(*(say(desk, chat, f"/start {payload}") for chat in chats))
+    texts = [r[0].text for r in results]
+    assert sum("You manage the group" in t for t in texts) == 1 and sum("not valid" in t for t in texts) == 1
+    [buyer] = await rows(store, Address, Address.address == BUYER)
+    bound = await rows(store, Address, Address.address.in_(chats), Address.person_id == buyer.person_id)
+    assert len(bound) == 1
+
+
+async def test_two_chats_accepting_one_invitation_at_once_activate_it_once(desk, store):
+    await buy(desk, "Team Nord", 2)
+    await say(desk, BUYER, "/enroll Team Nord Kim kim@example.com")
+    payload, _ = await invitation(store, "kim@example.com")
+    chats = ("telegram:4001", "telegram:4002")
+    results = await asyncio.gather(*(say(desk, chat, f"/start {payload}") for chat in chats))
+    texts = [r[0].text for r in results]
+    assert sum("invitation is accepted" in t for t in texts) == 1 and sum("not valid" in t for t in texts) == 1
+    assert await count(store, Audit, Audit.action == "invitation_accepted") == 1
+    [kim] = await rows(store, Address, Address.address == "email:kim@example.com")
+    assert len(await rows(store, Address, Address.address.in_(chats), Address.person_id == kim.person_id)) == 1
+
+
 async def test_the_database_refuses_seats_below_zero_or_above_what_was_bought(desk, store):
     await buy(desk, "Check", 2)
     for value in (3, -1):
@@ -403,6 +457,17 @@ async def test_the_database_refuses_seats_below_zero_or_above_what_was_bought(de
             with pytest.raises(IntegrityError):
                 await uow.session.execute(update(SeatGroup).where(SeatGroup.name == "Check").values(seats_taken=value))
     assert (await the_group(store, "Check")).seats_taken == 0
+
+
+async def test_odd_or_huge_seat_numbers_get_the_clear_refusal_not_an_error(desk, store):
+    await buy(desk, "Team Nord", 2)
+    huge = "9" * 5000  # more digits than int() takes from a string
+    for text in (f"/group new X {huge} group", '/seats "Team Nord" +²', f'/seats "Team Nord" {huge}',
+                 f'/refund "Team Nord" {huge} mistake'):
+        assert "is not a number of seats" in (await say(desk, OWNER, text))[0].text, text
+    assert "To buy seats for a group" in (await say(desk, BUYER, "/group new X ² group"))[0].text
+    assert "To put seats back by hand" in (await say(desk, OWNER, '/refund "Team Nord" ² mistake'))[0].text
+    assert (await the_group(store, "Team Nord")).seats_bought == 2 and await count(store, SeatGroup) == 1
 
 
 # ---- bulk import --------------------------------------------------------------------------------
@@ -561,6 +626,18 @@ def test_group_new_reads_name_seats_course_and_option():
     for bad in ("", "new", "new Team", "new 5", "Team 5"):
         with pytest.raises(Refusal):
             parse(bad)
+
+
+@pytest.mark.parametrize("typed", ["²", "٣", "9" * 5000, "1234567", "++5", "0", "50001", "5.0", " "])
+def test_a_seat_count_is_a_plain_ascii_number_in_range(typed):
+    with pytest.raises(Refusal) as refused:
+        groups.seat_count(typed)
+    assert refused.value.values["reason"] == "bad_seats"
+
+
+def test_a_seat_count_may_have_a_plus():
+    assert groups.seat_count("+5") == groups.seat_count(" 5 ") == groups.seat_count(5) == 5
+    assert groups.seat_count("50000") == groups.MAX_SEATS
 
 
 def test_invoice_arithmetic_is_decimal_and_numbers_count_up_per_year():

@@ -13,15 +13,14 @@ from handlers.imports import (
     MAX_ROWS,
     FileRefused,
     check_zip,
-    csv_bytes,
     decode,
     e164,
     map_headers,
     parse_import,
     pick_delimiter,
     read_table,
-    safe_cell,
 )
+from handlers.profile_rules import csv_bytes, safe_cell  # the one CSV writer every export uses
 
 ROWS = "Name;E-Mail;Telefon\nJürgen Müller;juergen@example.de;030 1234567\nKim Weiß;kim@example.de;\n"
 
@@ -162,11 +161,35 @@ def test_phone_numbers_are_stored_in_e164():
     assert e164("call me") is None
 
 
+def test_phone_numbers_follow_the_same_rules_and_regions_as_member_accounts():
+    from handlers import profile_rules as rules
+
+    assert e164("030 1234567", rules.region_for("Europe/Berlin")) == rules.parse_phone("030 1234567", "DE")
+    assert rules.region_for("Europe/Luxembourg") == "LU"  # one map: the import's former extra country
+    lux = "Name;E-Mail;Telefon\nKim;k@example.lu;621 123 456\n".encode()
+    assert parse_import("l.csv", "", lux, rules.region_for("Europe/Luxembourg")).valid[0].phone == "+352621123456"
+    assert e164("12") is None and e164("0000000") is None  # what accounts refuse is invalid here
+
+
 # ---- bad files ----------------------------------------------------------------------------------
 
 def test_an_empty_file_is_refused():
     assert refusal(b"").reason == "empty"
     assert refusal(b" \r\n\n").reason == "empty"
+
+
+def test_a_file_with_old_mac_line_ends_is_read_line_by_line():
+    checked = parse_import("l.csv", "", b"Name;E-Mail\rKim;kim@example.de\rLu;lu@example.de\r")
+    assert [(r.row, r.email) for r in checked.valid] == [(2, "kim@example.de"), (3, "lu@example.de")]
+
+
+@pytest.mark.parametrize("data", [
+    b'"' + b"x" * 140_000 + b'";E-Mail\nKim;k@example.de\n',  # a header field over the csv module's limit
+    b"Name;E-Mail\nKim;" + b'"' + b"x" * 140_000 + b'"\n',  # a row field over it
+])
+def test_a_broken_csv_is_refused_as_malformed_with_the_line(data):
+    refused = refusal(data)
+    assert refused.reason == "malformed" and refused.values["line"] >= 1 and refused.values["problem"]
 
 
 def test_a_header_without_rows_is_refused_naming_the_header():

@@ -70,6 +70,7 @@ def test_the_region_follows_the_business_timezone():
     assert rules.region_for("Europe/Vienna") == "AT"
     assert rules.region_for("Europe/Berlin") == "DE"
     assert rules.region_for(None) == "DE"
+    assert rules.region_for("Europe/Luxembourg") == "LU"
 
 
 def test_the_extension_defaults_to_the_last_four_digits():
