@@ -218,17 +218,29 @@ class EmailEdge:
         return await uow.session.get(MailIntake, intake_id, populate_existing=True)
 
     async def _count_failure(self, intake_id: int, exc: Exception) -> None:
-        """Schedule the next try (1, 2, 4 … minutes), or give up after max_attempts: it stays failed, raw."""
+        """Schedule the next try (1, 2, 4 … minutes), or give up after max_attempts: it stays failed, raw.
+
+        The retry's own count rolled back with it, so it is counted here; only while the row still says
+        failed, since another intake may have taken and processed the mail in the meantime."""
         async with self.store.uow() as uow:
-            row = await uow.session.get(MailIntake, intake_id)
-            row.attempts += 1
-            row.error = describe(exc)
-            give_up = row.attempts >= self.policy.max_attempts
-            wait = self.policy.first_retry * 2 ** (row.attempts - 1)
-            row.next_attempt_at = None if give_up else self.clock.now() + wait
+            attempts = await uow.session.scalar(
+                update(MailIntake).where(MailIntake.id == intake_id, MailIntake.status == "failed")
+                .values(attempts=MailIntake.attempts + 1, error=describe(exc), next_attempt_at=None)
+                .returning(MailIntake.attempts).execution_options(synchronize_session=False))
+            give_up = attempts is not None and attempts >= self.policy.max_attempts
+            if attempts is not None and not give_up:
+                await self._schedule(uow, intake_id, attempts)
             await uow.commit()
         if give_up:
-            log.error("mail intake %s given up after %d attempts; kept raw in mail_intake", intake_id, row.attempts)
+            log.error("mail intake %s given up after %d attempts; kept raw in mail_intake", intake_id, attempts)
+
+    async def _schedule(self, uow: UnitOfWork, intake_id: int, attempts: int) -> None:
+        """Set the next try after `attempts` failures (the row is ours: this transaction just updated it)."""
+        wait = self.policy.first_retry * 2 ** (attempts - 1)
+        await uow.session.execute(
+            update(MailIntake).where(MailIntake.id == intake_id, MailIntake.status == "failed",
+                                     MailIntake.attempts == attempts)
+            .values(next_attempt_at=self.clock.now() + wait).execution_options(synchronize_session=False))
 
     # ---- one mail -------------------------------------------------------------------------
 

@@ -119,7 +119,9 @@ async def confirm(ctx: Context, args: str) -> list[Reply]:
     for row in pending:
         if codes.matches(ctx.config.secret_key, row.purpose, row.target, typed, row.digest):
             return await redeem(ctx, row)
-    return await count_wrong_attempt(ctx, pending[0])
+    # Every pending code was a candidate, so the miss counts against each: asking for codes of
+    # other kinds must not buy more guesses at an older one.
+    return await count_wrong_attempt(ctx, list(pending))
 
 
 async def code_addresses(ctx: Context) -> list[str]:
@@ -137,7 +139,8 @@ async def redeem(ctx: Context, row: Code) -> list[Reply]:
     """Mark the code used, atomically, so two racing confirmations cannot both succeed."""
     claimed = await ctx.session.execute(
         update(Code)
-        .where(Code.id == row.id, Code.used_at.is_(None), Code.attempts < ctx.config.code_max_attempts)
+        .where(Code.id == row.id, Code.used_at.is_(None), Code.attempts < ctx.config.code_max_attempts,
+               Code.expires_at > ctx.now)
         .values(used_at=ctx.now)
     )
     if claimed.rowcount != 1:
@@ -146,18 +149,46 @@ async def redeem(ctx: Context, row: Code) -> list[Reply]:
     return await completions[row.purpose](ctx, row)
 
 
-async def count_wrong_attempt(ctx: Context, row: Code) -> list[Reply]:
-    """Count a wrong try against the newest code; at the limit the code is void."""
-    attempts = await ctx.session.scalar(
-        update(Code).where(Code.id == row.id, Code.attempts < ctx.config.code_max_attempts)
-        .values(attempts=Code.attempts + 1).returning(Code.attempts)
+async def count_wrong_attempt(ctx: Context, rows: list[Code]) -> list[Reply]:
+    """Count a wrong try against every pending code that was checked; at the limit a code is void."""
+    counted = await count_against(ctx, [row.id for row in rows])
+    for row in rows:
+        await ctx.audit("code_wrong", row.target, purpose=row.purpose, attempts=counted.get(row.id))
+    if not counted:
+        # A concurrent try used the last attempts up; it has already run what the last try undoes.
+        return [ctx.say("code_exhausted")]
+    limit = ctx.config.code_max_attempts
+    used_up = [row for row in rows if counted.get(row.id, 0) >= limit]
+    live = [limit - counted[row.id] for row in rows if counted.get(row.id, limit) < limit]
+    replies = await exhaust(ctx, used_up)
+    if live:
+        replies.append(ctx.say("code_wrong", left=min(live)))
+    return replies
+
+
+async def count_against(ctx: Context, ids: list[int]) -> dict[int, int]:
+    """Add one try to each of these codes still under the limit, in one conditional UPDATE; return
+    {code id: attempts now} for those counted (a code another try used up meanwhile is missing)."""
+    result = await ctx.session.execute(
+        update(Code).where(Code.id.in_(ids), Code.attempts < ctx.config.code_max_attempts)
+        .values(attempts=Code.attempts + 1).returning(Code.id, Code.attempts)
+        .execution_options(synchronize_session=False)
     )
-    await ctx.audit("code_wrong", row.target, purpose=row.purpose, attempts=attempts)
-    left = ctx.config.code_max_attempts - (attempts or ctx.config.code_max_attempts)
-    if left <= 0:
+    return dict(result.all())
+
+
+async def exhaust(ctx: Context, rows: list[Code]) -> list[Reply]:
+    """Run what the last try undoes for each code that just reached the limit (a plain notice once)."""
+    replies: list[Reply] = []
+    plain = False
+    for row in rows:
         undo = ctx.desk.exhaustions.get(row.purpose)
-        return await undo(ctx, row) if undo else [ctx.say("code_exhausted")]
-    return [ctx.say("code_wrong", left=left)]
+        if undo:
+            replies += await undo(ctx, row)
+        elif not plain:
+            plain = True
+            replies.append(ctx.say("code_exhausted"))
+    return replies
 
 
 async def email_verified(ctx: Context, row: Code) -> list[Reply]:

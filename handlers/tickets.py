@@ -134,19 +134,33 @@ def mail_meta(inbound: Inbound) -> MailMeta:
     return inbound.mail or MailMeta(message_id="", body=inbound.text)
 
 
-async def find_ticket(uow: UnitOfWork, meta: MailMeta) -> Ticket | None:
-    """Find the ticket a mail belongs to: by the tag in its subject, then by the ids it answers."""
+async def find_ticket(ctx: Context, meta: MailMeta) -> Ticket | None:
+    """Find the ticket a mail belongs to: by the tag in its subject (if the sender may use it), then by
+    the ids it answers."""
+    answered = await answered_tickets(ctx.uow, thread_refs(meta))
     tagged = tagged_id(meta.subject)
-    if tagged is not None and (ticket := await uow.session.get(Ticket, tagged)) is not None:
-        return ticket
-    refs = thread_refs(meta)
+    if tagged is not None and (ticket := await ctx.session.get(Ticket, tagged)) is not None:
+        if may_follow_tag(ctx, ticket, answered):
+            return ticket
+        await ctx.audit("ticket_tag_ignored", tag(ticket.id))
+    return None if not answered else await ctx.session.get(Ticket, answered[0])
+
+
+async def answered_tickets(uow: UnitOfWork, refs: list[str]) -> list[int]:
+    """List the tickets whose messages a mail answers, the nearest first."""
     if not refs:
-        return None
+        return []
     rows = await uow.session.execute(
         select(TicketMessage.message_id, TicketMessage.ticket_id).where(TicketMessage.message_id.in_(refs)))
     found = dict(rows.all())
-    nearest = next((found[ref] for ref in refs if ref in found), None)
-    return None if nearest is None else await uow.session.get(Ticket, nearest)
+    return list(dict.fromkeys(found[ref] for ref in refs if ref in found))
+
+
+def may_follow_tag(ctx: Context, ticket: Ticket, answered: list[int]) -> bool:
+    """Whether a subject's tag may add this mail to the ticket: anyone can type a tag, so only the
+    customer, support, or a mail answering one of the ticket's messages may use it."""
+    own = ctx.sender.removeprefix("email:").lower() == ticket.email.lower()
+    return own or bool(ctx.roles & SUPPORT) or ticket.id in answered
 
 
 async def known_message(uow: UnitOfWork, message_id: str | None) -> bool:
@@ -165,7 +179,7 @@ async def on_mail(ctx: Context, text: str) -> list[Reply]:
     if await known_message(ctx.uow, meta.message_id):
         await ctx.audit("ticket_mail_repeated", normal_id(meta.message_id))
         return []
-    ticket = await find_ticket(ctx.uow, meta)
+    ticket = await find_ticket(ctx, meta)
     if ticket is None:
         return await open_ticket(ctx, meta)
     if await answers_notice(ctx, ticket, meta):

@@ -90,3 +90,39 @@ async def test_bad_address_and_bad_code_get_clear_messages(store, config, clock)
     desk = make_desk(store, config, clock)
     assert "does not look like an email" in (await desk.handle(inbound("telegram:12", "/email nope", clock=clock)))[0].text
     assert "is not a code" in (await desk.handle(inbound("telegram:12", "/confirm 12ab", clock=clock)))[0].text
+
+
+async def test_wrong_tries_count_against_every_pending_code_so_fresh_codes_buy_no_extra_guesses(store, config, clock):
+    """A typed code is checked against all pending codes; each miss counts against all of them."""
+    from handlers import codes
+    from storage.models import Code
+
+    desk = make_desk(store, config, clock)
+    await desk.handle(inbound("telegram:13", "/email e@example.com", clock=clock))
+    email_code = await last_code(store)
+    other_code = f"{(int(email_code) + 1) % 1_000_000:06d}"
+    wrong = f"{(int(email_code) + 2) % 1_000_000:06d}"
+
+    async def attempt(code: str) -> str:
+        return " ".join(r.text for r in await desk.handle(inbound("telegram:13", f"/confirm {code}", clock=clock)))
+
+    for _ in range(3):
+        await attempt(wrong)
+    clock.advance(minutes=1)
+    async with store.uow() as uow:  # a code of another kind, asked for after the misses
+        uow.session.add(Code(
+            address="telegram:13", purpose=identity.EMAIL_COMMAND, target="help", created_at=clock.now(),
+            expires_at=clock.now() + config.code_ttl, attempts=0,
+            digest=codes.digest(config.secret_key, identity.EMAIL_COMMAND, "help", other_code)))
+        await uow.commit()
+
+    assert "1 try left" in await attempt(wrong)
+    fifth = await attempt(wrong)  # the email code is used up; the other has had two misses
+    assert "last try" in fifth and "3 tries left" in fifth
+    for _ in range(3):
+        await attempt(wrong)
+    assert "no code waiting" in await attempt(email_code)
+    assert "no code waiting" in await attempt(other_code)
+    async with store.uow() as uow:
+        attempts = (await uow.session.scalars(select(Code.attempts).order_by(Code.id))).all()
+    assert attempts == [config.code_max_attempts, config.code_max_attempts]

@@ -278,6 +278,18 @@ async def test_a_mail_that_keeps_failing_is_given_up_but_kept(store, config, clo
     assert row.raw and row.error
 
 
+async def test_a_late_failure_count_leaves_a_mail_another_intake_processed_alone(store, config, clock):
+    """A retry that failed counts its failure only while the row still says failed."""
+    edge = make_edge(store, config, clock, Flaky(failures=1))
+    await edge.take(Incoming(raw_mail("Hello?")))
+    clock.advance(minutes=1)
+    assert await edge.retry_due() == 1  # another intake's retry went through meanwhile
+    [done] = await intake(store)
+    await edge._count_failure(done.id, RuntimeError("late"))
+    [row] = await intake(store)
+    assert (row.status, row.attempts, row.error, row.next_attempt_at) == ("processed", done.attempts, None, None)
+
+
 async def test_the_same_message_id_twice_has_one_effect(store, config, clock):
     flaky = Flaky(failures=0)
     edge = make_edge(store, config, clock, flaky)

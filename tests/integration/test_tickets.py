@@ -124,6 +124,42 @@ async def test_a_reference_deep_in_the_chain_finds_the_ticket_too(store, config,
     assert (await only_ticket(store)).id == 1
 
 
+async def test_a_strangers_mail_with_a_tag_opens_its_own_ticket_and_leaves_the_tagged_one_alone(
+        store, config, clock):
+    await add_person(store, clock, SUPPORT_CHAT)
+    desk = make_desk(store, config, clock)
+    await first_mail(desk, clock)
+    await desk.handle(say("/close 1", clock))
+    before = [(m.direction, m.text) for m in await messages(store)]
+
+    await desk.handle(mail("mallory@example.net", "Re: [#T-1] urgent", "Please call me.", clock=clock,
+                           message_id="<x1@example.net>"))
+    async with store.uow() as uow:
+        rows = (await uow.session.scalars(select(Ticket).order_by(Ticket.id))).all()
+    assert [(t.id, t.status, t.email) for t in rows] == [
+        (1, "closed", CUSTOMER), (2, "open", "mallory@example.net")]
+    assert rows[1].subject == "urgent"
+    assert [(m.direction, m.text) for m in await messages(store)] == before
+    assert "New ticket" in (await outbox(store, SUPPORT_CHAT, "telegram"))[-1].text
+
+    # the customer's own tagged mail still continues ticket 1
+    await desk.handle(mail(CUSTOMER, "Re: [#T-1]", "Any news?", clock=clock, message_id="<m7@customer.example>"))
+    assert len(await messages(store)) == len(before) + 1
+    async with store.uow() as uow:
+        assert (await uow.session.get(Ticket, 1)).status == "open"
+
+
+async def test_a_tagged_mail_from_another_address_continues_the_ticket_when_it_answers_its_thread(
+        store, config, clock):
+    desk = make_desk(store, config, clock)
+    await first_mail(desk, clock)
+    [ack] = await outbox(store, CUSTOMER)
+    await desk.handle(mail("kim.work@example.com", "Re: Wrong time on my booking [#T-1]", "From my work address.",
+                           clock=clock, message_id="<w1@example.com>", in_reply_to=ack.message_id))
+    assert (await only_ticket(store)).id == 1
+    assert (await messages(store))[-1].author == "email:kim.work@example.com"
+
+
 async def test_an_automatic_mail_opens_and_continues_a_ticket_but_is_never_answered(store, config, clock):
     await add_person(store, clock, SUPPORT_CHAT)
     desk = make_desk(store, config, clock)
