@@ -15,7 +15,7 @@ from bot.app import Runtime, demo_secret, open_runtime
 from bot.console import AnnouncingTransport, Console, ConsoleTransport
 from bot.housekeeping import Housekeeping
 from bot.mail import EmlDirTransport, transport_for
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, describe_invalid
 from handlers.bootstrap import BootstrapError
 from handlers.setupfile import SetupError, apply_setup, load_setup
 from storage.db import Store
@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = Settings()
-    except ValidationError as exc:
-        return fail(f"configuration error: {exc}")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    except ValidationError as exc:  # one line naming the variable, not pydantic's report with the values
+        return fail(f"configuration error: {describe_invalid(exc)}")
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     commands = {"demo": demo, "run": run, "chat": chat, "setup": setup, "migrate": migrate}
     try:
         return asyncio.run(commands[args.command](settings, args))

@@ -12,11 +12,12 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 import aioimaplib
 
 from bot.email_edge import EmailEdge, Incoming, describe
+from bot.settings import hide_password, split_url
 from storage.models import MailboxState
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,11 @@ class ImapTarget:
 
 def parse_imap_url(url: str) -> ImapTarget:
     """Read imap://user:pass@host:port/MAILBOX[?move_to=FOLDER] or imaps://…; parts may be percent-encoded."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
-        raise ValueError(f"FRONTDESK_IMAP_URL must look like imap://user:pass@host:port/INBOX, not {url!r}")
+    parts = split_url(url)
+    if parts is None or parts.scheme not in ("imap", "imaps") or not parts.hostname or not parts.username:
+        # The URL usually holds the password: the message shows it without.
+        raise ValueError("FRONTDESK_IMAP_URL must look like imap://user:pass@host:port/INBOX, "
+                         f"not {hide_password(url)!r}")
     implicit_tls = parts.scheme == "imaps"
     move_to = parse_qs(parts.query).get("move_to", [None])[0]
     return ImapTarget(

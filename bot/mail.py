@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import aiosmtplib
 
+from bot.settings import SettingsError, hide_password, split_url
 from bot.transport import PermanentFailure, TemporaryFailure, Transport
 from storage.models import Outbox
 
@@ -120,9 +121,10 @@ class SmtpTarget:
 
 def parse_smtp_url(url: str) -> SmtpTarget:
     """Read smtp://user:pass@host:port or smtps://…; user and password may be percent-encoded."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ValueError(f"FRONTDESK_SMTP_URL must look like smtp://user:pass@host:port, not {url!r}")
+    parts = split_url(url)
+    if parts is None or parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        # The URL usually holds the password: the message shows it without.
+        raise ValueError(f"FRONTDESK_SMTP_URL must look like smtp://user:pass@host:port, not {hide_password(url)!r}")
     implicit_tls = parts.scheme == "smtps"
     return SmtpTarget(
         host=parts.hostname, port=parts.port or (465 if implicit_tls else 25), implicit_tls=implicit_tls,
@@ -213,5 +215,8 @@ def classify(exc: BaseException) -> TemporaryFailure | PermanentFailure:
 def transport_for(settings) -> Transport:
     """SMTP when FRONTDESK_SMTP_URL is set, else .eml files in FRONTDESK_OUTBOX_DIR."""
     if settings.smtp_url:
-        return SmtpTransport(settings.smtp_url, settings.mail_from)
+        try:
+            return SmtpTransport(settings.smtp_url, settings.mail_from)
+        except ValueError as exc:  # a malformed URL: fail at start, naming the variable, as for IMAP
+            raise SettingsError(str(exc)) from exc
     return EmlDirTransport(settings.outbox_dir, settings.mail_from or "frontdesk@localhost")

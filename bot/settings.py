@@ -1,9 +1,12 @@
 """One typed settings object, read from FRONTDESK_* variables and a .env file."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import field_validator
+from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "xxx"}
@@ -48,6 +51,25 @@ class Settings(BaseSettings):
             raise ValueError("FRONTDESK_LANGUAGE must be de or en")
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):  # unknown name, or not a name at all ("", "/etc/…")
+            raise ValueError(f"FRONTDESK_TIMEZONE must be an IANA time zone such as Europe/Berlin, "
+                             f"not {value!r}") from None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        # Checked here because logging.basicConfig would otherwise fail with a traceback at start.
+        level = value.strip().upper()
+        if level not in logging.getLevelNamesMapping():
+            raise ValueError(f"FRONTDESK_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {value!r}")
+        return level
+
     @property
     def owner_addresses(self) -> list[str]:
         return [a.strip() for a in self.owners.split(",") if a.strip()]
@@ -67,3 +89,40 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides) -> Settings:
     return Settings(**overrides)
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line naming each bad variable and what is wrong; pydantic's echo of the raw value is left out
+    (it may be a secret), only our own validators' messages show a value, and only harmless ones."""
+    problems = []
+    for error in exc.errors():
+        name = "FRONTDESK_" + str(error["loc"][0]).upper() if error["loc"] else "a setting"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(message if message.startswith(name) else f"{name}: {message}")
+    return "; ".join(problems)
+
+
+def split_url(url: str) -> SplitResult | None:
+    """The parts of a URL setting, or None when it cannot be read (a port that is no number, bad brackets)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port, which urlsplit itself lets through
+    except ValueError:
+        return None
+    return parts
+
+
+def hide_password(url: str) -> str:
+    """The URL with whatever follows user: in its credentials replaced by ***, for error messages and logs.
+
+    Works on malformed URLs too (that is when they get shown): everything between the first ':' after
+    the user name and the last '@' goes, so a password holding ':', '@' or '/' is hidden all the same.
+    """
+    userinfo, at, rest = url.rpartition("@")
+    if not at:
+        return url
+    start = userinfo.find("//") + 2 if "//" in userinfo else 0
+    user, colon, _ = userinfo[start:].partition(":")
+    if not colon:
+        return url
+    return f"{userinfo[:start]}{user}:***@{rest}"

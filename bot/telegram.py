@@ -235,10 +235,13 @@ async def on_message(update: Update, context: BotContext) -> None:
             typing.cancel()
         else:
             await typing
-    await send_replies(context.bot, message.chat_id, replies, context.removals)
     seconds = shown_once(replies)
-    if seconds is not None:  # the question goes with the answer: it may hold a chosen password
-        await context.removals.schedule(context.bot, message.chat_id, [message.message_id], seconds)
+    try:
+        await send_replies(context.bot, message.chat_id, replies, context.removals)
+    finally:
+        # The question goes with the answer (it may hold a chosen password), even when sending failed.
+        if seconds is not None:
+            await context.removals.schedule(context.bot, message.chat_id, [message.message_id], seconds)
 
 
 async def on_click(update: Update, context: BotContext) -> None:
@@ -318,20 +321,28 @@ def recipient_chat(recipient: str | None, default: int) -> int | None:
 async def send_reply(bot: Bot, chat_id: int, reply: Reply, removals: "Removals | None" = None) -> None:
     """Send one reply as plain text (split at the limit), its buttons under the last part, then its files;
     a reply shown once is noted in `removals` (the outbox never sends one)."""
+    if reply.ephemeral_seconds is not None and removals is None:
+        raise ValueError("a reply shown once needs somewhere to note its removal")
+    sent: list[Message] = []
+    try:
+        await send_parts(bot, chat_id, reply, sent)
+    finally:
+        # Also when a later part or file failed: what did go out must not stay visible for good.
+        if reply.ephemeral_seconds is not None and sent:
+            await removals.schedule(bot, chat_id, [m.message_id for m in sent], reply.ephemeral_seconds)
+
+
+async def send_parts(bot: Bot, chat_id: int, reply: Reply, sent: list[Message]) -> None:
+    """Send the reply's text parts and files, adding each message to `sent` as soon as it went out."""
     parts = split_text(reply.text)
     markup = keyboard(reply.choices)
     if markup is not None and not parts:
         log.warning("buttons without text cannot be sent to %s; dropped", chat_id)
-    sent = []
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         sent.append(await bot.send_message(chat_id, part, reply_markup=markup if last else None))
     for attachment in reply.attachments:
         sent.append(await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name)))
-    if reply.ephemeral_seconds is not None:
-        if removals is None:
-            raise ValueError("a reply shown once needs somewhere to note its removal")
-        await removals.schedule(bot, chat_id, [m.message_id for m in sent], reply.ephemeral_seconds)
 
 
 def keyboard(choices: Iterable[Choice]) -> InlineKeyboardMarkup | None:
@@ -402,7 +413,8 @@ class Removals:
     Each is written to the database as soon as it was sent, and timed in memory for punctuality.
     A sweep every few seconds, and one at start, removes whatever is due, also what a crashed process
     left behind. A message is deleted first and its row after, so a crash in between only means a
-    second, harmless try.
+    second, harmless try. Rows being removed are claimed in memory, so the timer and the sweep never
+    both work on the same one.
     """
 
     def __init__(self, store: Store, clock: Clock):
@@ -410,6 +422,7 @@ class Removals:
         self.clock = clock
         self._tasks: set[asyncio.Task] = set()  # a task nobody references can vanish
         self._sweeper: asyncio.Task | None = None
+        self._removing: set[int] = set()  # row ids this process is removing right now
 
     async def schedule(self, bot: Bot, chat_id: int, message_ids: list[int], seconds: int) -> None:
         """Note the messages for removal after `seconds`, then time it."""
@@ -464,12 +477,29 @@ class Removals:
         await self._remove(bot, rows)
 
     async def _remove(self, bot: Bot, rows: list[Removal]) -> None:
-        for row in rows:
-            await remove_message(bot, row.chat_id, row.message_id)
-        if rows:
-            async with self.store.uow() as uow:
-                await uow.session.execute(delete(Removal).where(Removal.id.in_([row.id for row in rows])))
-                await uow.commit()
+        """Remove the rows' messages, then the rows; rows another task is already removing are skipped."""
+        # Claiming happens without an await in between, so two tasks cannot both claim a row.
+        claimed = [row for row in rows if row.id not in self._removing]
+        self._removing.update(row.id for row in claimed)
+        try:
+            due = await self._still_noted(claimed)  # another task may have finished them meanwhile
+            for row in due:
+                await remove_message(bot, row.chat_id, row.message_id)
+            if due:
+                async with self.store.uow() as uow:
+                    await uow.session.execute(delete(Removal).where(Removal.id.in_([row.id for row in due])))
+                    await uow.commit()
+        finally:
+            self._removing.difference_update(row.id for row in claimed)
+
+    async def _still_noted(self, rows: list[Removal]) -> list[Removal]:
+        """The rows that are still in the database: the rest were removed since they were read."""
+        if not rows:
+            return []
+        async with self.store.uow() as uow:
+            present = set(await uow.session.scalars(
+                select(Removal.id).where(Removal.id.in_([row.id for row in rows]))))
+        return [row for row in rows if row.id in present]
 
 
 async def remove_message(bot: Bot, chat_id: int, message_id: int) -> None:

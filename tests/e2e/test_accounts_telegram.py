@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.settings import Settings
-from bot.telegram import build_application, start_telegram, stop_telegram
+from bot.telegram import Removals, build_application, start_telegram, stop_telegram
 from handlers import accounts, identity, welcome
 from handlers.bootstrap import ensure_owners
+from handlers.context import SystemClock
 from handlers.router import Desk, Handlers
 from storage.models import Address, Outbox, Removal
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
@@ -169,3 +170,43 @@ async def test_a_removal_left_by_a_crashed_process_happens_when_the_bot_starts(f
     await fake_bot_api.wait_for("deleteMessage", deleted(fake_bot_api, ADMIN, shown), timeout=5)
     assert await eventually(noted, store, {(ADMIN, later)})  # the row goes right after the message
     assert not fake_bot_api.calls_of("deleteMessage", deleted(fake_bot_api, ADMIN, later))
+
+
+async def test_what_went_out_goes_away_even_when_the_file_could_not_be_sent(fake_bot_api, start_bot,
+                                                                           sqlite_store, config):
+    await start_bot(await make_desk(sqlite_store, config, show_seconds=1, file_seconds=1))
+    await activated_member(fake_bot_api, sqlite_store)
+    fake_bot_api.fail_method("sendDocument", 400, "Bad Request: file is too big")
+    asked, [summary, note] = await send(fake_bot_api, ADMIN, "/credentials all", replies=2)
+    # the note already went out before the file failed: it, and the question, must still go away
+    for message_id in (note.result["message_id"], asked):
+        await fake_bot_api.wait_for("deleteMessage", deleted(fake_bot_api, ADMIN, message_id), timeout=5)
+    assert not fake_bot_api.calls_of("deleteMessage", deleted(fake_bot_api, ADMIN, summary.result["message_id"]))
+
+
+class CountingBot:
+    """Just enough of a Bot to see how often each message is deleted; each delete takes a moment."""
+
+    def __init__(self):
+        self.deleted: list[tuple[int, int]] = []
+        self.edited: list[tuple[int, int]] = []
+
+    async def delete_message(self, chat_id: int, message_id: int) -> bool:
+        await asyncio.sleep(0.05)  # long enough for a second sweep to reach the same rows
+        self.deleted.append((chat_id, message_id))
+        return True
+
+    async def edit_message_text(self, text: str, chat_id: int, message_id: int) -> bool:
+        self.edited.append((chat_id, message_id))
+        return True
+
+
+async def test_the_timer_and_the_sweep_never_remove_the_same_message_twice(sqlite_store):
+    removals = Removals(sqlite_store, SystemClock())
+    bot = CountingBot()
+    await removals.schedule(bot, ADMIN, [501, 502], 0)  # its timer fires at once
+    await asyncio.gather(removals.sweep(bot), removals.sweep(bot))
+    await asyncio.gather(*removals._tasks)
+    assert sorted(bot.deleted) == [(ADMIN, 501), (ADMIN, 502)]
+    assert bot.edited == []
+    assert await noted(sqlite_store) == set()
