@@ -31,6 +31,8 @@ class MailMeta:
     references: tuple[str, ...] = ()
     body: str = ""  # the whole text, quotes and signature included (kept on tickets)
     automatic: bool = False  # auto-submitted, bulk, list or bounce: never answered automatically
+    looked_like: str = ""  # a line starting with a command word in a mail that is no command (for a hint)
+    quiet: bool = False  # the sender had their automatic answers for this hour: acknowledge nothing
 
 
 @dataclass(frozen=True)

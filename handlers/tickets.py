@@ -16,7 +16,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from handlers.context import Context, Refusal, known_id
 from handlers.messages import Inbound, MailMeta, Reply
 from handlers.notices import preferred_addresses
-from handlers.router import Command, Handlers
+from handlers.router import Command, Handlers, command_hint
 from storage.db import UnitOfWork
 from storage.models import Address, Person, Role, Ticket, TicketMessage
 
@@ -199,7 +199,7 @@ async def open_ticket(ctx: Context, meta: MailMeta) -> list[Reply]:
     make_transient_to_detached(ticket)
     ctx.session.add(ticket)
     await record_incoming(ctx, ticket, meta)
-    if not meta.automatic and acked_lately < ACKS_PER_HOUR:
+    if not meta.automatic and not meta.quiet and acked_lately < ACKS_PER_HOUR:
         await acknowledge(ctx, ticket, meta)
     await notify_support(ctx, ticket, meta, "new", support)
     await ctx.audit("ticket_opened", tag(ticket.id), email=email, automatic=meta.automatic)
@@ -248,7 +248,8 @@ async def acks_sent_lately(ctx: Context, email: str) -> int:
 async def acknowledge(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
     """Mail the one acknowledgement with the ticket's tag, threaded under the customer's mail."""
     queued = await ctx.mail(ticket.email, "tickets_ack", headers=answer_headers(normal_id(meta.message_id),
-                                                                                chain_after(meta)), ticket=ticket)
+                                                                                chain_after(meta)), ticket=ticket,
+                            **await command_hint(ctx, meta.looked_like))
     await add_message(ctx, ticket, "out", ACK_AUTHOR, queued.text, queued.message_id)
 
 
