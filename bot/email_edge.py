@@ -313,7 +313,7 @@ class EmailEdge:
         fallback = "email" in self.desk.fallbacks
         if parsed.automatic:  # machines never run commands: an autoresponder may echo a code
             return Route("" if fallback else None)
-        own = own_words(parsed.command_text)
+        own = await self.without_our_words(uow, parsed, own_words(parsed.command_text))
         subject = "" if await self.on_ticket_thread(uow, parsed) else strip_subject(parsed.subject)
         if await self.desk.is_command(uow, own):
             return Route(only_line(own), command=True)
@@ -321,6 +321,17 @@ class EmailEdge:
             return Route(subject, command=True)
         looked = [line for line in (subject, mailparse.first_line(own)) if await self.desk.looks_like(uow, line)]
         return Route(parsed.command_text if fallback else None, looked_like=looked[0] if looked else "")
+
+    async def without_our_words(self, uow: UnitOfWork, parsed: ParsedMail, own: str) -> str:
+        """Drop, after the first line, lines copied from our mail this one answers: some clients quote
+        without '>' marks, and a copied line is no word of the person's own."""
+        first, _, rest = own.partition("\n")
+        if not rest.strip() or not parsed.in_reply_to or not self.ours(parsed.in_reply_to):
+            return own
+        ours = await uow.session.scalar(select(Outbox.text).where(Outbox.message_id == parsed.in_reply_to).limit(1))
+        copied = " ".join((ours or "").split())  # a copy may be cut short or wrapped anew
+        kept = [line for line in rest.split("\n") if " ".join(line.split()) not in copied]
+        return "\n".join([first, *kept]).strip()
 
     async def subject_commands(self, uow: UnitOfWork, subject: str, own: str, parsed: ParsedMail) -> bool:
         """A command subject runs when the mail says nothing else, or only covers the file the command reads."""
