@@ -8,18 +8,23 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 
 import vobject
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import select
 
 from bot.app import Runtime, open_runtime
 from bot.mail import SmtpTransport
 from bot.settings import Settings
+from handlers.appointments import claim
 from handlers.messages import Inbound
-from storage.models import Installation
+from handlers.setupfile import apply_setup, load_setup
+from storage.db import MIGRATIONS
+from storage.models import Address, Appointment, Installation, Person, Service
 from tests.conftest import FakeClock
 from tests.smtp import smtp_server  # noqa: F401
 
@@ -141,3 +146,42 @@ async def test_the_installation_id_is_random_and_made_once(store_and_url, smtp_s
     await desk.runtime.close()  # a second start migrates again and keeps the id
     async with store.uow() as uow:
         assert (await uow.session.scalars(select(Installation.key))).all() == [rows[0].key]
+
+
+def downgrade(connection, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def test_appointments_invited_before_the_upgrade_keep_their_event(store_and_url, smtp_server):  # noqa: F811
+    store, url = store_and_url
+    clock = FakeClock(MONDAY)
+    async with store.engine.begin() as connection:  # an installation from before the random id
+        await connection.run_sync(downgrade, "0007")
+    async with store.uow() as uow:
+        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        kim = Person(name="Kim Weiß", created_at=clock.now())
+        uow.session.add(kim)
+        await uow.session.flush()
+        for address in (KIM, f"email:{KIM_MAIL}"):
+            uow.session.add(Address(address=address, kind=address.split(":")[0], person_id=kim.id, verified=True,
+                                    created_at=clock.now()))
+        massage = await uow.session.scalar(select(Service.id).where(Service.name == "Massage"))
+        lukas = await uow.session.scalar(select(Address.person_id).where(Address.address == "telegram:1002"))
+        start = datetime(2026, 12, 8, 9, 0, tzinfo=timezone.utc)
+        old = Appointment(service_id=massage, location_id=1, staff_id=lukas, customer_id=kim.id, start_at=start,
+                          end_at=start + timedelta(hours=1), status="confirmed", sequence=0, channel="telegram",
+                          created_by=KIM, created_at=clock.now())
+        await claim(uow, old, clock.now())
+        await uow.commit()
+
+    desk = await practice(url, smtp_server, clock, f"{BUSINESS} <desk@physio.example>")  # upgrades
+    assert "Cancelled" in await desk.say(KIM, f"/cancel {old.id}")
+    await desk.runtime.close()
+    [(_, calendar)] = invitations(smtp_server, KIM_MAIL)
+    # the name its first invitation gave it (under the mail domain), so the customer's calendar drops it
+    assert calendar.vevent.uid.value == f"appointment-{old.id}@physio.example"
+    async with store.uow() as uow:
+        assert (await uow.session.get(Installation, 1)).first_appointment == old.id + 1
