@@ -402,11 +402,13 @@ async def booking(ctx: Context, args: str) -> list[Reply]:
 # ---- the customer's own profile -----------------------------------------------------------------
 
 async def own_name(ctx: Context, args: str) -> list[Reply]:
-    """`name NEW NAME`: the first name is taken as given; a later change waits for an admin."""
+    """`name NEW NAME`: the first name is taken as given; a later change waits for an admin.
+
+    The name a chat shows (Telegram's profile name) is only a stand-in until the person gives theirs."""
     name = one_line(args, MAX_NAME, "customers_name_empty")
-    if not ctx.person.name:
-        ctx.person.name = name
-        await ctx.audit("name_set", f"customer:{ctx.person.id}", name=name)
+    if not ctx.person.name or ctx.person.name == ctx.inbound.display_name:
+        old, ctx.person.name = ctx.person.name, name
+        await ctx.audit("name_set", f"customer:{ctx.person.id}", name=name, chat_name=old)
         return [ctx.say("customers_name_set", given=name)]
     await propose(ctx, "name", ctx.person.name, name)
     # The reply never repeats the record's name: it may be the admin's correction of a pseudonym.

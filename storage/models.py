@@ -58,6 +58,17 @@ class Business(Base):
     support_email: Mapped[str | None] = mapped_column(String(320))
 
 
+class Installation(Base):
+    """This installation's own random id (row id 1), made once by a migration: calendar invitations are
+    named after it, not after FRONTDESK_MAIL_FROM, so a new sender address still updates the same events."""
+
+    __tablename__ = "installation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    # Appointments older than this id were invited under the mail domain before; they keep that name.
+    first_appointment: Mapped[int] = mapped_column(Integer)
+
+
 class Location(Base):
     __tablename__ = "location"
     id: Mapped[int] = mapped_column(primary_key=True)
