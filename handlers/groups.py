@@ -158,7 +158,7 @@ def secret_digest(key: bytes, purpose: str, token: str) -> str:
 
 
 def file_slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "group"
+    return re.sub(r"[^\w-]+", "-", name).strip("-_")[:40] or "group"  # letters of any language stay
 
 
 # ---- access -------------------------------------------------------------------------------------
@@ -878,7 +878,7 @@ async def dry_run(ctx: Context, group: SeatGroup, attachment: Attachment) -> lis
                     choices=import_choices(ctx, group, summary))
     reply.subject = ctx.word("groups.import_code_subject", code=code, group=group.name) if code else None
     if checked.errors or plan.errors or plan.members:
-        reply.attachments.append(error_file(ctx, group, checked.errors + plan.errors, plan.members, checked.delimiter))
+        reply.attachments.append(error_file(ctx, group, checked.errors + plan.errors, plan.members))
     await ctx.audit("import_checked", f"group:{group.id}", file=attachment.name[:120], **summary)
     return [reply]
 
@@ -931,14 +931,13 @@ async def store_batch(ctx: Context, group: SeatGroup, filename: str, rows: list[
     return batch
 
 
-def error_file(ctx: Context, group: SeatGroup, errors: list[RowError], members: list[ImportRow],
-               delimiter: str) -> Attachment:
+def error_file(ctx: Context, group: SeatGroup, errors: list[RowError], members: list[ImportRow]) -> Attachment:
     """Row number, value and reason for every row not imported (CSV, formulas neutralised)."""
     lines = [(e.row, e.value, ctx.word(f"groups_reason.{e.reason}", row=e.other_row)) for e in errors]
     lines += [(m.row, m.email, ctx.word("groups_reason.already_member")) for m in members]
     header = [ctx.word(f"groups_csv.{key}") for key in ("row", "value", "reason")]
     return Attachment(f"import-errors-{file_slug(group.name)}.csv", "text/csv",
-                      csv_bytes(header, sorted(lines, key=lambda line: line[0]), delimiter))
+                      csv_bytes(header, sorted(lines, key=lambda line: line[0])))
 
 
 async def classify(ctx: Context, group: SeatGroup, rows: list[ImportRow]) -> ImportPlan:

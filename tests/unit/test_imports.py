@@ -263,7 +263,7 @@ def test_an_xlsx_without_a_name_extension_is_recognised_by_its_bytes():
 # ---- CSV out ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("value", "safe"), [
-    ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"), ("+49 30", "'+49 30"), ("-2+3", "'-2+3"),
+    ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"), ("+49 30", "+49 30"), ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"), ("Kim", "Kim"), ("", ""), (None, ""), ("a=b", "a=b"),
 ])
 def test_cells_that_spreadsheets_would_run_are_neutralised(value, safe):
@@ -271,7 +271,7 @@ def test_cells_that_spreadsheets_would_run_are_neutralised(value, safe):
 
 
 def test_exported_csv_neutralises_formulas_and_opens_as_utf8_in_excel():
-    data = csv_bytes(["row", "value", "reason"], [(2, "=1+1", "Weiß"), (3, "@cmd", "-")], ";")
+    data = csv_bytes(["row", "value", "reason"], [(2, "=1+1", "Weiß"), (3, "@cmd", "-")])
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows == [["row", "value", "reason"], ["2", "'=1+1", "Weiß"], ["3", "'@cmd", "'-"]]
+    assert rows == [["row", "value", "reason"], ["2", "'=1+1", "Weiß"], ["3", "'@cmd", "-"]]
