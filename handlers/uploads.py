@@ -62,11 +62,11 @@ async def read_list(attachment: Attachment, region: str, seconds: float = PARSE_
     return from_json(json.loads(out))
 
 
-async def business_region(store) -> str:
-    """The region a number without a country code belongs to (a short read of its own)."""
-    async with store.uow() as uow:
+async def business_region(desk) -> str:
+    """The region a number without a country code belongs to (a short read of its own), as ctx.tz has it."""
+    async with desk.store.uow() as uow:
         zone = await uow.session.scalar(select(Business.timezone).where(Business.id == 1))
-    return region_for(zone)
+    return region_for(zone or desk.config.default_timezone)
 
 
 def import_preparer(seconds: float = PARSE_SECONDS, memory: int = PARSE_MEMORY):
@@ -80,7 +80,7 @@ def import_preparer(seconds: float = PARSE_SECONDS, memory: int = PARSE_MEMORY):
         attachment = pick_attachment(inbound.attachments) if import_word(desk, inbound.text) else None
         if attachment is None:
             return inbound
-        result = await read_list(attachment, await business_region(desk.store), seconds, memory)
+        result = await read_list(attachment, await business_region(desk), seconds, memory)
         return replace(inbound, prepared={**inbound.prepared, UPLOAD_KEY: result})
 
     return prepare
@@ -100,11 +100,9 @@ async def prepare_returned_code(desk, inbound: Inbound, seconds: float, memory: 
         row = next((r for r in pending if codes.matches(desk.config.secret_key, r.purpose, r.target, typed, r.digest)),
                    None)
         batch = await uow.session.get(ImportBatch, int(row.target.split(":", 1)[1])) if row else None
-        zone = await uow.session.scalar(select(Business.timezone).where(Business.id == 1))
     if batch is None or batch.upload is None:
         return inbound
-    result = await read_list(Attachment(batch.filename, "", batch.upload), region_for(zone),
-                             seconds, memory)
+    result = await read_list(Attachment(batch.filename, "", batch.upload), await business_region(desk), seconds, memory)
     return replace(inbound, prepared={**inbound.prepared, batch_key(batch.id): result})
 
 
