@@ -115,11 +115,12 @@ class EmailEdge:
             log.warning("mail uid %s could not be parsed: %s", mail.uid, describe(exc))
             return await self._store_failed(mail, mailparse.quick_id(mail.raw), exc)
         try:
+            prepared = await self._prepare(parsed)
             async with self.store.uow() as uow:
                 intake_id = await self._claim(uow, mail, parsed)
                 if intake_id is None:
                     return "duplicate"
-                status = await self._process(uow, intake_id, parsed, mail)
+                status = await self._process(uow, intake_id, parsed, mail, prepared)
                 await uow.commit()
                 return status
         except Exception as exc:  # noqa: BLE001 - the handlers' writes roll back; the mail is kept raw
@@ -139,14 +140,15 @@ class EmailEdge:
         if any(p is None for p in parsed) or len(mails) < 2:
             return [await self.take(mail) for mail in mails]
         try:
+            prepared = [await self._prepare(one) for one in parsed]
             async with self.store.uow() as uow:
                 statuses = []
-                for mail, one in zip(mails, parsed):
+                for mail, one, ready in zip(mails, parsed, prepared):
                     intake_id = await self._claim(uow, mail, one)
                     if intake_id is None:
                         statuses.append("duplicate")
                     else:
-                        statuses.append(await self._process(uow, intake_id, one, mail))
+                        statuses.append(await self._process(uow, intake_id, one, mail, ready))
                 await uow.commit()
                 return statuses
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
@@ -158,6 +160,12 @@ class EmailEdge:
         if len(raw) > PARSE_IN_THREAD:
             return await asyncio.to_thread(mailparse.parse, raw, self.policy.limits)
         return mailparse.parse(raw, self.policy.limits)
+
+    async def _prepare(self, parsed: ParsedMail) -> Inbound | None:
+        """The mail as the desk will get it, with its slow work done (a list read once its code came back)
+        before the intake's transaction begins."""
+        text = self.route(parsed)
+        return None if text is None else await self.desk.prepare(self.inbound(parsed, text))
 
     async def _claim(self, uow: UnitOfWork, mail: Incoming, parsed: ParsedMail) -> int | None:
         """Record the Message-ID; None if it was recorded before (then the mail only needs its flag)."""
@@ -244,7 +252,8 @@ class EmailEdge:
 
     # ---- one mail -------------------------------------------------------------------------
 
-    async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None) -> str:
+    async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None,
+                       prepared: Inbound | None = None) -> str:
         """Run the handlers for one mail and queue the answers; return the intake status."""
         reason = await self._ignore_reason(uow, parsed)
         if reason is not None:
@@ -252,7 +261,7 @@ class EmailEdge:
         replies: list[Reply] = []
         text = self.route(parsed)
         if text is not None:
-            replies = await self.desk.handle_in(uow, self.inbound(parsed, text))
+            replies = await self.desk.handle_in(uow, prepared or self.inbound(parsed, text))
         if (replies or parsed.refused or (mail and mail.truncated)) and not parsed.automatic:
             lang = await self.reply_language(uow, parsed)
             await self.queue_replies(uow, parsed, replies + self.refusals(parsed, mail, lang), lang)

@@ -484,5 +484,6 @@ class ImportBatch(Base):
     filename: Mapped[str] = mapped_column(String(255))
     rows: Mapped[list[Any]] = mapped_column(default=list)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="dry_run")  # dry_run | imported | discarded
+    status: Mapped[str] = mapped_column(String(16), default="dry_run")  # uploaded | dry_run | imported | discarded
+    upload: Mapped[bytes | None] = mapped_column(LargeBinary)  # an emailed list, unread until its code comes back
     created_at: Mapped[datetime]

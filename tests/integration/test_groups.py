@@ -547,7 +547,10 @@ async def test_a_file_that_cannot_be_read_is_refused_clearly(desk, store):
 async def test_an_import_by_email_runs_when_the_code_of_the_check_comes_back(desk, store):
     await buy(desk, "Team", 5)
     mail_sender = f"email:{BUYER_EMAIL}"
-    [checked] = await say(desk, mail_sender, "import Team", attachments=(csv_file(MEMBERS),))
+    [kept] = await say(desk, mail_sender, "import Team", attachments=(csv_file(MEMBERS),))
+    code = kept.subject.split()[0]
+    assert "I read the list only when you reply to this mail with the code" in kept.text
+    [checked] = await say(desk, mail_sender, code)  # the round trip: now the list is read and checked
     code = checked.subject.split()[0]
     assert re.fullmatch(r"\d{6}", code) and f"reply to this mail with the code {code}" in checked.text
     assert await count(store, Membership) == 0
@@ -557,6 +560,24 @@ async def test_an_import_by_email_runs_when_the_code_of_the_check_comes_back(des
     [done] = await say(desk, mail_sender, code)
     assert "Imported 3 members" in done.text
     assert (await the_group(store, "Team")).seats_taken == 3
+
+
+async def test_a_list_mailed_in_is_not_read_before_its_code_comes_back(desk, store):
+    await buy(desk, "Team", 5)
+    mail_sender = f"email:{BUYER_EMAIL}"
+    broken = Attachment("list.xlsx", "application/octet-stream", b"not a zip at all")
+    [kept] = await say(desk, mail_sender, "import Team", attachments=(broken,))
+    assert "I read the list only when you reply" in kept.text and "not a real .xlsx" not in kept.text
+    [batch] = await rows(store, ImportBatch)
+    assert (batch.status, batch.upload, batch.rows) == ("uploaded", b"not a zip at all", [])
+    code = kept.subject.split()[0]
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert "not a real .xlsx" not in (await say(desk, mail_sender, wrong))[0].text  # a wrong code reads nothing
+    assert "not a real .xlsx" in (await say(desk, mail_sender, code))[0].text
+    [batch] = await rows(store, ImportBatch)
+    assert batch.upload is None  # read once, kept no longer
+    huge = Attachment("list.csv", CSV_TYPE, b"x" * (5 * 1024 * 1024 + 1))  # its size is checked at once
+    assert "The file is too big" in (await say(desk, mail_sender, "import Team", attachments=(huge,)))[0].text
 
 
 # ---- German, setup file, templates --------------------------------------------------------------
