@@ -974,10 +974,12 @@ def import_choices(ctx: Context, group: SeatGroup, summary: dict) -> list[Choice
 
 async def store_batch(ctx: Context, group: SeatGroup, filename: str, rows: list[ImportRow],
                       summary: dict) -> ImportBatch:
-    """Keep the valid rows for `confirm`; an earlier dry run of the same sender and group is discarded."""
-    await ctx.session.execute(update(ImportBatch).where(
-        ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "dry_run")
-        .values(status="discarded").execution_options(synchronize_session=False))
+    """Keep the valid rows for `confirm`; an earlier dry run of the same sender and group is discarded,
+    except by mail: a From: line proves nothing, so a mail never discards the check its owner's code names."""
+    if ctx.inbound.channel != "email":
+        await ctx.session.execute(update(ImportBatch).where(
+            ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "dry_run")
+            .values(status="discarded").execution_options(synchronize_session=False))
     batch = ImportBatch(group_id=group.id, uploaded_by=ctx.sender, filename=(filename or "")[:255],
                         rows=[r.to_dict() for r in rows], summary=summary, status="dry_run", created_at=ctx.now)
     ctx.session.add(batch)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -170,7 +171,10 @@ class Code(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong tries from the address that asked for it
+    # Wrong tries from the person's other addresses: a From: line proves nothing, so these close the code
+    # to other addresses at the limit but never use it up for the address that asked (a Telegram hold lives on).
+    other_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     used_at: Mapped[datetime | None]
 
 
@@ -317,6 +321,11 @@ class ProfileChange(Base):
     """A customer's own change of name or email, for an admin to accept or ignore."""
 
     __tablename__ = "profile_change"
+    __table_args__ = (
+        # The database keeps one pending change per person and field, whatever arrives at once.
+        Index("ux_profile_change_pending", "person_id", "field", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(16))  # name | email
