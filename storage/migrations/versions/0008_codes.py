@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_codes"
-down_revision = "0007"
+down_revision = "0008_files"
 branch_labels = None
 depends_on = None
 
