@@ -11,7 +11,7 @@ import base64
 import functools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.utils import make_msgid
 
@@ -107,6 +107,9 @@ class Route:
     looked_like: str = ""  # a line that starts with a command word, though the mail is no command
 
 
+Prepared = tuple[Route, Inbound | None]  # a mail's route, and what the desk gets, read before the transaction
+
+
 def reply_subject(subject: str, fallback: str) -> str:
     """'Re: ' + the original subject (its ticket tag kept), without piling up 'Re: AW: Re:'."""
     return f"Re: {REPLY_PREFIX.sub('', subject).strip() or fallback}"
@@ -141,11 +144,12 @@ class EmailEdge:
             log.warning("mail uid %s could not be parsed: %s", mail.uid, describe(exc))
             return await self._store_failed(mail, mailparse.quick_id(mail.raw), exc)
         try:
+            prepared = await self._prepare(parsed)
             async with self.store.uow() as uow:
                 intake_id = await self._claim(uow, mail, parsed)
                 if intake_id is None:
                     return "duplicate"
-                status = await self._process(uow, intake_id, parsed, mail)
+                status = await self._process(uow, intake_id, parsed, mail, prepared)
                 await uow.commit()
                 return status
         except Exception as exc:  # noqa: BLE001 - the handlers' writes roll back; the mail is kept raw
@@ -165,14 +169,15 @@ class EmailEdge:
         if any(p is None for p in parsed) or len(mails) < 2:
             return [await self.take(mail) for mail in mails]
         try:
+            prepared = [await self._prepare(one) for one in parsed]
             async with self.store.uow() as uow:
                 statuses = []
-                for mail, one in zip(mails, parsed):
+                for mail, one, ready in zip(mails, parsed, prepared):
                     intake_id = await self._claim(uow, mail, one)
                     if intake_id is None:
                         statuses.append("duplicate")
                     else:
-                        statuses.append(await self._process(uow, intake_id, one, mail))
+                        statuses.append(await self._process(uow, intake_id, one, mail, ready))
                 await uow.commit()
                 return statuses
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
@@ -184,6 +189,15 @@ class EmailEdge:
         if len(raw) > PARSE_IN_THREAD:
             return await asyncio.to_thread(mailparse.parse, raw, self.policy.limits)
         return mailparse.parse(raw, self.policy.limits)
+
+    async def _prepare(self, parsed: ParsedMail) -> Prepared:
+        """Route the mail (a short read), and do its slow work (a list read once its code came back),
+        before the intake's transaction begins."""
+        async with self.store.uow() as uow:
+            route = await self.route(uow, parsed)
+        if route.text is None:
+            return route, None
+        return route, await self.desk.prepare(self.inbound(parsed, route))
 
     async def _claim(self, uow: UnitOfWork, mail: Incoming, parsed: ParsedMail) -> int | None:
         """Record the Message-ID; None if it was recorded before (then the mail only needs its flag)."""
@@ -270,17 +284,19 @@ class EmailEdge:
 
     # ---- one mail -------------------------------------------------------------------------
 
-    async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None) -> str:
+    async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None,
+                       prepared: Prepared | None = None) -> str:
         """Run the handlers for one mail and queue the answers; return the intake status."""
         reason = await self._ignore_reason(uow, parsed)
         if reason is not None:
             return await self._finish(uow, intake_id, "ignored", reason)
         replies: list[Reply] = []
-        route = await self.route(uow, parsed)
+        route, inbound = prepared or (await self.route(uow, parsed), None)
         notes = bool(parsed.refused or (mail and mail.truncated))
         quiet = not parsed.automatic and (notes or not route.command) and await self.had_enough(uow, parsed.sender)
         if route.text is not None:
-            replies = await self.desk.handle_in(uow, self.inbound(parsed, route, quiet))
+            inbound = inbound or self.inbound(parsed, route)
+            replies = await self.desk.handle_in(uow, replace(inbound, mail=replace(inbound.mail, quiet=quiet)))
         if (replies or notes or quiet) and not parsed.automatic:
             lang = await self.reply_language(uow, parsed)
             await self.queue_replies(uow, parsed, replies, lang)  # the desk's answers: asked for

@@ -126,12 +126,11 @@ async def start_telegram(app: Application, settings: Settings) -> None:
         await app.post_init(app)
     allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
     if settings.webhook_url:
-        if not settings.webhook_secret:
-            log.warning("FRONTDESK_WEBHOOK_SECRET is not set: anyone who learns the webhook URL can post updates")
+        # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
         host, port = listen_address(settings.webhook_listen)
         await app.updater.start_webhook(
             listen=host, port=port, url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret or None,
+            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret_token,
             allowed_updates=allowed,
         )
     else:

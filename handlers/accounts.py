@@ -721,10 +721,16 @@ async def bulk_csv(ctx: Context, rows, issued: dict[int, str], kind: str) -> byt
     """The file the admin downloads once: id, names, email, number, extension, kind, credential."""
     kind_word = ctx.word(f"accounts.kind.{kind}")
     emails = await emails_of(ctx, [m.person_id for m, _ in rows])
-    lines = [[m.person_id, m.first_name, m.last_name, emails.get(m.person_id), m.phone, m.extension, kind_word,
-              issued[m.person_id]] for m, _ in rows]
-    delimiter = ";" if ctx.lang == "de" else ","  # what Excel expects in that locale
-    return rules.csv_file(ctx.word("accounts.csv_header"), lines, delimiter)
+    lines = [[m.person_id, *csv_names(m, p), emails.get(m.person_id), rules.phone_cell(m.phone), m.extension,
+              kind_word, issued[m.person_id]] for m, p in rows]
+    return rules.csv_file(ctx.word("accounts.csv_header"), lines)
+
+
+def csv_names(member: Member, person: Person) -> tuple[str, str]:
+    """First and last name; a member enrolled by chat has only the name they were enrolled with."""
+    if member.first_name or member.last_name:
+        return member.first_name or "", member.last_name or ""
+    return rules.split_name(person.name or "")
 
 
 async def emails_of(ctx: Context, person_ids: list[int]) -> dict[int, str]:

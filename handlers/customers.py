@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -402,11 +402,13 @@ async def booking(ctx: Context, args: str) -> list[Reply]:
 # ---- the customer's own profile -----------------------------------------------------------------
 
 async def own_name(ctx: Context, args: str) -> list[Reply]:
-    """`name NEW NAME`: the first name is taken as given; a later change waits for an admin."""
+    """`name NEW NAME`: the first name is taken as given; a later change waits for an admin.
+
+    The name a chat shows (Telegram's profile name) is only a stand-in until the person gives theirs."""
     name = one_line(args, MAX_NAME, "customers_name_empty")
-    if not ctx.person.name:
-        ctx.person.name = name
-        await ctx.audit("name_set", f"customer:{ctx.person.id}", name=name)
+    if not ctx.person.name or ctx.person.name == ctx.inbound.display_name:
+        old, ctx.person.name = ctx.person.name, name
+        await ctx.audit("name_set", f"customer:{ctx.person.id}", name=name, chat_name=old)
         return [ctx.say("customers_name_set", given=name)]
     await propose(ctx, "name", ctx.person.name, name)
     # The reply never repeats the record's name: it may be the admin's correction of a pseudonym.
@@ -414,17 +416,33 @@ async def own_name(ctx: Context, args: str) -> list[Reply]:
 
 
 async def propose(ctx: Context, field: str, old: str | None, new: str) -> None:
-    """File a pending change; an older pending change of the same field is superseded by it."""
+    """File a pending change; an older pending change of the same field is superseded by it.
+
+    The partial unique index ux_profile_change_pending keeps one pending change per person and field:
+    when another message of the same person filed one meanwhile, ours supersedes it on the next round.
+    """
+    for _ in range(3):
+        try:
+            async with ctx.session.begin_nested():
+                await file_change(ctx, field, old, new)
+            return
+        except IntegrityError:
+            continue
+    raise Refusal("customers_change_busy")
+
+
+async def file_change(ctx: Context, field: str, old: str | None, new: str) -> None:
+    """Supersede the pending change of this field, then add ours (unless it only undoes the record's value)."""
     await ctx.session.execute(
         update(ProfileChange)
         .where(ProfileChange.person_id == ctx.person.id, ProfileChange.field == field,
                ProfileChange.status == "pending")
-        .values(status="superseded", decided_by=ctx.sender))
+        .values(status="superseded", decided_by=ctx.sender).execution_options(synchronize_session=False))
     if old == new:
         await ctx.audit(f"{field}_change_withdrawn", f"customer:{ctx.person.id}", value=new)
         return
-    ctx.session.add(ProfileChange(person_id=ctx.person.id, field=field, old_value=old, new_value=new,
-                                  status="pending", created_at=ctx.now))
+    await ctx.session.execute(insert(ProfileChange).values(
+        person_id=ctx.person.id, field=field, old_value=old, new_value=new, status="pending", created_at=ctx.now))
     await ctx.audit(f"{field}_change_proposed", f"customer:{ctx.person.id}", old=old, new=new)
 
 

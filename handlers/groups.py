@@ -25,10 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from handlers import codes
 from handlers.context import Context, Refusal
 from handlers.identity import issue_code, normalise_email
-from handlers.imports import ImportRow, RowError, parse_import, row_from_dict
+from handlers import uploads
+from handlers.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, row_from_dict
 from handlers.messages import Attachment, Choice, Reply
-from handlers.profile_rules import csv_bytes, region_for
-from handlers.router import Command, Handlers
+from handlers.profile_rules import csv_bytes
+from handlers.router import Command, Handlers, split_command
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
     Address, Code, ImportBatch, Member, Membership, Outbox, Person, Role, SeatGroup, SeatOrder, Service,
@@ -158,7 +159,7 @@ def secret_digest(key: bytes, purpose: str, token: str) -> str:
 
 
 def file_slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "group"
+    return re.sub(r"[^\w-]+", "-", name).strip("-_")[:40] or "group"  # letters of any language stay
 
 
 # ---- access -------------------------------------------------------------------------------------
@@ -852,7 +853,61 @@ async def import_members(ctx: Context, args: str) -> list[Reply]:
     attachment = pick_attachment(ctx.inbound.attachments)
     if attachment is None:
         raise Refusal("groups_import_no_file", group=group, channel=ctx.inbound.channel)
-    return await dry_run(ctx, group, attachment)
+    if ctx.inbound.channel == "email":
+        return await keep_upload(ctx, group, attachment)
+    return await dry_run(ctx, group, attachment.name, prepared_list(ctx, uploads.UPLOAD_KEY))
+
+
+def import_word(desk, text: str) -> bool:
+    """Whether a message's text is the import word (the desk reads its attachment before the transaction)."""
+    command = desk.words.get(split_command(text or "")[0])
+    return command is not None and command.run is import_members
+
+
+def prepared_list(ctx: Context, key: str) -> Checked:
+    """The list the desk read before this transaction; a refusal if it could not be read."""
+    result = ctx.inbound.prepared.get(key)
+    if isinstance(result, FileRefused):
+        raise result
+    if result is None:  # only a caller that skipped Desk.prepare gets here
+        raise FileRefused("unread")
+    return result
+
+
+async def keep_upload(ctx: Context, group: SeatGroup, attachment: Attachment) -> list[Reply]:
+    """By email: keep the list unread and mail a code; it is read only when the code comes back, since
+    anyone can write the From: line of an upload."""
+    if len(attachment.data) > MAX_FILE_BYTES:
+        raise FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES)
+    await ctx.session.execute(update(ImportBatch).where(
+        ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "uploaded")
+        .values(status="discarded", upload=None).execution_options(synchronize_session=False))
+    batch = ImportBatch(group_id=group.id, uploaded_by=ctx.sender, filename=(attachment.name or "")[:255], rows=[],
+                        summary={}, status="uploaded", upload=attachment.data, created_at=ctx.now)
+    ctx.session.add(batch)
+    await ctx.session.flush()
+    code = await issue_code(ctx, uploads.IMPORT_UPLOAD, f"batch:{batch.id}")
+    await ctx.audit("import_uploaded", f"group:{group.id}", file=batch.filename[:120], size=len(attachment.data))
+    reply = ctx.say("groups_import_upload_code", group=group, file=batch.filename, code=code,
+                    expires_at=ctx.now + ctx.config.code_ttl)
+    reply.subject = ctx.word("groups.import_upload_subject", code=code, group=group.name)
+    return [reply]
+
+
+async def upload_code_confirmed(ctx: Context, row: Code) -> list[Reply]:
+    """The code of an emailed list came back: check the list the desk has just read (the dry run)."""
+    batch = await ctx.session.get(ImportBatch, int(row.target.split(":", 1)[1]))
+    group = await ctx.session.get(SeatGroup, batch.group_id) if batch else None
+    if group is None or batch.status != "uploaded":
+        raise Refusal("groups_import_nothing", group=None, command="import GROUP")
+    if uploads.batch_key(batch.id) not in ctx.inbound.prepared:
+        raise FileRefused("unread")  # the code stays good for another try
+    batch.status, batch.upload = "discarded", None  # read once; the dry run keeps what it found
+    try:
+        checked = prepared_list(ctx, uploads.batch_key(batch.id))
+    except FileRefused as refused:  # a list that cannot be read is answered, and its code is spent
+        return [ctx.say(refused.template, **refused.values)]
+    return await dry_run(ctx, group, batch.filename, checked)
 
 
 def pick_attachment(attachments) -> Attachment | None:
@@ -864,22 +919,21 @@ def pick_attachment(attachments) -> Attachment | None:
     return attachments[0] if len(attachments) == 1 else None
 
 
-async def dry_run(ctx: Context, group: SeatGroup, attachment: Attachment) -> list[Reply]:
+async def dry_run(ctx: Context, group: SeatGroup, filename: str, checked: Checked) -> list[Reply]:
     """Check every row, keep the valid ones for `confirm`, and answer with a summary and an error file."""
-    checked = parse_import(attachment.name, attachment.mime, attachment.data, region_for(ctx.tz))
     plan = await classify(ctx, group, checked.valid)
     free = group.seats_bought - group.seats_taken
     summary = {"rows": len(checked.valid) + checked.invalid_rows, "new": len(plan.new), "members": len(plan.members),
                "invalid": checked.invalid_rows + len({e.row for e in plan.errors}), "free": free,
                "missing": missing_seats(len(plan.new), group.seats_bought, group.seats_taken)}
-    batch = await store_batch(ctx, group, attachment.name, checked.valid, summary)
+    batch = await store_batch(ctx, group, filename, checked.valid, summary)
     code = await import_code(ctx, batch) if summary["new"] and ctx.inbound.channel == "email" else None
     reply = ctx.say("groups_import_dry_run", group=group, summary=summary, ignored=checked.ignored, code=code,
                     choices=import_choices(ctx, group, summary))
     reply.subject = ctx.word("groups.import_code_subject", code=code, group=group.name) if code else None
     if checked.errors or plan.errors or plan.members:
-        reply.attachments.append(error_file(ctx, group, checked.errors + plan.errors, plan.members, checked.delimiter))
-    await ctx.audit("import_checked", f"group:{group.id}", file=attachment.name[:120], **summary)
+        reply.attachments.append(error_file(ctx, group, checked.errors + plan.errors, plan.members))
+    await ctx.audit("import_checked", f"group:{group.id}", file=(filename or "")[:120], **summary)
     return [reply]
 
 
@@ -920,10 +974,12 @@ def import_choices(ctx: Context, group: SeatGroup, summary: dict) -> list[Choice
 
 async def store_batch(ctx: Context, group: SeatGroup, filename: str, rows: list[ImportRow],
                       summary: dict) -> ImportBatch:
-    """Keep the valid rows for `confirm`; an earlier dry run of the same sender and group is discarded."""
-    await ctx.session.execute(update(ImportBatch).where(
-        ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "dry_run")
-        .values(status="discarded").execution_options(synchronize_session=False))
+    """Keep the valid rows for `confirm`; an earlier dry run of the same sender and group is discarded,
+    except by mail: a From: line proves nothing, so a mail never discards the check its owner's code names."""
+    if ctx.inbound.channel != "email":
+        await ctx.session.execute(update(ImportBatch).where(
+            ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "dry_run")
+            .values(status="discarded").execution_options(synchronize_session=False))
     batch = ImportBatch(group_id=group.id, uploaded_by=ctx.sender, filename=(filename or "")[:255],
                         rows=[r.to_dict() for r in rows], summary=summary, status="dry_run", created_at=ctx.now)
     ctx.session.add(batch)
@@ -931,14 +987,13 @@ async def store_batch(ctx: Context, group: SeatGroup, filename: str, rows: list[
     return batch
 
 
-def error_file(ctx: Context, group: SeatGroup, errors: list[RowError], members: list[ImportRow],
-               delimiter: str) -> Attachment:
+def error_file(ctx: Context, group: SeatGroup, errors: list[RowError], members: list[ImportRow]) -> Attachment:
     """Row number, value and reason for every row not imported (CSV, formulas neutralised)."""
     lines = [(e.row, e.value, ctx.word(f"groups_reason.{e.reason}", row=e.other_row)) for e in errors]
     lines += [(m.row, m.email, ctx.word("groups_reason.already_member")) for m in members]
     header = [ctx.word(f"groups_csv.{key}") for key in ("row", "value", "reason")]
     return Attachment(f"import-errors-{file_slug(group.name)}.csv", "text/csv",
-                      csv_bytes(header, sorted(lines, key=lambda line: line[0]), delimiter))
+                      csv_bytes(header, sorted(lines, key=lambda line: line[0])))
 
 
 async def classify(ctx: Context, group: SeatGroup, rows: list[ImportRow]) -> ImportPlan:
@@ -1065,8 +1120,9 @@ async def new_ids(ctx: Context, table, count: int) -> list[int]:
     return list(range(last + 1, last + 1 + count))
 
 
-def handlers() -> Handlers:
-    """Group words, the invitation and import codes, and the /start g-… and inv-… deep links."""
+def handlers(parse_seconds: float = uploads.PARSE_SECONDS, parse_memory: int = uploads.PARSE_MEMORY) -> Handlers:
+    """Group words, the invitation and import codes, the /start g-… and inv-… deep links, and reading
+    an uploaded list before the transaction (at most `parse_seconds` and `parse_memory` bytes)."""
     return Handlers(
         commands=[
             Command("groups", list_groups, allowed=LISTERS, aliases=("gruppen",), section="groups", safe=True),
@@ -1079,6 +1135,8 @@ def handlers() -> Handlers:
             Command("seats", buy_more, allowed=BUYERS, aliases=("plaetze", "plätze"), section="groups"),
             Command("refund", refund, allowed=SUPPORT, aliases=("erstatten",), section="groups"),
         ],
-        completions={INVITATION: accept_by_code, IMPORT_CONFIRM: import_code_confirmed},
+        completions={INVITATION: accept_by_code, IMPORT_CONFIRM: import_code_confirmed,
+                     uploads.IMPORT_UPLOAD: upload_code_confirmed},
+        preparers=[uploads.import_preparer(parse_seconds, parse_memory)],
         start_payloads={"g": open_group_link, "inv": open_invitation},
     )

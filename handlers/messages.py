@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Inbound:
     language_hint: str | None = None
     display_name: str | None = None
     mail: MailMeta | None = None
+    # What the desk worked out before the unit of work began (a member list read in a child process).
+    prepared: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass

@@ -47,6 +47,8 @@ class Handlers:
     exhaustions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what the last wrong try undoes
     start_payloads: dict[str, Handler] = field(default_factory=dict)  # deep-link prefix → handler
     fallbacks: dict[str, Handler] = field(default_factory=dict)  # channel → what takes text that is no command
+    # Slow work on what a message brings (reading an upload), done before its unit of work opens.
+    preparers: list[Callable[["Desk", Inbound], Awaitable[Inbound]]] = field(default_factory=list)
 
     @classmethod
     def combine(cls, *parts: "Handlers") -> "Handlers":
@@ -58,6 +60,7 @@ class Handlers:
             combined.exhaustions.update(part.exhaustions)
             combined.start_payloads.update(part.start_payloads)
             combined.fallbacks.update(part.fallbacks)
+            combined.preparers.extend(part.preparers)
         return combined
 
 
@@ -116,6 +119,7 @@ class Desk:
         self.start_payloads = handlers.start_payloads
         self.fallbacks = handlers.fallbacks
         self.commands = handlers.commands
+        self.preparers = handlers.preparers
         self.words: dict[str, Command] = {}
         for command in handlers.commands:
             for name in (command.word, *command.aliases):
@@ -151,6 +155,7 @@ class Desk:
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Answer one inbound message in its own unit of work; nothing is kept unless the answer was made."""
         try:
+            inbound = await self.prepare(inbound)
             async with self.store.uow() as uow:
                 replies = await self.handle_in(uow, inbound)
                 await uow.commit()
@@ -159,6 +164,12 @@ class Desk:
             log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
             lang = (inbound.language_hint or self.config.default_language)[:2]
             return [Reply(render("error", lang).text)]
+
+    async def prepare(self, inbound: Inbound) -> Inbound:
+        """Do the slow work a message needs (reading an uploaded list) before its transaction begins."""
+        for preparer in self.preparers:
+            inbound = await preparer(self, inbound)
+        return inbound
 
     async def handle_in(self, uow: UnitOfWork, inbound: Inbound) -> list[Reply]:
         """Answer inside the caller's unit of work (the caller commits); a refusal undoes only the handler's writes."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -56,6 +57,17 @@ class Business(Base):
     min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
     max_days_ahead: Mapped[int] = mapped_column(Integer, default=60)
     support_email: Mapped[str | None] = mapped_column(String(320))
+
+
+class Installation(Base):
+    """This installation's own random id (row id 1), made once by a migration: calendar invitations are
+    named after it, not after FRONTDESK_MAIL_FROM, so a new sender address still updates the same events."""
+
+    __tablename__ = "installation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    # Appointments older than this id were invited under the mail domain before; they keep that name.
+    first_appointment: Mapped[int] = mapped_column(Integer)
 
 
 class Location(Base):
@@ -159,7 +171,10 @@ class Code(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong tries from the address that asked for it
+    # Wrong tries from the person's other addresses: a From: line proves nothing, so these close the code
+    # to other addresses at the limit but never use it up for the address that asked (a Telegram hold lives on).
+    other_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     used_at: Mapped[datetime | None]
 
 
@@ -306,6 +321,11 @@ class ProfileChange(Base):
     """A customer's own change of name or email, for an admin to accept or ignore."""
 
     __tablename__ = "profile_change"
+    __table_args__ = (
+        # The database keeps one pending change per person and field, whatever arrives at once.
+        Index("ux_profile_change_pending", "person_id", "field", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(16))  # name | email
@@ -473,5 +493,6 @@ class ImportBatch(Base):
     filename: Mapped[str] = mapped_column(String(255))
     rows: Mapped[list[Any]] = mapped_column(default=list)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="dry_run")  # dry_run | imported | discarded
+    status: Mapped[str] = mapped_column(String(16), default="dry_run")  # uploaded | dry_run | imported | discarded
+    upload: Mapped[bytes | None] = mapped_column(LargeBinary)  # an emailed list, unread until its code comes back
     created_at: Mapped[datetime]

@@ -5,10 +5,11 @@ import io
 import json
 import re
 
+import pandas
 import pytest
 from sqlalchemy import select
 
-from handlers import accounts, admin, identity, welcome
+from handlers import accounts, admin, groups, identity, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.profile_rules import verify_secret
 from handlers.router import Desk, Handlers
@@ -448,7 +449,7 @@ async def test_bulk_credentials_come_as_a_csv_file_once(desk, clock):
     assert summary.ephemeral_seconds is None and file.ephemeral_seconds == 600
     [attachment] = file.attachments
     assert attachment.mime == "text/csv" and attachment.name.endswith(".csv")
-    rows = list(csv.reader(io.StringIO(attachment.data.decode("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(attachment.data.decode("utf-8-sig")), delimiter=";"))
     assert rows[0][0] == "ID" and len(rows) == 3
     assert rows[2][1] == "'=Evil"  # CSV injection neutralised
     async with desk.store.uow() as uow:
@@ -549,3 +550,35 @@ async def test_reset_needs_an_activated_account_with_credentials(desk, clock):
     assert "no activated member account" in await said(desk, clock, "telegram:5", "/reset")
     await activate(desk, clock)
     assert "no credentials yet" in await said(desk, clock, "telegram:2002", "/reset")
+
+
+async def test_the_credentials_file_opens_in_a_spreadsheet_with_names_codes_and_numbers_as_written(
+        store, config, clock):
+    """English or German, one rule: ';' and a BOM; a member enrolled by chat has their name in the file;
+    codes and phone numbers come back from a type-guessing reader exactly as issued, with no quote shown."""
+
+    async with store.uow() as uow:
+        await ensure_owners(uow, [ADMIN], clock.now())
+        await uow.commit()
+    desk = Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(),
+                                                accounts.handlers(), groups.handlers()), clock)
+    await make_group(store, clock, "Team")
+    kim = await activate(desk, clock, "Kim Novak kim@example.com phone=+49 30 1234567")
+    await ask(desk, clock, ADMIN, f"/member group {kim} Team")
+    assert "enrolled" in await said(desk, clock, ADMIN, "/enroll Team Lu Li lu@example.com")
+    async with store.uow() as uow:
+        mail = await uow.session.scalar(select(Outbox.text).where(Outbox.recipient == "lu@example.com"))
+    assert "accepted" in await said(desk, clock, "telegram:4004", "/start " + re.search(r"/start (inv-[A-Za-z0-9_-]+)", mail).group(1))
+    _, file = await ask(desk, clock, ADMIN, "/credentials Team code", lang="en")
+    [attachment] = file.attachments
+    assert attachment.data.startswith(b"\xef\xbb\xbf")
+    table = pandas.read_csv(io.BytesIO(attachment.data), sep=";", encoding="utf-8-sig")  # guesses types as Excel does
+    assert list(table.columns)[:3] == ["ID", "First name", "Last name"]
+    by_name = {row["Last name"]: row for _, row in table.iterrows()}
+    assert set(by_name) == {"Novak", "Li"} and by_name["Li"]["First name"] == "Lu"
+    assert by_name["Novak"]["Number"] == "+49 30 1234567"  # text, no quote in front, no number 49301234567
+    async with store.uow() as uow:
+        digests = {c.person_id: c.digest for c in await uow.session.scalars(select(Credential))}
+    for _, row in table.iterrows():
+        assert verify_secret(str(row["Credential"]), digests[int(row["ID"])])  # 8 digits, read as a number
+

@@ -197,17 +197,17 @@ async def test_a_forged_group_link_is_not_valid(desk):
 async def test_enroll_takes_a_seat_and_invites_a_pending_member(desk, store):
     await buy(desk, "Team Nord", 2)
     text = (await say(desk, BUYER, "/enroll Team Nord Kim Meyer Kim@Example.com"))[0].text
-    assert "Kim Meyer <Kim@example.com> is enrolled" in text and "2 bought, 1 taken, 1 free" in text
-    [address] = await rows(store, Address, Address.address == "email:Kim@example.com")
+    assert "Kim Meyer <kim@example.com> is enrolled" in text and "2 bought, 1 taken, 1 free" in text
+    [address] = await rows(store, Address, Address.address == "email:kim@example.com")
     assert not address.verified
     [member] = await rows(store, Member, Member.person_id == address.person_id)
     assert member.status == "pending" and len(member.invitation_token) == 64
     [membership] = await rows(store, Membership, Membership.person_id == address.person_id)
     assert membership.holds_seat and not membership.seat_used
-    payload, code = await invitation(store, "Kim@example.com")
+    payload, code = await invitation(store, "kim@example.com")
     assert re.fullmatch(r"\d{6}", code)
     assert payload[4:] not in member.invitation_token  # only an HMAC of the link is kept
-    [mail] = await rows(store, Outbox, Outbox.recipient == "Kim@example.com")
+    [mail] = await rows(store, Outbox, Outbox.recipient == "kim@example.com")
     assert "or simply reply to this mail with the code" in mail.text
 
 
@@ -492,7 +492,7 @@ async def test_import_dry_run_then_confirm_creates_members_with_invitations(desk
     table = list(csv.reader(io.StringIO(errors.data.decode("utf-8-sig")), delimiter=";"))
     assert table == [["row", "value", "reason"], ["4", "not-an-email", "not an email address"],
                      ["5", "al@example.com", "already in the group (skipped, not charged)"],
-                     ["6", "KIM@example.com", "the same email address as row 2"]]
+                     ["6", "kim@example.com", "the same email address as row 2"]]
     assert await count(store, Membership) == 1  # a dry run imports nothing
     [batch] = await rows(store, ImportBatch)
     assert batch.status == "dry_run" and len(batch.rows) == 3
@@ -547,7 +547,10 @@ async def test_a_file_that_cannot_be_read_is_refused_clearly(desk, store):
 async def test_an_import_by_email_runs_when_the_code_of_the_check_comes_back(desk, store):
     await buy(desk, "Team", 5)
     mail_sender = f"email:{BUYER_EMAIL}"
-    [checked] = await say(desk, mail_sender, "import Team", attachments=(csv_file(MEMBERS),))
+    [kept] = await say(desk, mail_sender, "import Team", attachments=(csv_file(MEMBERS),))
+    code = kept.subject.split()[0]
+    assert "I read the list only when you reply to this mail with the code" in kept.text
+    [checked] = await say(desk, mail_sender, code)  # the round trip: now the list is read and checked
     code = checked.subject.split()[0]
     assert re.fullmatch(r"\d{6}", code) and f"reply to this mail with the code {code}" in checked.text
     assert await count(store, Membership) == 0
@@ -557,6 +560,24 @@ async def test_an_import_by_email_runs_when_the_code_of_the_check_comes_back(des
     [done] = await say(desk, mail_sender, code)
     assert "Imported 3 members" in done.text
     assert (await the_group(store, "Team")).seats_taken == 3
+
+
+async def test_a_list_mailed_in_is_not_read_before_its_code_comes_back(desk, store):
+    await buy(desk, "Team", 5)
+    mail_sender = f"email:{BUYER_EMAIL}"
+    broken = Attachment("list.xlsx", "application/octet-stream", b"not a zip at all")
+    [kept] = await say(desk, mail_sender, "import Team", attachments=(broken,))
+    assert "I read the list only when you reply" in kept.text and "not a real .xlsx" not in kept.text
+    [batch] = await rows(store, ImportBatch)
+    assert (batch.status, batch.upload, batch.rows) == ("uploaded", b"not a zip at all", [])
+    code = kept.subject.split()[0]
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert "not a real .xlsx" not in (await say(desk, mail_sender, wrong))[0].text  # a wrong code reads nothing
+    assert "not a real .xlsx" in (await say(desk, mail_sender, code))[0].text
+    [batch] = await rows(store, ImportBatch)
+    assert batch.upload is None  # read once, kept no longer
+    huge = Attachment("list.csv", CSV_TYPE, b"x" * (5 * 1024 * 1024 + 1))  # its size is checked at once
+    assert "The file is too big" in (await say(desk, mail_sender, "import Team", attachments=(huge,)))[0].text
 
 
 # ---- German, setup file, templates --------------------------------------------------------------
