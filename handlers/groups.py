@@ -879,9 +879,7 @@ async def keep_upload(ctx: Context, group: SeatGroup, attachment: Attachment) ->
     anyone can write the From: line of an upload."""
     if len(attachment.data) > MAX_FILE_BYTES:
         raise FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES)
-    await ctx.session.execute(update(ImportBatch).where(
-        ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "uploaded")
-        .values(status="discarded", upload=None).execution_options(synchronize_session=False))
+    # No earlier upload is discarded here: a forged From: must not void the list its owner's code names.
     batch = ImportBatch(group_id=group.id, uploaded_by=ctx.sender, filename=(attachment.name or "")[:255], rows=[],
                         summary={}, status="uploaded", upload=attachment.data, created_at=ctx.now)
     ctx.session.add(batch)
