@@ -22,7 +22,7 @@ from bot.mailparse import MB, Limits, ParsedMail
 from handlers.context import address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply
 from handlers.commandlines import only_line, takes_file
-from handlers.router import Desk
+from handlers.router import Desk, hold_sender
 from handlers.tickets import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets, normal_id
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
@@ -146,6 +146,7 @@ class EmailEdge:
         try:
             prepared = await self._prepare(parsed)
             async with self.store.uow() as uow:
+                await hold_sender(uow, *senders([parsed]))  # before the claim, as in a batch
                 intake_id = await self._claim(uow, mail, parsed)
                 if intake_id is None:
                     return "duplicate"
@@ -171,6 +172,8 @@ class EmailEdge:
         try:
             prepared = [await self._prepare(one) for one in parsed]
             async with self.store.uow() as uow:
+                # All the batch's senders at once, in one fixed order: two crossing batches wait, never deadlock.
+                await hold_sender(uow, *senders(parsed))
                 statuses = []
                 for mail, one, ready in zip(mails, parsed, prepared):
                     intake_id = await self._claim(uow, mail, one)
@@ -464,6 +467,11 @@ class EmailEdge:
         row.subject = row.subject or reply_subject(parsed.subject, word(lang, "mail.no_subject"))
         if threaded and not mailparse.is_synthetic(parsed.message_id):
             row.headers.update({"In-Reply-To": parsed.message_id, "References": references(parsed)})
+
+
+def senders(parsed: list[ParsedMail]) -> list[str]:
+    """The desk's addresses of the mails' senders, as their turns are held."""
+    return [f"email:{p.sender}" for p in parsed if p.sender]
 
 
 def megabytes(size: int) -> int:

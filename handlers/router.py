@@ -14,6 +14,7 @@ from handlers.context import (
 )
 from handlers.messages import Choice, Inbound, Reply
 from storage.db import Store, UnitOfWork
+from storage.dialect import serialize
 from storage.models import Address, Person, Role
 from storage.models import Choice as ChoiceRow
 from templates import has_word, render
@@ -95,6 +96,15 @@ def split_command(text: str) -> tuple[str, str]:
     return parts[0].lstrip("/").split("@", 1)[0].lower(), (parts[1] if len(parts) > 1 else "").strip()
 
 
+async def hold_sender(uow: UnitOfWork, *senders: str) -> None:
+    """Let one transaction at a time work for each sender, until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock per address (taking it again in the same transaction
+    is free). SQLite: every transaction begins with BEGIN IMMEDIATE, so writers take turns anyway.
+    """
+    await serialize(uow.session, *(f"sender:{sender}" for sender in senders))
+
+
 async def command_hint(ctx: Context, looked_like: str) -> dict:
     """What an acknowledgement tells about a mail that looked like a command: the line that would have
     run it (`meant`), or, when its arguments did not fit, how the command is typed (`usage`)."""
@@ -172,7 +182,12 @@ class Desk:
         return inbound
 
     async def handle_in(self, uow: UnitOfWork, inbound: Inbound) -> list[Reply]:
-        """Answer inside the caller's unit of work (the caller commits); a refusal undoes only the handler's writes."""
+        """Answer inside the caller's unit of work (the caller commits); a refusal undoes only the handler's writes.
+
+        One sender's messages take turns, also across processes: the sender's lock comes first, before
+        the speaker is read or made, so each message sees everything the one before it committed.
+        """
+        await hold_sender(uow, inbound.sender)
         ctx = await self._context(uow, inbound)
         try:
             async with uow.session.begin_nested():

@@ -158,3 +158,59 @@ async def test_a_list_that_takes_too_long_is_stopped_and_the_manager_told(fake_b
     assert "/import" in helped.params["text"]
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(groups.ImportBatch)) == 0
+
+
+OWNER = 1001
+
+
+async def trust_desk(store, config) -> Desk:
+    from datetime import datetime, timezone
+
+    from handlers import accounts
+    from handlers.bootstrap import ensure_owners
+
+    async with store.uow() as uow:
+        await ensure_owners(uow, [f"telegram:{OWNER}"], datetime.now(timezone.utc))
+        await uow.commit()
+    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), groups.handlers(),
+                                                accounts.handlers()))
+
+
+async def test_a_big_order_waits_for_the_admins_button_and_quoted_names_work_everywhere(
+        fake_bot_api, start_bot, store, config):
+    await start_bot(await trust_desk(store, config))
+    [pending] = await ask(fake_bot_api, MANAGER, "/group new „Rückenfit Süd“ 30 group")
+    assert "wait for our approval" in pending.params["text"]
+    assert "1 needed, 0 free" in (await ask(fake_bot_api, MANAGER, "/enroll «Rückenfit Süd» Kim k@example.com"))[0] \
+        .params["text"]
+    [listing] = await ask(fake_bot_api, OWNER, "/orders")
+    [approved] = await click(fake_bot_api, OWNER, listing, "Approve #1")
+    assert "Order #1 is approved" in approved.params["text"]
+    async with store.uow() as uow:  # the buyer's chat hears of it through the outbox
+        notice = await uow.session.scalar(select(Outbox.text).where(Outbox.recipient == f"telegram:{MANAGER}"))
+    assert '"Rückenfit Süd" now has 30 seats' in notice
+    [enrolled] = await ask(fake_bot_api, MANAGER, "/enroll «Rückenfit Süd» Kim k@example.com")
+    assert "30 bought, 1 taken" in enrolled.params["text"]
+    [removed] = await ask(fake_bot_api, MANAGER, "/remove 'Rückenfit Süd' k@example.com")
+    assert "seat stays taken" in removed.params["text"] and "30 bought, 1 taken" in removed.params["text"]
+    [listed] = await ask(fake_bot_api, MANAGER, '/members "Rückenfit Süd"')
+    assert "1 taken (1 by removed members)" in listed.params["text"]
+    [refunded] = await ask(fake_bot_api, OWNER, "/refund “Rückenfit Süd” 1 enrolled by mistake")
+    assert "30 bought, 0 taken" in refunded.params["text"]
+
+
+async def test_a_manager_cannot_read_or_rewrite_someone_elses_record(fake_bot_api, start_bot, store, config):
+    await start_bot(await trust_desk(store, config))
+    await ask(fake_bot_api, OWNER, "/member add Vera Opfer victim@example.com contract=K-1")
+    async with store.uow() as uow:
+        before = await uow.session.scalar(select(Member))
+    await ask(fake_bot_api, MANAGER, '/group new "Team Nord" 3 group')
+    [enrolled] = await ask(fake_bot_api, MANAGER, '/enroll "Team Nord" Call +1-900-SCAM victim@example.com')
+    assert "stays as it is" in enrolled.params["text"]
+    for text in ("/member victim@example.com", f"/member set {before.person_id} first=Call", "/member list"):
+        [reply] = await ask(fake_bot_api, MANAGER, text)
+        assert "not available to you" in reply.params["text"] and "Vera" not in reply.params["text"], text
+    async with store.uow() as uow:
+        after = await uow.session.scalar(select(Member))
+    assert (after.first_name, after.contract_number, after.invitation_token) == (
+        "Vera", "K-1", before.invitation_token)

@@ -167,13 +167,14 @@ async def mailed_import(desk: Desk, rows: str):
 
 
 async def test_a_forged_import_mail_does_not_discard_the_dry_run_waiting_for_its_code(group_desk, store):
-    checked = await mailed_import(group_desk, "Kim Meyer;kim.meyer@example.com\nLu Li;lu@example.com\n")
-    code = checked.subject.split()[0]
+    kept = await mailed_import(group_desk, "Kim Meyer;kim.meyer@example.com\nLu Li;lu@example.com\n")
+    [checked] = await group_desk.handle(inbound(LEA_MAIL, kept.subject.split()[0], clock=group_desk.clock))
+    code = checked.subject.split()[0]  # Lea's dry run, waiting for this code
     forged = await mailed_import(group_desk, "Mallory;mallory@example.com\n")  # someone else, Lea's From:
-    assert "1 new member" in forged.text
+    assert "I read the list only when you reply" in forged.text
     async with store.uow() as uow:
         statuses = (await uow.session.scalars(select(ImportBatch.status).order_by(ImportBatch.id))).all()
-    assert statuses == ["dry_run", "dry_run"]
+    assert statuses == ["discarded", "dry_run", "uploaded"]  # the read upload, its check, the forged one
     assert "Imported 2 members" in await text(group_desk, LEA_MAIL, code)  # Lea's own check, as she saw it
     async with store.uow() as uow:
         group = await uow.session.scalar(select(SeatGroup))
