@@ -14,7 +14,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
@@ -26,7 +25,7 @@ from handlers import codes
 from handlers.context import Context, Refusal
 from handlers.identity import issue_code, normalise_email
 from handlers.imports import ImportRow, RowError, parse_import, row_from_dict
-from handlers.messages import Attachment, Choice, Reply
+from handlers.messages import Attachment, Choice, Reply, new_message_id
 from handlers.profile_rules import csv_bytes, region_for
 from handlers.router import Command, Handlers
 from storage.dialect import insert_ignoring_conflicts
@@ -595,7 +594,7 @@ def code_row(ctx: Context, email: str, code: str, expires) -> dict:
 
 def outbox_row(ctx: Context, to: str, rendered: Rendered) -> dict:
     """An outbox mail as a plain row, for bulk inserts (ctx.mail adds one ORM object at a time)."""
-    message_id = make_msgid(domain=ctx.config.mail_domain)
+    message_id = new_message_id(ctx.config.mail_domain)
     return {"channel": "email", "recipient": to, "subject": rendered.subject, "text": rendered.text,
             "html": rendered.html, "message_id": message_id, "attachments": [], "status": "pending",
             "headers": {"Message-ID": message_id, "Auto-Submitted": "auto-generated"}, "attempts": 0,
