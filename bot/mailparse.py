@@ -108,23 +108,33 @@ def parse(raw: bytes, limits: Limits = Limits()) -> ParsedMail:
 def read_message(raw: bytes) -> tuple[Message, tuple[str, ...]]:
     """Parse a mail; one nested deeper than MAX_DEPTH is read without its deepest parts, and if even that
     fails, by its headers alone. Also says what was left out."""
-    try:
-        msg = email.message_from_bytes(raw, policy=POLICY)
-        if nesting(msg) <= MAX_DEPTH:
+    if not may_nest_deeply(raw):  # the parser takes seconds to reach its recursion limit: skip that try
+        msg = parse_within(raw)
+        if msg is not None:
             return msg, ()
-    except RecursionError:
-        pass
-    try:
-        msg = email.message_from_bytes(cut_deep(raw, MAX_DEPTH), policy=POLICY)
-        if nesting(msg) <= MAX_DEPTH:
-            return msg, (DEEP_PARTS,)
-    except RecursionError:
-        pass
+    shallow, cut = cut_deep(raw, MAX_DEPTH)
+    msg = parse_within(shallow)
+    if msg is not None:
+        return msg, (DEEP_PARTS,) if cut else ()
     msg = BytesHeaderParser(policy=POLICY).parsebytes(raw)
     for name in ("content-type", "content-transfer-encoding"):
         del msg[name]
     msg.set_payload("")
     return msg, (HEAD_ONLY,)
+
+
+def may_nest_deeply(raw: bytes) -> bool:
+    """Whether a mail names more boundaries and attached mails than MAX_DEPTH (cheap: byte counts)."""
+    return sum(raw.count(word) for word in (b"oundary", b"OUNDARY", b"essage/", b"ESSAGE/")) > MAX_DEPTH
+
+
+def parse_within(raw: bytes) -> Message | None:
+    """Parse, or None when the parts nest deeper than MAX_DEPTH."""
+    try:
+        msg = email.message_from_bytes(raw, policy=POLICY)
+    except RecursionError:
+        return None
+    return msg if nesting(msg) <= MAX_DEPTH else None
 
 
 def nesting(msg: Message) -> int:
@@ -138,15 +148,16 @@ def nesting(msg: Message) -> int:
     return deepest
 
 
-def cut_deep(raw: bytes, limit: int) -> bytes:
-    """The raw mail without the parts nested deeper than `limit`, found by their boundaries line by line."""
+def cut_deep(raw: bytes, limit: int) -> tuple[bytes, bool]:
+    """The raw mail without the parts nested deeper than `limit`, found by their boundaries line by line;
+    and whether any was left out."""
     lines = raw.splitlines(keepends=True)
     start, blocks, boundary, depth = part_head(lines, 0, 0, limit)
     out = [line for block in (blocks[:-1] if depth > limit else blocks) for line in block]
     if depth > limit:
-        return b"".join(out)
+        return b"".join(out), True
     opened = [(boundary, depth)] if boundary else []  # multiparts open around the current line
-    skipping = False
+    skipping = cut = False
     index = start
     while index < len(lines):
         line, index = lines[index], index + 1
@@ -161,7 +172,7 @@ def cut_deep(raw: bytes, limit: int) -> bytes:
         if closing:
             opened.pop()
         elif parent_depth + 1 > limit:
-            skipping = True
+            skipping = cut = True
             continue
         out.append(line)
         skipping = False
@@ -170,9 +181,10 @@ def cut_deep(raw: bytes, limit: int) -> bytes:
         index, blocks, boundary, depth = part_head(lines, index, parent_depth + 1, limit)
         out.extend(line for block in (blocks[:-1] if depth > limit else blocks) for line in block)
         skipping = depth > limit
+        cut = cut or skipping
         if boundary and not skipping:
             opened.append((boundary, depth))
-    return b"".join(out)
+    return b"".join(out), cut
 
 
 def part_head(lines: list[bytes], index: int, depth: int,
