@@ -366,14 +366,15 @@ async def answer_by_mail(ctx: Context, ticket: Ticket, meta: MailMeta, text: str
     if not text:
         raise Refusal("tickets_empty_text", word="reply", id=ticket.id, p=prefix(ctx))
     held = await ctx.session.scalar(NEW_HELD, dict(
-        ticket_id=ticket.id, direction=UNPROVEN, author=ctx.sender, text=text, message_id=normal_id(meta.message_id),
-        attachments=held_attachments(ctx.inbound), created_at=ctx.now))
+        ticket_id=ticket.id, direction=UNPROVEN, author=ctx.sender, text=text,
+        message_id=normal_id(meta.message_id), attachments=held_attachments(ctx.inbound), created_at=ctx.now))
     ticket.updated_at = ctx.now
     try:
         code = await issue_code(ctx, ANSWER_PROOF, str(held))
     except Refusal as refusal:  # too many codes this hour: the answer stays on the ticket, unsent
         await ctx.audit("ticket_answer_held", tag(ticket.id), code=False)
-        return [ctx.say("tickets_answer_kept", ticket=ticket, reason=ctx.render(refusal.template, **refusal.values).text)]
+        reason = ctx.render(refusal.template, **refusal.values).text
+        return [ctx.say("tickets_answer_kept", ticket=ticket, reason=reason)]
     await ctx.audit("ticket_answer_held", tag(ticket.id), code=True)
     rendered = ctx.render("tickets_answer_code", code=code, ticket=ticket, excerpt=excerpt(text),
                           expires_at=ctx.now + ctx.config.code_ttl)
@@ -399,9 +400,9 @@ async def answer_proven(ctx: Context, code: Code) -> list[Reply]:
     ticket = await ctx.session.get(Ticket, held.ticket_id)
     files = [Attachment(a["name"], a["type"], base64.b64decode(a["data"])) for a in held.attachments]
     queued = await mail_answer(ctx, ticket, held.text, files)
+    listed = [{k: v for k, v in a.items() if k != "data"} for a in held.attachments]
     await ctx.session.execute(update(TicketMessage).where(TicketMessage.id == held.id).values(
-        message_id=queued.message_id, attachments=[{k: v for k, v in a.items() if k != "data"} for a in held.attachments])
-        .execution_options(synchronize_session=False))
+        message_id=queued.message_id, attachments=listed).execution_options(synchronize_session=False))
     return await answered(ctx, ticket, code.address)
 
 
@@ -515,7 +516,8 @@ async def show_ticket(ctx: Context, args: str) -> list[Reply]:
     choices = [ctx.choice("label.ticket_close", f"close {ticket.id}", id=ticket.id)] if closable else []
     values = dict(ticket=ticket, names=names, customer=customer, desk=ACK_AUTHOR, p=prefix(ctx))
     whole = [ThreadLine.of(m) for m in messages]
-    shown = [line.cut(n) for line, n in zip(whole, fair_lengths([len(line.text) for line in whole], CHAT_CHARS))]
+    lengths = fair_lengths([len(line.text) for line in whole], CHAT_CHARS)
+    shown = [line.cut(n) for line, n in zip(whole, lengths)]
     if shown == whole:
         return [ctx.say("tickets_thread", messages=whole, file=False, file_name=None, choices=choices, **values)]
     name = f"ticket-{ticket.id}.txt"
