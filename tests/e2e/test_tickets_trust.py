@@ -21,7 +21,7 @@ from bot.settings import Settings
 from bot.telegram import build_application, start_telegram, stop_telegram
 from storage.models import Address, Person, Role, Ticket, TicketMessage
 from tests.e2e.test_email import KIM, Rig, mail, rig, text_of  # noqa: F401 - rig is a fixture
-from tests.fakebotapi import FakeBotApi, fake_bot_api  # noqa: F401 - a fixture
+from tests.fakebotapi import fake_bot_api  # noqa: F401 - a fixture
 from tests.imap import imap_server  # noqa: F401 - a fixture
 from tests.smtp import smtp_server  # noqa: F401 - a fixture
 
