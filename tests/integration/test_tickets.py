@@ -395,3 +395,17 @@ def test_age_is_said_in_the_readers_language():
     now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
     assert tickets.age_text(now, then, "en") == "3 hours ago"
     assert tickets.age_text(now, then, "de") == "vor 3 Stunden"
+
+
+async def test_a_support_answer_by_mail_past_the_code_limit_is_kept_unsent_and_support_is_told(store, config, clock):
+    await add_person(store, clock, f"email:{SUPPORT_MAIL}")
+    desk = make_desk(store, config, clock)
+    await first_mail(desk, clock)
+    [notice] = await outbox(store, SUPPORT_MAIL)
+    for n in range(config.code_max_per_hour + 1):
+        [last] = await desk.handle(mail(SUPPORT_MAIL, f"Re: {notice.subject}", f"Answer {n}", clock=clock,
+                                        message_id=f"<s{n}@staff.example>", in_reply_to=notice.message_id))
+    assert "was not sent" in last.text and "/reply 1" in last.text
+    held = [m.text for m in await messages(store) if m.direction == "unproven"]
+    assert held == [f"Answer {n}" for n in range(config.code_max_per_hour + 1)]
+    assert len(await outbox(store, CUSTOMER)) == 1
