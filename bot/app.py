@@ -5,6 +5,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
 
 from bot.email_edge import EmailEdge
@@ -48,6 +49,7 @@ def desk_config(settings: Settings) -> DeskConfig:
         code_max_per_hour=settings.code_max_per_hour,
         hold_seconds=settings.hold_seconds,
         mail_domain=domain,
+        mail_from=parseaddr(settings.mail_from)[1] or "frontdesk@localhost",  # as transport_for sends it
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.app import Runtime, demo_secret, open_runtime
-from bot.console import AnnouncingTransport, Console, ConsoleTransport
+from bot.console import AnnouncingTransport, Console, speaker_worker
 from bot.housekeeping import Housekeeping
 from bot.mail import EmlDirTransport, transport_for
 from bot.settings import Settings, SettingsError, describe_invalid
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:  # one line naming the variable, not pydantic's report with the values
         return fail(f"configuration error: {describe_invalid(exc)}")
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command in ("demo", "chat") and logging.getLogger().level >= logging.INFO:
+        # The schema steps are worth a line in a server's log, not on a newcomer's screen.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     commands = {"demo": demo, "run": run, "chat": chat, "setup": setup, "migrate": migrate}
     try:
         return asyncio.run(commands[args.command](settings, args))
@@ -58,34 +61,38 @@ def fail(message: str) -> int:
     return 2
 
 
-def console_transports(settings: Settings, lang: str) -> dict:
-    mail = AnnouncingTransport(EmlDirTransport(settings.outbox_dir, settings.mail_from or "frontdesk@localhost"),
-                               sys.stdout, lang)
-    chat = ConsoleTransport(sys.stdout, lang)
-    return {"email": mail, "telegram": chat, "console": chat}
-
-
 async def demo(settings: Settings, args) -> int:
-    """Local mode with the demo practice; piped input is read line by line and ends with exit 0."""
+    """Local mode with the demo practice; piped input is read line by line and ends with exit 0.
+
+    The only process of its world, so it delivers too: mail into the outbox folder, chat messages to
+    their addressee when the console speaks as them."""
     if not settings.secret_key:
         settings.secret_key = demo_secret(Path(".frontdesk-secret"))
     example = resources.files("examples").joinpath("practice.toml")
     with resources.as_file(example) as path:
-        runtime = await open_runtime(settings, console_transports(settings, settings.language), setup=path)
-    return await console_session(runtime, DEMO_SPEAKER)
+        runtime = await open_runtime(settings, {}, setup=path)
+    return await console_session(runtime, DEMO_SPEAKER, deliver=True)
 
 
 async def chat(settings: Settings, args) -> int:
+    """The console beside `frontdesk run`: it shows its speaker's replies and leaves the outbox to run."""
     settings.require_secret()
-    runtime = await open_runtime(settings, console_transports(settings, settings.language))
-    return await console_session(runtime, args.speaker)
+    runtime = await open_runtime(settings, {})
+    return await console_session(runtime, args.speaker, deliver=False)
 
 
-async def console_session(runtime: Runtime, speaker: str) -> int:
-    lang = runtime.desk.config.default_language
+async def console_session(runtime: Runtime, speaker: str, deliver: bool) -> int:
+    settings, lang = runtime.settings, runtime.desk.config.default_language
+    console = Console(runtime.desk, None, speaker, sys.stdout, lang, files=settings.files_dir)
+    if deliver:
+        mail = AnnouncingTransport(EmlDirTransport(settings.outbox_dir, settings.mail_from or "frontdesk@localhost"),
+                                   sys.stdout, lang)
+        console.worker = speaker_worker(runtime.store, console, mail, settings.outbox_max_attempts)
     try:
-        await Console(runtime.desk, runtime.worker, speaker, sys.stdout, lang).run(sys.stdin)
+        await console.run(sys.stdin)
     finally:
+        if console.worker is not None:
+            await console.worker.close()
         await runtime.close()
     return 0
 
@@ -100,7 +107,11 @@ async def run(settings: Settings, args) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    telegram_app = await start_telegram_channel(runtime) if settings.telegram_token else None
+    try:
+        telegram_app = await start_telegram_channel(runtime) if settings.telegram_token else None
+    except BaseException:
+        await runtime.close()
+        raise
     if telegram_app is None:
         log.warning("FRONTDESK_TELEGRAM_TOKEN is not set: Telegram is off")
     tasks = [asyncio.create_task(runtime.worker.run(stop)),
@@ -126,7 +137,12 @@ async def start_telegram_channel(runtime: Runtime):
 
     app = build_application(runtime.settings, runtime.desk)
     runtime.transports["telegram"] = TelegramTransport(app.bot)
-    await start_telegram(app, runtime.settings)
+    try:
+        await start_telegram(app, runtime.settings)
+    except OSError as exc:  # the webhook cannot listen: the address is not ours, the port taken, the name unknown
+        await app.shutdown()
+        raise SettingsError(f"FRONTDESK_WEBHOOK_LISTEN {runtime.settings.webhook_listen!r}: cannot listen there "
+                            f"({exc.strerror or exc})") from exc
     return app
 
 

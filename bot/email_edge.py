@@ -20,7 +20,7 @@ from bot import mailparse
 from bot.mailparse import MB, Limits, ParsedMail
 from handlers.context import address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
-from handlers.router import BARE_CODE, Desk, split_command
+from handlers.router import BARE_CODE, Desk, hold_sender, split_command
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
@@ -114,11 +114,13 @@ class EmailEdge:
             log.warning("mail uid %s could not be parsed: %s", mail.uid, describe(exc))
             return await self._store_failed(mail, mailparse.quick_id(mail.raw), exc)
         try:
+            prepared = await self._prepare(parsed)
             async with self.store.uow() as uow:
+                await hold_sender(uow, *senders([parsed]))  # before the claim, as in a batch
                 intake_id = await self._claim(uow, mail, parsed)
                 if intake_id is None:
                     return "duplicate"
-                status = await self._process(uow, intake_id, parsed, mail)
+                status = await self._process(uow, intake_id, parsed, mail, prepared)
                 await uow.commit()
                 return status
         except Exception as exc:  # noqa: BLE001 - the handlers' writes roll back; the mail is kept raw
@@ -138,14 +140,17 @@ class EmailEdge:
         if any(p is None for p in parsed) or len(mails) < 2:
             return [await self.take(mail) for mail in mails]
         try:
+            prepared = [await self._prepare(one) for one in parsed]
             async with self.store.uow() as uow:
+                # All the batch's senders at once, in one fixed order: two crossing batches wait, never deadlock.
+                await hold_sender(uow, *senders(parsed))
                 statuses = []
-                for mail, one in zip(mails, parsed):
+                for mail, one, ready in zip(mails, parsed, prepared):
                     intake_id = await self._claim(uow, mail, one)
                     if intake_id is None:
                         statuses.append("duplicate")
                     else:
-                        statuses.append(await self._process(uow, intake_id, one, mail))
+                        statuses.append(await self._process(uow, intake_id, one, mail, ready))
                 await uow.commit()
                 return statuses
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
@@ -157,6 +162,12 @@ class EmailEdge:
         if len(raw) > PARSE_IN_THREAD:
             return await asyncio.to_thread(mailparse.parse, raw, self.policy.limits)
         return mailparse.parse(raw, self.policy.limits)
+
+    async def _prepare(self, parsed: ParsedMail) -> Inbound | None:
+        """The mail as the desk will get it, with its slow work done (a list read once its code came back)
+        before the intake's transaction begins."""
+        text = self.route(parsed)
+        return None if text is None else await self.desk.prepare(self.inbound(parsed, text))
 
     async def _claim(self, uow: UnitOfWork, mail: Incoming, parsed: ParsedMail) -> int | None:
         """Record the Message-ID; None if it was recorded before (then the mail only needs its flag)."""
@@ -243,7 +254,8 @@ class EmailEdge:
 
     # ---- one mail -------------------------------------------------------------------------
 
-    async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None) -> str:
+    async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None,
+                       prepared: Inbound | None = None) -> str:
         """Run the handlers for one mail and queue the answers; return the intake status."""
         reason = await self._ignore_reason(uow, parsed)
         if reason is not None:
@@ -251,7 +263,7 @@ class EmailEdge:
         replies: list[Reply] = []
         text = self.route(parsed)
         if text is not None:
-            replies = await self.desk.handle_in(uow, self.inbound(parsed, text))
+            replies = await self.desk.handle_in(uow, prepared or self.inbound(parsed, text))
         if (replies or parsed.refused or (mail and mail.truncated)) and not parsed.automatic:
             lang = await self.reply_language(uow, parsed)
             await self.queue_replies(uow, parsed, replies + self.refusals(parsed, mail, lang), lang)
@@ -367,6 +379,11 @@ class EmailEdge:
         row.subject = row.subject or reply_subject(parsed.subject, word(lang, "mail.no_subject"))
         if threaded and not mailparse.is_synthetic(parsed.message_id):
             row.headers.update({"In-Reply-To": parsed.message_id, "References": references(parsed)})
+
+
+def senders(parsed: list[ParsedMail]) -> list[str]:
+    """The desk's addresses of the mails' senders, as their turns are held."""
+    return [f"email:{p.sender}" for p in parsed if p.sender]
 
 
 def megabytes(size: int) -> int:

@@ -6,6 +6,7 @@ import base64
 import email.policy
 import logging
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
@@ -43,9 +44,28 @@ def build_email(row: Outbox, mail_from: str) -> EmailMessage:
     msg.set_content(row.text, charset="utf-8", cte="quoted-printable")
     if row.html:
         msg.add_alternative(row.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    for attachment in row.attachments or []:
-        _attach(msg, attachment)
+    attachments = row.attachments or []
+    for attachment in attachments:
+        if is_calendar(attachment):
+            _add_invitation(msg, attachment)
+    for attachment in attachments:
+        # The invitation's copy as a file, for clients that do not read iMIP (as Google sends it).
+        _attach(msg, {**attachment, "type": "application/ics"} if is_calendar(attachment) else attachment)
     return msg
+
+
+def is_calendar(attachment: dict) -> bool:
+    return attachment.get("type", "").split(";")[0].strip().lower() == "text/calendar"
+
+
+def _add_invitation(msg: EmailMessage, attachment: dict) -> None:
+    """iMIP (RFC 6047): the calendar is an alternative of the text, its METHOD repeated in the content type;
+    Outlook and Gmail show an invitation's controls only for that shape."""
+    calendar = base64.b64decode(attachment["data"]).decode("utf-8")
+    found = re.search(r"^METHOD:(\S+)", calendar, re.MULTILINE)
+    method = found.group(1) if found else "PUBLISH"
+    msg.add_alternative(calendar, subtype="calendar", charset="utf-8", cte="quoted-printable",
+                        params={"method": method})
 
 
 def _add_row_headers(msg: EmailMessage, headers: dict, mail_from: str) -> None:
@@ -73,8 +93,18 @@ def _attach(msg: EmailMessage, attachment: dict) -> None:
     maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
     params = dict(param.split("=", 1) for param in raw_params if "=" in param)
     data = base64.b64decode(attachment["data"])
+    if maintype == "text" and "charset" not in params and _is_utf8(data):
+        params["charset"] = "utf-8"  # text without a charset is read as US-ASCII (RFC 2046)
     msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream",
                        filename=attachment.get("name", "attachment"), params=params)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class EmlDirTransport:

@@ -18,6 +18,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
+from handlers.identity import canonical_email
 from handlers.messages import Attachment
 
 MB = 1024 * 1024
@@ -74,7 +75,7 @@ class Refused:
 @dataclass(frozen=True)
 class ParsedMail:
     message_id: str
-    sender: str | None  # "Kim@example.com" (domain lowercased); None when From holds no usable address
+    sender: str | None  # "kim@example.com" (identity.canonical_email); None when From holds no usable address
     display_name: str | None
     subject: str
     in_reply_to: str | None
@@ -290,13 +291,12 @@ def first_id(value: str) -> str | None:
 
 
 def sender_of(msg: Message) -> tuple[str | None, str | None]:
-    """(display name, address with lowercased domain) of From; the address is None when unusable."""
+    """(display name, address in its one stored spelling) of From; the address is None when unusable."""
     name, address = parseaddr(header(msg, "From"))
     name = clean(name).strip()[:MAX_NAME] or None
     if len(address) > MAX_ADDRESS or not ADDRESS.match(address):
         return name, None
-    local, _, domain = address.rpartition("@")
-    return name, f"{local}@{domain.lower()}"
+    return name, canonical_email(address) or address.lower()
 
 
 def subject_of(msg: Message) -> str:

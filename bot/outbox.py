@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, true, update
 
 from bot.periodic import repeat
 from bot.transport import PermanentFailure, Transport
@@ -35,8 +36,10 @@ class OutboxWorker:
     """Delivers outbox rows; any number of workers may run against one database."""
 
     def __init__(self, store: Store, transports: dict[str, Transport], clock: Clock | None = None,
-                 max_attempts: int = 8, batch: int = 100):
+                 max_attempts: int = 8, batch: int = 100, scope: Callable[[], ColumnElement[bool]] | None = None):
+        """`scope`, asked anew each round, narrows which rows this worker takes (all of its channels' by default)."""
         self.store = store
+        self.scope = scope or true
         self.transports = transports
         self.clock = clock or SystemClock()
         self.max_attempts = max_attempts
@@ -88,7 +91,7 @@ class OutboxWorker:
             # SKIP LOCKED: on PostgreSQL a worker passes over rows another worker is claiming right now
             # (SQLite has one writer at a time anyway). The UPDATE checks again that each row is free:
             # that conditional UPDATE is the claim.
-            due = (select(Outbox.id).where(*self._due(now), Outbox.channel.in_(list(self.transports)))
+            due = (select(Outbox.id).where(*self._due(now), Outbox.channel.in_(list(self.transports)), self.scope())
                    .order_by(Outbox.next_attempt_at, Outbox.id).limit(self.batch)
                    .with_for_update(skip_locked=True))
             rows = (await uow.session.scalars(

@@ -1,15 +1,20 @@
 """One typed settings object, read from FRONTDESK_* variables and a .env file."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import re
+import secrets
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ValidationError, field_validator
+from pydantic import PrivateAttr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "xxx"}
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a secret_token
 
 
 class SettingsError(Exception):
@@ -35,6 +40,7 @@ class Settings(BaseSettings):
     imap_poll_seconds: int = 30
     mail_from: str = ""
     outbox_dir: Path = Path("./frontdesk-outbox")
+    files_dir: Path = Path("./frontdesk-files")  # where the console saves files sent to its speaker
     outbox_max_attempts: int = 8
     owners: str = ""
     timezone: str = "Europe/Berlin"
@@ -43,6 +49,21 @@ class Settings(BaseSettings):
     code_ttl_seconds: int = 900
     code_max_per_hour: int = 5
     log_level: str = "INFO"
+    _webhook_token: str = PrivateAttr(default="")
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def _listen_address(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: str) -> str:
+        if value and not WEBHOOK_SECRET.fullmatch(value):  # the value itself is a secret: not shown
+            raise ValueError("FRONTDESK_WEBHOOK_SECRET may hold only letters, digits, _ and -, "
+                             "at most 256 of them")
+        return value
 
     @field_validator("language")
     @classmethod
@@ -82,6 +103,21 @@ class Settings(BaseSettings):
                 "at least 16 characters (for example: python -c 'import secrets; print(secrets.token_hex(32))')"
             )
 
+    @property
+    def webhook_secret_token(self) -> str:
+        """The secret Telegram must send with each webhook update: FRONTDESK_WEBHOOK_SECRET, or else one
+        derived from FRONTDESK_SECRET_KEY (the same in every process sharing the key, so one process
+        registering the webhook does not lock the others out), or else a random one for this process."""
+        if self.webhook_secret:
+            return self.webhook_secret
+        if not self._webhook_token:
+            if self.secret_key:
+                self._webhook_token = hmac.new(self.secret_key.encode(), b"frontdesk telegram webhook",
+                                               hashlib.sha256).hexdigest()
+            else:
+                self._webhook_token = secrets.token_urlsafe(32)
+        return self._webhook_token
+
     def require_mail_from(self) -> None:
         if self.smtp_url and not self.mail_from:
             raise SettingsError("FRONTDESK_MAIL_FROM is required when FRONTDESK_SMTP_URL is set")
@@ -89,6 +125,16 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides) -> Settings:
     return Settings(**overrides)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """'0.0.0.0:8443', '[::]:8443' or ':8443' → (host, port); anything else is a ValueError naming the variable."""
+    host, colon, port = listen.rpartition(":")
+    if not colon or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535 \
+            or any(c.isspace() for c in listen) or host.count("[") != host.count("]"):
+        raise ValueError(f"FRONTDESK_WEBHOOK_LISTEN must be HOST:PORT such as 0.0.0.0:8443 or [::]:8443, "
+                         f"not {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def describe_invalid(exc: ValidationError) -> str:

@@ -5,7 +5,8 @@ import asyncio
 import base64
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -28,6 +29,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    BaseUpdateProcessor,
     CallbackContext,
     CallbackQueryHandler,
     ContextTypes,
@@ -97,7 +99,7 @@ def application_builder(settings: Settings) -> ApplicationBuilder:
         .token(settings.telegram_token)
         .base_url(settings.telegram_api_url)
         .base_file_url(file_url(settings.telegram_api_url))
-        .concurrent_updates(concurrency)
+        .concurrent_updates(SenderOrder(concurrency))
         # Measured: concurrency above the pool size only queues for connections (PERFORMANCE.md).
         .connection_pool_size(concurrency + POOL_HEADROOM)
         .get_updates_connection_pool_size(1)
@@ -109,6 +111,64 @@ def application_builder(settings: Settings) -> ApplicationBuilder:
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_rate_per_second,
                                                       overall_time_period=1, max_retries=1))
     return builder
+
+
+class SenderOrder(BaseUpdateProcessor):
+    """One sender's updates one at a time, in the order they came; different senders in parallel,
+    at most `max_concurrent_updates` at once.
+
+    PTB takes one of the overall slots before it hands an update here. The first update of a sender
+    keeps its slot and then runs that sender's later updates, one after the other, until none are left.
+    A later update only joins its sender's line and gives its slot back at once: a chat that sends
+    many messages holds one slot, not all of them. Lines are taken in the order the updates arrived,
+    since PTB starts a task per update in that order and its slots are handed out first come, first served.
+    """
+
+    def __init__(self, max_concurrent_updates: int):
+        super().__init__(max_concurrent_updates)
+        self._lines: dict[Hashable, deque[Awaitable]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable) -> None:
+        key = sender_key(update)
+        if key is None:
+            await coroutine
+            return
+        line = self._lines.get(key)
+        if line is not None:  # this sender's updates are being run: this one comes after the others
+            line.append(coroutine)
+            return
+        line = self._lines[key] = deque([coroutine])
+        try:
+            while line:
+                try:
+                    await line[0]
+                except Exception:  # noqa: BLE001 - PTB's own error handling ran already; the next update still comes
+                    log.exception("Telegram update of %s failed", key)
+                finally:
+                    line.popleft()
+        finally:
+            del self._lines[key]
+            for left in line:  # only when cancelled: never awaited, closed without a warning
+                close = getattr(left, "close", None)
+                if close is not None:
+                    close()
+
+    async def initialize(self) -> None:
+        """Nothing to set up: lines exist only while a sender has updates."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free: PTB waits for the running updates before it shuts the processor down."""
+
+
+def sender_key(update: object) -> Hashable | None:
+    """Whose turn an update waits for: its user (messages and button presses alike), else its chat."""
+    if not isinstance(update, Update):
+        return None
+    if update.effective_user is not None:
+        return ("user", update.effective_user.id)
+    if update.effective_chat is not None:
+        return ("chat", update.effective_chat.id)
+    return None
 
 
 def file_url(api_url: str) -> str:
@@ -126,12 +186,11 @@ async def start_telegram(app: Application, settings: Settings) -> None:
         await app.post_init(app)
     allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
     if settings.webhook_url:
-        if not settings.webhook_secret:
-            log.warning("FRONTDESK_WEBHOOK_SECRET is not set: anyone who learns the webhook URL can post updates")
+        # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
         host, port = listen_address(settings.webhook_listen)
         await app.updater.start_webhook(
             listen=host, port=port, url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret or None,
+            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret_token,
             allowed_updates=allowed,
         )
     else:

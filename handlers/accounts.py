@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers import codes
@@ -26,13 +26,14 @@ from handlers.customers import parse_id, split_first
 from handlers.groups import claim_activation, secret_digest, take_seats, use_held_seats  # seats live in groups
 from handlers.identity import confirm, issue_code, normalise_email
 from handlers.messages import Attachment, Reply
+from handlers.names import name_key, unquote
+from handlers.names import split_first as split_name
 from handlers.router import Command, Handlers
 from storage.db import UnitOfWork
-from storage.models import Address, Audit, Code, Credential, Member, Membership, Person, Role, SeatGroup
+from storage.models import Address, Audit, Code, Credential, Member, Membership, Person, SeatGroup
 from templates import language, render
 
 ADMINS = frozenset({"owner", "admin"})
-MANAGERS = ADMINS | {"manager"}
 TEAM_ROLES = frozenset({"owner", "admin", "staff", "manager", "support"})
 START_PREFIX = "acc"  # deep link: /start acc-<token>
 INVITATION_PURPOSE = "account_invitation"
@@ -82,27 +83,11 @@ async def denied(ctx: Context, what: str) -> list[Reply]:
     return [ctx.say("not_allowed", word=what)]
 
 
-async def manager_scopes(ctx: Context) -> set[int]:
-    """The ids of the groups the speaker manages."""
-    scopes = await ctx.session.scalars(select(Role.scope).where(Role.person_id == ctx.person.id,
-                                                                Role.role == "manager"))
-    return {int(s) for s in scopes if s.isdigit()}
-
-
-async def may_manage(ctx: Context, person_id: int) -> bool:
-    """Admins manage every member; a group manager only the members of their groups."""
-    if ctx.roles & ADMINS:
-        return True
-    scopes = await manager_scopes(ctx)
-    return bool(scopes) and bool(await ctx.session.scalar(select(exists().where(
-        Membership.person_id == person_id, Membership.group_id.in_(list(scopes))))))
-
-
 async def find_member(ctx: Context, text: str) -> Member:
-    """The member with this id (or email) whom the speaker may manage, or a refusal naming what was typed."""
+    """The member with this id (or email), or a refusal naming what was typed (member words are for admins)."""
     person_id = await person_id_for(ctx, text)
     member = await ctx.session.get(Member, person_id) if person_id else None
-    if member is None or not await may_manage(ctx, member.person_id):
+    if member is None:
         raise Refusal("accounts_unknown", value=text.strip()[:80])
     return member
 
@@ -384,7 +369,7 @@ async def change_fields(ctx: Context, member: Member, values: dict) -> dict[str,
 # ---- reading ------------------------------------------------------------------------------------
 
 async def list_members(ctx: Context, args: str) -> list[Reply]:
-    """`member list [pending|activated|failed]`: the accounts the speaker manages, with failure reasons."""
+    """`member list [pending|activated|failed]`: the member accounts, with failure reasons."""
     await expire_invitations(ctx.uow, ctx.now)
     status = args.strip().lower()
     query = select(Member, Person).join(Person, Person.id == Member.person_id)
@@ -392,9 +377,6 @@ async def list_members(ctx: Context, args: str) -> list[Reply]:
         if status not in ("pending", "activated", "failed"):
             raise Refusal("accounts_list_usage", value=status[:20])
         query = query.where(Member.status == status)
-    if not ctx.roles & ADMINS:
-        query = query.where(Member.person_id.in_(select(Membership.person_id).where(
-            Membership.group_id.in_(list(await manager_scopes(ctx))))))
     rows = (await ctx.session.execute(query.order_by(Member.last_name, Member.first_name, Member.person_id)
                                       .limit(LIST_LIMIT + 1))).all()
     lines = [(m, display_name(m, p)) for m, p in rows[:LIST_LIMIT]]
@@ -431,11 +413,11 @@ def card_choices(ctx: Context, member: Member) -> list:
 # ---- groups -------------------------------------------------------------------------------------
 
 async def find_group(ctx: Context, text: str) -> SeatGroup:
-    """A seat group by name (case-insensitive) or number, or a refusal naming what was typed."""
-    name = " ".join(text.split())
+    """A seat group by name (quoted or not, any case) or number, or a refusal naming what was typed."""
+    name = unquote(text)
     if not name:
         raise Refusal("accounts_group_usage")
-    group = await ctx.session.scalar(select(SeatGroup).where(func.lower(SeatGroup.name) == name.lower()))
+    group = await ctx.session.scalar(select(SeatGroup).where(SeatGroup.name_key == name_key(name)))
     number = parse_id(name)
     if group is None and number:
         group = await ctx.session.get(SeatGroup, number)
@@ -459,8 +441,6 @@ async def put_in_group(ctx: Context, args: str) -> list[Reply]:
     id_text, name = split_first(args)
     member = await find_member(ctx, id_text)
     group = await find_group(ctx, name)
-    if not ctx.roles & ADMINS and group.id not in await manager_scopes(ctx):
-        return await denied(ctx, f"member group {group.name}")
     if await ctx.session.scalar(select(exists().where(Membership.group_id == group.id,
                                                       Membership.person_id == member.person_id))):
         raise Refusal("accounts_group_already", who=display_name(member), group=group.name)
@@ -590,7 +570,7 @@ async def credentials(ctx: Context, args: str, *, show_seconds: int = SHOW_SECON
     """`credentials ID|GROUP|all [code|PASSWORD]`: new credentials, shown once, kept only as a hash."""
     if ctx.inbound.channel == "email":
         raise Refusal("accounts_credentials_not_by_email")  # a mail cannot be taken back after a minute
-    target, rest = split_first(args)
+    target, rest = split_name(args)  # a group name may be quoted, as in every command that takes one
     if not target:
         raise Refusal("accounts_credentials_usage")
     kind, chosen = credential_request(rest)
@@ -721,10 +701,16 @@ async def bulk_csv(ctx: Context, rows, issued: dict[int, str], kind: str) -> byt
     """The file the admin downloads once: id, names, email, number, extension, kind, credential."""
     kind_word = ctx.word(f"accounts.kind.{kind}")
     emails = await emails_of(ctx, [m.person_id for m, _ in rows])
-    lines = [[m.person_id, m.first_name, m.last_name, emails.get(m.person_id), m.phone, m.extension, kind_word,
-              issued[m.person_id]] for m, _ in rows]
-    delimiter = ";" if ctx.lang == "de" else ","  # what Excel expects in that locale
-    return rules.csv_file(ctx.word("accounts.csv_header"), lines, delimiter)
+    lines = [[m.person_id, *csv_names(m, p), emails.get(m.person_id), rules.phone_cell(m.phone), m.extension,
+              kind_word, issued[m.person_id]] for m, p in rows]
+    return rules.csv_file(ctx.word("accounts.csv_header"), lines)
+
+
+def csv_names(member: Member, person: Person) -> tuple[str, str]:
+    """First and last name; a member enrolled by chat has only the name they were enrolled with."""
+    if member.first_name or member.last_name:
+        return member.first_name or "", member.last_name or ""
+    return rules.split_name(person.name or "")
 
 
 async def emails_of(ctx: Context, person_ids: list[int]) -> dict[int, str]:
@@ -882,7 +868,9 @@ def handlers(show_seconds: int = SHOW_SECONDS, file_seconds: int = FILE_SECONDS)
     """The account words; `show_seconds` is how long a credential stays visible in a chat."""
     return Handlers(
         commands=[
-            Command("member", member, allowed=MANAGERS, aliases=("mitglied", "benutzer"), section="admin"),
+            # Admins only: a group manager manages seats (groups.py), never people's records (phone, contract,
+            # credentials state) nor their names, which others read in notices.
+            Command("member", member, allowed=ADMINS, aliases=("mitglied", "benutzer"), section="admin"),
             # "safe" because by email it only ever refuses: an email round trip would first store the
             # command, with a chosen password in it, in the code row and the audit log.
             Command("credentials", partial(credentials, show_seconds=show_seconds, file_seconds=file_seconds),

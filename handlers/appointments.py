@@ -17,7 +17,7 @@ from handlers.availability import (
     Interval, StaffCalendar, cells, day_bounds, intersect, local_intervals, subtract,
 )
 from storage.db import UnitOfWork
-from storage.models import Appointment, Closure, Location, OpeningHours, SlotClaim, StaffHours, StaffService
+from storage.models import Appointment, Closure, Location, OpeningHours, SlotClaim, Staff, StaffHours, StaffService
 
 LIVE = ("held", "requested", "confirmed")
 
@@ -157,6 +157,20 @@ async def expire_stale_holds(uow: UnitOfWork, staff_id: int, start: datetime, en
         .execution_options(synchronize_session=False))).all()
     if stale:
         await uow.session.execute(delete(SlotClaim).where(SlotClaim.appointment_id.in_(stale)))
+
+
+async def lock_calendars(uow: UnitOfWork, staff_ids: list[int] | None, *, closing: bool) -> None:
+    """Serialise online holds with closures on the staff rows, until commit.
+
+    A hold takes a shared lock (holds do not wait for each other), a closure an exclusive one (None: every
+    staff member), both in id order so they cannot deadlock. Whoever comes second reads after the first
+    committed: a hold sees the new closure and is refused; a closure sees the new hold and lists it. On
+    SQLite every write transaction is serialised already (BEGIN IMMEDIATE) and FOR UPDATE is not emitted.
+    """
+    query = select(Staff.person_id).order_by(Staff.person_id).with_for_update(read=not closing)
+    if staff_ids is not None:
+        query = query.where(Staff.person_id.in_(staff_ids))
+    await uow.session.execute(query)
 
 
 async def claim(uow: UnitOfWork, appointment: Appointment, now: datetime) -> None:

@@ -15,7 +15,8 @@ from sqlalchemy import exists, select, update
 
 from handlers import identity
 from handlers.appointments import (
-    DayPlan, SlotTaken, claim, live_condition, live_load, load_plan, location_ids, move, qualified_staff, release,
+    DayPlan, SlotTaken, claim, live_condition, live_load, load_plan, location_ids, lock_calendars, move,
+    qualified_staff, release,
 )
 from handlers.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free, local_minute, pick_fairly
 from handlers.context import Context, Refusal, known_id
@@ -557,6 +558,9 @@ async def hold(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules) ->
     """Hold the chosen slot and send the booking code by email (after asking for an address if needed)."""
     start = local_minute(query.day, query.minute, rules.tz)
     await check_start(ctx, query, scope, rules, start)
+    # Before the plan is read: a closure decided at this moment either comes first and is seen below,
+    # or waits for this hold and then lists it.
+    await lock_calendars(ctx.uow, sorted(scope.staff_ids), closing=False)
     released = await release_own_holds(ctx)
     places = await places_for(ctx, query, scope, rules, start)
     email = await verified_email(ctx.uow, ctx.person.id)

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from handlers.context import address_kind
+from handlers.identity import canonical_address
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Person, Role
@@ -21,7 +22,7 @@ def check_owner_address(address: str) -> str:
     kind, _, value = address.partition(":")
     if kind not in KNOWN_KINDS or not value:
         raise BootstrapError(f"FRONTDESK_OWNERS: {address!r} is not an address like telegram:123 or email:boss@example.com")
-    return address
+    return canonical_address(address)
 
 
 async def ensure_owners(uow: UnitOfWork, addresses: list[str], now: datetime) -> list[str]:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import aliased
 
-from handlers.appointments import SlotTaken, claim, live_condition, release
+from handlers.appointments import SlotTaken, claim, live_condition, lock_calendars, release
 from handlers.availability import day_bounds, local_minute, on_grid
 from handlers.booking import FIRST_YEAR, LAST_YEAR, plausible
 from handlers.context import Context, Refusal, known_id, new_key
@@ -946,6 +946,7 @@ async def close(ctx: Context, request: ClosureRequest) -> list[Reply]:
         raise Invalid("past", value=request.first.isoformat())
     spec = {"kind": request.kind, "staff_id": staff.id if staff else None, "start": start.isoformat(),
             "end": end.isoformat()}
+    await lock_calendars(ctx.uow, [staff.id] if staff else None, closing=True)  # holds wait, or are seen
     found = await live_between(ctx, start, end, [staff.id] if staff else None)
     replies = await settle_pending(ctx)
     if not found:
@@ -983,7 +984,9 @@ async def confirm_closure(ctx: Context, data: dict) -> list[Reply]:
     """Cancel what lies inside, close, then ask for the one personal message to the customers."""
     spec = {key: data[key] for key in ("kind", "staff_id", "start", "end")}
     start, end = datetime.fromisoformat(spec["start"]), datetime.fromisoformat(spec["end"])
-    found = await live_between(ctx, start, end, None if spec["staff_id"] is None else [spec["staff_id"]], lock=True)
+    staff_ids = None if spec["staff_id"] is None else [spec["staff_id"]]
+    await lock_calendars(ctx.uow, staff_ids, closing=True)  # a hold made at this moment is in `found`
+    found = await live_between(ctx, start, end, staff_ids, lock=True)
     if {a.id for a in found} - set(data["ids"]):  # booked since the question: show the new list first
         return await ask_closure(ctx, spec, found, changed=True)
     for appointment in found:

@@ -5,13 +5,20 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
-CODE_PATTERN = re.compile(r"^\d{6}$")
+CODE_PATTERN = re.compile(r"^[0-9]{6}$")
 
 
 def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
+
+
+def typed_code(text: str) -> str:
+    """What was typed, as ASCII digits without spaces: "１２３ ４５６" and "١٢٣٤٥٦" are the code 123456 too."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(str(unicodedata.decimal(ch, ch)) for ch in "".join(folded.split()))
 
 
 def digest(key: bytes, purpose: str, target: str, code: str) -> str:

@@ -41,6 +41,7 @@ class DeskConfig:
     hold_seconds: int = 600
     conversation_ttl: timedelta = timedelta(hours=2)
     mail_domain: str = "frontdesk.local"
+    mail_from: str = "frontdesk@localhost"  # the bare address our mail goes out from (FRONTDESK_MAIL_FROM)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -19,6 +19,7 @@ from handlers.appointments import live_condition
 from handlers.context import Context, Refusal, known_id
 from handlers.identity import normalise_email
 from handlers.messages import Choice, Reply
+from handlers.names import name_key, unquote
 from handlers.router import Command, Handlers
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import (
@@ -141,7 +142,7 @@ def search_condition(query: str):
                            Address.address.ilike("email:" + pattern, escape="\\"))
     group = exists().where(CustomerGroupMember.person_id == Person.id,
                            CustomerGroupMember.group_id == CustomerGroup.id,
-                           func.lower(CustomerGroup.name) == func.lower(query))
+                           CustomerGroup.name_key == name_key(unquote(query)))
     return Person.name.ilike(pattern, escape="\\") | email | group
 
 
@@ -294,7 +295,7 @@ async def group(ctx: Context, args: str) -> list[Reply]:
     """`customer group ID GROUP`: add to a group, creating the group if it is new (several groups are fine)."""
     id_text, rest = split_first(args)
     person = await find_customer(ctx, id_text)
-    name = one_line(rest, MAX_GROUP, "customers_group_empty")
+    name = one_line(unquote(rest), MAX_GROUP, "customers_group_empty")
     group_row, created = await find_or_create_group(ctx, name)
     added = await ctx.session.execute(
         insert_ignoring_conflicts(ctx.uow.dialect, CustomerGroupMember, ["group_id", "person_id"])
@@ -306,18 +307,18 @@ async def group(ctx: Context, args: str) -> list[Reply]:
 
 
 async def find_group(ctx: Context, name: str) -> CustomerGroup | None:
-    """Group names are matched case-insensitively, so "VIP" and "vip" are one group."""
-    return await ctx.session.scalar(select(CustomerGroup).where(func.lower(CustomerGroup.name) == func.lower(name))
-                                    .order_by(CustomerGroup.id).limit(1))
+    """Group names are matched regardless of case (name_key), so "VIP" and "vip" are one group."""
+    return await ctx.session.scalar(select(CustomerGroup).where(CustomerGroup.name_key == name_key(name)))
 
 
 async def find_or_create_group(ctx: Context, name: str) -> tuple[CustomerGroup, bool]:
-    """The group of that name; a concurrent creation of the same name is absorbed by the unique constraint."""
+    """The group of that name; a concurrent creation of the same name in any case is absorbed by the unique
+    index on name_key (the database's word, not a check before the insert)."""
     found = await find_group(ctx, name)
     if found is not None:
         return found, False
     created = await ctx.session.execute(
-        insert_ignoring_conflicts(ctx.uow.dialect, CustomerGroup, ["name"]).values(name=name))
+        insert_ignoring_conflicts(ctx.uow.dialect, CustomerGroup, ["name_key"]).values(name=name))
     return await find_group(ctx, name), bool(created.rowcount)
 
 
@@ -325,7 +326,7 @@ async def ungroup(ctx: Context, args: str) -> list[Reply]:
     """`customer ungroup ID GROUP`: take the customer out of one group; the group itself stays."""
     id_text, rest = split_first(args)
     person = await find_customer(ctx, id_text)
-    name = one_line(rest, MAX_GROUP, "customers_group_empty")
+    name = one_line(unquote(rest), MAX_GROUP, "customers_group_empty")
     group_row = await find_group(ctx, name)
     if group_row is None:
         raise Refusal("customers_group_unknown", group=name)
@@ -402,11 +403,13 @@ async def booking(ctx: Context, args: str) -> list[Reply]:
 # ---- the customer's own profile -----------------------------------------------------------------
 
 async def own_name(ctx: Context, args: str) -> list[Reply]:
-    """`name NEW NAME`: the first name is taken as given; a later change waits for an admin."""
+    """`name NEW NAME`: the first name is taken as given; a later change waits for an admin.
+
+    The name a chat shows (Telegram's profile name) is only a stand-in until the person gives theirs."""
     name = one_line(args, MAX_NAME, "customers_name_empty")
-    if not ctx.person.name:
-        ctx.person.name = name
-        await ctx.audit("name_set", f"customer:{ctx.person.id}", name=name)
+    if not ctx.person.name or ctx.person.name == ctx.inbound.display_name:
+        old, ctx.person.name = ctx.person.name, name
+        await ctx.audit("name_set", f"customer:{ctx.person.id}", name=name, chat_name=old)
         return [ctx.say("customers_name_set", given=name)]
     await propose(ctx, "name", ctx.person.name, name)
     # The reply never repeats the record's name: it may be the admin's correction of a pseudonym.
@@ -414,17 +417,33 @@ async def own_name(ctx: Context, args: str) -> list[Reply]:
 
 
 async def propose(ctx: Context, field: str, old: str | None, new: str) -> None:
-    """File a pending change; an older pending change of the same field is superseded by it."""
+    """File a pending change; an older pending change of the same field is superseded by it.
+
+    The partial unique index ux_profile_change_pending keeps one pending change per person and field:
+    when another message of the same person filed one meanwhile, ours supersedes it on the next round.
+    """
+    for _ in range(3):
+        try:
+            async with ctx.session.begin_nested():
+                await file_change(ctx, field, old, new)
+            return
+        except IntegrityError:
+            continue
+    raise Refusal("customers_change_busy")
+
+
+async def file_change(ctx: Context, field: str, old: str | None, new: str) -> None:
+    """Supersede the pending change of this field, then add ours (unless it only undoes the record's value)."""
     await ctx.session.execute(
         update(ProfileChange)
         .where(ProfileChange.person_id == ctx.person.id, ProfileChange.field == field,
                ProfileChange.status == "pending")
-        .values(status="superseded", decided_by=ctx.sender))
+        .values(status="superseded", decided_by=ctx.sender).execution_options(synchronize_session=False))
     if old == new:
         await ctx.audit(f"{field}_change_withdrawn", f"customer:{ctx.person.id}", value=new)
         return
-    ctx.session.add(ProfileChange(person_id=ctx.person.id, field=field, old_value=old, new_value=new,
-                                  status="pending", created_at=ctx.now))
+    await ctx.session.execute(insert(ProfileChange).values(
+        person_id=ctx.person.id, field=field, old_value=old, new_value=new, status="pending", created_at=ctx.now))
     await ctx.audit(f"{field}_change_proposed", f"customer:{ctx.person.id}", old=old, new=new)
 
 

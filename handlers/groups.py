@@ -1,7 +1,11 @@
 """Group bookings: seats of a course bought as one order with one invoice, managed in chat.
 
 The buyer becomes the group's manager. Managers, admins and owners enrol members (each takes a
-seat and gets an invitation), remove them and import lists; support puts seats back by hand.
+seat and gets an invitation), remove them and import lists; a manager manages seats and nothing else:
+enrolling an address that is known already never changes that person's data or open invitation.
+Seats follow seed 000: a seat once taken stays taken when its member is removed, even unused;
+only support or the owner put seats back (`refund`). Orders above the business's limit wait for an
+admin's approval, and a buyer's invitations per day are capped: seats were bought to mail strangers.
 Seat arithmetic is a conditional UPDATE, so two managers racing for the last seat cannot both win,
 and the CHECK on seat_group is the last word (seats never negative, never above what was bought).
 """
@@ -24,13 +28,15 @@ from sqlalchemy.exc import IntegrityError
 from handlers import codes
 from handlers.context import Context, Refusal
 from handlers.identity import issue_code, normalise_email
-from handlers.imports import ImportRow, RowError, parse_import, row_from_dict
+from handlers import uploads
+from handlers.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, row_from_dict
 from handlers.messages import Attachment, Choice, Reply, new_message_id
-from handlers.profile_rules import csv_bytes, region_for
-from handlers.router import Command, Handlers
-from storage.dialect import insert_ignoring_conflicts
+from handlers.profile_rules import csv_bytes
+from handlers.router import Command, Handlers, split_command
+from handlers.names import name_key, name_problem, skeleton, words
+from storage.dialect import insert_ignoring_conflicts, serialize
 from storage.models import (
-    Address, Code, ImportBatch, Member, Membership, Outbox, Person, Role, SeatGroup, SeatOrder, Service,
+    Address, Audit, Code, ImportBatch, Member, Membership, Outbox, Person, Role, SeatGroup, SeatOrder, Service,
 )
 from templates import Rendered, has_word
 
@@ -38,7 +44,8 @@ MANAGERS = frozenset({"manager", "admin", "owner"})  # may list, enrol, remove a
 ADMINS = frozenset({"admin", "owner"})  # manage every group, not only their own
 FULL_ACCESS = ADMINS | {"support"}  # see every group
 OWNERS = frozenset({"owner"})  # of the global roles, only the owner buys seats (DESIGN: roles)
-SUPPORT = frozenset({"support", "admin", "owner"})  # may refund seats by hand
+SUPPORT = frozenset({"support", "admin", "owner"})  # see every group
+REFUNDERS = frozenset({"support", "owner"})  # seed 000: a refund goes through support ("Erstattung über den Support")
 BUYERS = frozenset({"manager", "owner"})  # may buy more seats for a group
 LISTERS = MANAGERS | SUPPORT
 MANAGER = "manager"
@@ -51,19 +58,23 @@ LINK_DAYS = 30
 BATCH_HOURS = 24  # a dry run older than this must be sent again
 EXPIRED = "invitation_expired"  # Member.failure_reason as accounts.REASON_EXPIRED (others are shown as stored)
 MAX_SEATS = 50_000
-MAX_GROUP_NAME = 120
+MAX_GROUP_NAME = 60  # group names go into other people's mail subjects
+DEFAULT_APPROVAL_LIMIT = 20  # [business] max_seats_without_approval
+INVITATIONS_PER_DAY = 200  # per buyer (admins and owners are not capped)
+SENT = "invitations_sent"  # audit action that counts a buyer's invitation mails
 MAX_NAME = 200
 LIST_LIMIT = 30
 GROUP_BUTTONS = 10
 CHUNK = 1_000  # IN lists stay far below SQLite's and asyncpg's parameter limits
 CURRENCY = "EUR"
 CENT = Decimal("0.01")
-TOKEN = re.compile(r'"([^"]*)"|(\S+)')
 NUMBER = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²", which int() refuses
 SEATS = re.compile(r"\+?[0-9]{1,6}")  # '5' or '+5'; longer is over MAX_SEATS anyway (and int() caps digits)
 ENROLL_ME = ("enroll-me", "enrol-me", "enroll_me", "mich", "mich-einschreiben")
 GROUP_ONLY = ("group", "gruppe")
 CONFIRM = ("confirm", "bestätigen", "bestaetigen")
+APPROVE = ("approve", "freigeben", "genehmigen")
+REJECT = ("reject", "ablehnen")
 NEW = ("new", "neu")
 IMPORT_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
 
@@ -78,11 +89,6 @@ class NewGroup:
     seats: int
     course: str
     option: str | None  # None: ask; "group": buy only; "enroll": buy and enrol the buyer
-
-
-def words(text: str) -> list[str]:
-    """Split on spaces; "double quotes" keep a name with spaces together."""
-    return [m.group(1) if m.group(1) is not None else m.group(2) for m in TOKEN.finditer(text)]
 
 
 def quote(name: str) -> str:
@@ -105,10 +111,14 @@ def parse_new_group(args: str) -> NewGroup:
 
 
 def group_name(text: str) -> str:
-    """A group name fits its column, has no quotes (commands quote it) and is not a bare number."""
+    """A short printable name without quotes, web or mail addresses, that is not a bare number."""
     name = " ".join(text.split())
-    if not name or len(name) > MAX_GROUP_NAME or '"' in name or name.lstrip("#+").isdigit():
-        raise Refusal("groups_refused", reason="bad_name", value=name[:MAX_GROUP_NAME], limit=MAX_GROUP_NAME)
+    problem = "empty" if not name else name_problem(name, MAX_GROUP_NAME)
+    if problem is None and name.lstrip("#+").isdigit():
+        problem = "number"
+    if problem:
+        shown = "".join(c if c.isprintable() else "?" for c in name[:MAX_GROUP_NAME])
+        raise Refusal("groups_refused", reason="bad_name", problem=problem, value=shown, limit=MAX_GROUP_NAME)
     return name
 
 
@@ -143,9 +153,9 @@ def match_group(tokens: list[str], groups: list[tuple[int, str]]) -> tuple[int, 
     if tokens and re.fullmatch(r"#\d{1,9}", tokens[0]):
         wanted = int(tokens[0][1:])
         return next(((gid, tokens[1:]) for gid, _ in groups if gid == wanted), None)
-    names = {name.casefold(): gid for gid, name in groups}
+    names = {name_key(name): gid for gid, name in groups}
     for size in range(len(tokens), 0, -1):
-        gid = names.get(" ".join(tokens[:size]).casefold())
+        gid = names.get(name_key(" ".join(tokens[:size])))
         if gid is not None:
             return gid, tokens[size:]
     return None
@@ -157,7 +167,7 @@ def secret_digest(key: bytes, purpose: str, token: str) -> str:
 
 
 def file_slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:40] or "group"
+    return re.sub(r"[^\w-]+", "-", name).strip("-_")[:40] or "group"  # letters of any language stay
 
 
 # ---- access -------------------------------------------------------------------------------------
@@ -194,13 +204,6 @@ async def take_seats(ctx: Context, group_id: int, count: int) -> bool:
         update(SeatGroup).where(SeatGroup.id == group_id, SeatGroup.seats_taken + count <= SeatGroup.seats_bought)
         .values(seats_taken=SeatGroup.seats_taken + count).execution_options(synchronize_session=False))
     return taken.rowcount == 1
-
-
-async def release_seat(ctx: Context, group_id: int) -> None:
-    """Give one unused seat back (the CHECK keeps the count from going below zero)."""
-    await ctx.session.execute(
-        update(SeatGroup).where(SeatGroup.id == group_id, SeatGroup.seats_taken >= 1)
-        .values(seats_taken=SeatGroup.seats_taken - 1).execution_options(synchronize_session=False))
 
 
 async def seats_missing(ctx: Context, group_id: int, needed: int) -> Refusal:
@@ -259,20 +262,28 @@ def money(ctx: Context, amount: str) -> str:
 
 
 async def refuse_taken_name(ctx: Context, name: str) -> None:
-    """Group names are unique without regard to case (they are typed in commands)."""
+    """Group names are unique without regard to case (the database's name_key says so too), and a name
+    that looks like another one (same skeleton: "Team Nord", "Team-Nord", "Теам Nord") is refused."""
     names = (await ctx.session.scalars(select(SeatGroup.name))).all()
-    if any(n.casefold() == name.casefold() for n in names):
+    if any(name_key(n) == name_key(name) for n in names):
         raise Refusal("groups_refused", reason="name_taken", value=name)
+    look = skeleton(name)
+    similar = next((n for n in names if skeleton(n) == look), None)
+    if similar is not None:
+        raise Refusal("groups_refused", reason="name_lookalike", value=name, other=similar)
 
 
 async def buy_seats(ctx: Context, name: str, seats: int, course: Service | None, enroll_me: bool) -> list[Reply]:
     """Create the group with one order and invoice, make the buyer its manager, and mail them the way in."""
     name, seats = group_name(name), seat_count(seats)
     await refuse_taken_name(ctx, name)
-    group = await create_group(ctx, name, seats, course)
-    order = await place_order(ctx, group, seats, course)
+    pending = needs_approval(ctx, seats)
+    group = await create_group(ctx, name, 0 if pending else seats, course)
+    order = await place_order(ctx, group, seats, course, pending)
     await ctx.session.execute(insert_ignoring_conflicts(ctx.uow.dialect, Role, ["person_id", "role", "scope"])
                               .values(person_id=ctx.person.id, role=MANAGER, scope=str(group.id)))
+    if pending:
+        return await order_waits(ctx, group, order, enroll_me)
     link = await issue_group_link(ctx, group)
     if enroll_me:
         await enroll_buyer(ctx, group)
@@ -297,23 +308,45 @@ async def create_group(ctx: Context, name: str, seats: int, course: Service | No
     return group
 
 
-async def place_order(ctx: Context, group: SeatGroup, seats: int, course: Service | None) -> SeatOrder:
-    """One order with its invoice record; the number is the year's next, retried if another took it."""
+def approval_limit(ctx: Context) -> int:
+    """The most seats one order buys without an admin's approval (setup file, default 20)."""
+    limit = ctx.business.max_seats_without_approval if ctx.business else None
+    return DEFAULT_APPROVAL_LIMIT if limit is None else limit
+
+
+def needs_approval(ctx: Context, seats: int) -> bool:
+    """An order above the limit waits for an admin; admins' and the owner's own orders do not."""
+    return seats > approval_limit(ctx) and not ctx.roles & ADMINS
+
+
+async def place_order(ctx: Context, group: SeatGroup, seats: int, course: Service | None,
+                      pending: bool = False) -> SeatOrder:
+    """One order with its invoice record; a pending one gets its invoice number when it is approved."""
     lines, total = invoice_lines(line_text(ctx, group.name, course), seats, course.price if course else None)
+    order = SeatOrder(invoice_number=None, group_id=group.id, buyer_id=ctx.person.id, seats=seats, lines=lines,
+                      total=total, created_at=ctx.now, status="pending" if pending else "approved")
+    ctx.session.add(order)
+    await ctx.session.flush()
+    if not pending:
+        await number_order(ctx, order)
+    return order
+
+
+async def number_order(ctx: Context, order: SeatOrder) -> None:
+    """Give the order the year's next invoice number, retried if a concurrent order took it."""
     year = ctx.now.year
     for _ in range(5):
         last = await ctx.session.scalar(select(func.max(SeatOrder.invoice_number))
                                         .where(SeatOrder.invoice_number.like(f"R-{year}-%")))
-        order = SeatOrder(invoice_number=next_invoice_number(year, last), group_id=group.id, buyer_id=ctx.person.id,
-                          seats=seats, lines=lines, total=total, created_at=ctx.now)
         try:
             async with ctx.session.begin_nested():
-                ctx.session.add(order)
-                await ctx.session.flush()
-            return order
+                await ctx.session.execute(update(SeatOrder).where(SeatOrder.id == order.id).values(
+                    invoice_number=next_invoice_number(year, last)).execution_options(synchronize_session=False))
+            await ctx.session.refresh(order)
+            return
         except IntegrityError:
             continue  # a concurrent order took this number; count again
-    raise Refusal("groups_refused", reason="busy", value=group.name)
+    raise Refusal("groups_refused", reason="busy", value=str(order.id))
 
 
 def invoice_view(ctx: Context, order: SeatOrder) -> dict:
@@ -324,10 +357,11 @@ def invoice_view(ctx: Context, order: SeatOrder) -> dict:
             "seats": order.seats, "created_at": order.created_at}
 
 
-async def issue_group_link(ctx: Context, group: SeatGroup) -> str:
+async def issue_group_link(ctx: Context, group: SeatGroup, buyer_id: int | None = None) -> str:
     """A random `/start g-…` payload for the buyer; its HMAC is kept as a Code, single use for binding."""
     token = secrets.token_urlsafe(18)
-    ctx.session.add(Code(address=f"group:{group.id}", purpose=GROUP_LINK, target=f"group:{group.id}:{ctx.person.id}",
+    buyer_id = buyer_id or ctx.person.id
+    ctx.session.add(Code(address=f"group:{group.id}", purpose=GROUP_LINK, target=f"group:{group.id}:{buyer_id}",
                          digest=secret_digest(ctx.config.secret_key, GROUP_LINK, token), created_at=ctx.now,
                          expires_at=ctx.now + timedelta(days=LINK_DAYS), attempts=0))
     return f"g-{token}"
@@ -346,12 +380,12 @@ async def enroll_buyer(ctx: Context, group: SeatGroup) -> None:
     await ctx.session.flush()
 
 
-async def buyer_email(ctx: Context) -> str | None:
-    """Where the invoice goes: the mailbox that wrote, else the speaker's verified email."""
-    if ctx.inbound.channel == "email":
+async def buyer_email(ctx: Context, buyer: Person) -> str | None:
+    """Where the invoice goes: the mailbox that wrote (if the buyer wrote), else the buyer's verified email."""
+    if ctx.inbound.channel == "email" and buyer.id == ctx.person.id:
         return ctx.sender.split(":", 1)[1]
     found = await ctx.session.scalar(select(Address.address).where(
-        Address.person_id == ctx.person.id, Address.kind == "email", Address.verified).order_by(Address.id).limit(1))
+        Address.person_id == buyer.id, Address.kind == "email", Address.verified).order_by(Address.id).limit(1))
     return found.split(":", 1)[1] if found else None
 
 
@@ -363,12 +397,13 @@ def deep_link(ctx: Context, payload: str) -> dict:
 
 
 async def mail_order(ctx: Context, template: str, group: SeatGroup, order: SeatOrder, course: Service | None,
-                     link: str | None) -> str | None:
+                     link: str | None, buyer: Person | None = None, lang: str | None = None) -> str | None:
     """Mail the invoice (and the way into the group) to the buyer; None if no address is known."""
-    email = await buyer_email(ctx)
+    buyer = buyer or ctx.person
+    email = await buyer_email(ctx, buyer)
     if email is not None:
-        await ctx.mail(email, template, group=group, course=course, order=invoice_view(ctx, order),
-                       link=deep_link(ctx, link) if link else None, buyer=ctx.person)
+        await ctx.mail(email, template, lang=lang, group=group, course=course, order=invoice_view(ctx, order),
+                       link=deep_link(ctx, link) if link else None, buyer=buyer)
     return email
 
 
@@ -379,15 +414,110 @@ async def buy_more(ctx: Context, args: str) -> list[Reply]:
         raise Refusal("groups_usage", word="seats")
     group, _ = await find_group(ctx, tokens[:-1], full=OWNERS)
     seats = seat_count(tokens[-1])
-    await ctx.session.execute(update(SeatGroup).where(SeatGroup.id == group.id)
-                              .values(seats_bought=SeatGroup.seats_bought + seats)
-                              .execution_options(synchronize_session=False))
     course = await course_of(ctx, group)
+    if needs_approval(ctx, seats):
+        return await order_waits(ctx, group, await place_order(ctx, group, seats, course, pending=True), False)
+    await add_bought(ctx, group.id, seats)
     order = await place_order(ctx, group, seats, course)
     mailed = await mail_order(ctx, "groups_seats_mail", group, order, course, None)
     await ctx.session.refresh(group)
     await ctx.audit("seats_bought", f"group:{group.id}", seats=seats, invoice=order.invoice_number, total=order.total)
     return [ctx.say("groups_seats_bought", group=group, order=invoice_view(ctx, order), mailed=mailed)]
+
+
+async def add_bought(ctx: Context, group_id: int, seats: int) -> None:
+    await ctx.session.execute(update(SeatGroup).where(SeatGroup.id == group_id)
+                              .values(seats_bought=SeatGroup.seats_bought + seats)
+                              .execution_options(synchronize_session=False))
+
+
+# ---- orders waiting for approval ----------------------------------------------------------------
+
+async def order_waits(ctx: Context, group: SeatGroup, order: SeatOrder, enroll_me: bool) -> list[Reply]:
+    """Tell the buyer their order waits for an admin; nothing is bought, invoiced or mailed yet."""
+    await ctx.audit("seat_order_pending", f"group:{group.id}", order=order.id, seats=order.seats,
+                    limit=approval_limit(ctx))
+    return [ctx.say("groups_order_pending", group=group, order=order, limit=approval_limit(ctx),
+                    enroll_me=enroll_me)]
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    id: int
+    group: str
+    seats: int
+    total: str
+    buyer: str
+    created_at: object
+
+
+async def list_orders(ctx: Context, args: str) -> list[Reply]:
+    """`orders`: seat orders waiting for an admin, oldest first, with buttons to approve or reject."""
+    rows = (await ctx.session.execute(
+        select(SeatOrder, SeatGroup.name, Person.name).join(SeatGroup, SeatGroup.id == SeatOrder.group_id)
+        .join(Person, Person.id == SeatOrder.buyer_id).where(SeatOrder.status == "pending")
+        .order_by(SeatOrder.id).limit(LIST_LIMIT + 1))).all()
+    lines = [OrderLine(o.id, group, o.seats, money(ctx, o.total), buyer or f"#{o.buyer_id}", o.created_at)
+             for o, group, buyer in rows[:LIST_LIMIT]]
+    choices = [choice for line in lines[:GROUP_BUTTONS] for choice in (
+        ctx.choice("label.groups_order_approve", f"order approve {line.id}", id=line.id),
+        ctx.choice("label.groups_order_reject", f"order reject {line.id}", id=line.id))]
+    return [ctx.say("groups_orders", orders=lines, more=len(rows) > LIST_LIMIT, choices=choices)]
+
+
+async def order_command(ctx: Context, args: str) -> list[Reply]:
+    """`order approve ID` buys the seats and sends the invoice; `order reject ID [REASON]` drops the order."""
+    tokens = words(args)
+    action = tokens[0].casefold() if tokens else ""
+    if len(tokens) < 2 or action not in APPROVE + REJECT or not re.fullmatch(r"#?[0-9]{1,9}", tokens[1]):
+        raise Refusal("groups_usage", word="order")
+    order_id, reason = int(tokens[1].lstrip("#")), " ".join(tokens[2:])[:500]
+    order = await decide_order(ctx, order_id, "approved" if action in APPROVE else "rejected")
+    group = await ctx.session.get(SeatGroup, order.group_id)
+    buyer = await ctx.session.get(Person, order.buyer_id)
+    if order.status == "approved":
+        return await approve_order(ctx, order, group, buyer)
+    await tell_buyer(ctx, buyer, "groups_order_rejected_notice", group=group, order=order, reason=reason)
+    await ctx.audit("seat_order_rejected", f"group:{group.id}", order=order.id, seats=order.seats, reason=reason)
+    return [ctx.say("groups_order_decided", group=group, order=order, reason=reason)]
+
+
+async def decide_order(ctx: Context, order_id: int, status: str) -> SeatOrder:
+    """Move a pending order to `status` in one conditional UPDATE: of two admins deciding at once, one wins."""
+    done = await ctx.session.execute(
+        update(SeatOrder).where(SeatOrder.id == order_id, SeatOrder.status == "pending")
+        .values(status=status, decided_by=ctx.sender, decided_at=ctx.now)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise Refusal("groups_refused", reason="no_pending_order", value=str(order_id))
+    return await ctx.session.get(SeatOrder, order_id, populate_existing=True)
+
+
+async def approve_order(ctx: Context, order: SeatOrder, group: SeatGroup, buyer: Person) -> list[Reply]:
+    """The seats are bought now: number the invoice, mail it to the buyer (with the group link if new)."""
+    first = not await ctx.session.scalar(select(func.count()).select_from(SeatOrder).where(
+        SeatOrder.group_id == group.id, SeatOrder.status == "approved", SeatOrder.id != order.id))
+    await add_bought(ctx, group.id, order.seats)
+    await number_order(ctx, order)
+    await ctx.session.refresh(group)
+    course = await course_of(ctx, group)
+    link = await issue_group_link(ctx, group, buyer.id) if first else None
+    lang = buyer.language or business_language(ctx)
+    mailed = await mail_order(ctx, "groups_bought_mail" if first else "groups_seats_mail", group, order, course,
+                              link, buyer, lang)
+    await tell_buyer(ctx, buyer, "groups_order_approved_notice", group=group, order=invoice_view(ctx, order),
+                     mailed=mailed)
+    await ctx.audit("seat_order_approved", f"group:{group.id}", order=order.id, seats=order.seats,
+                    invoice=order.invoice_number, total=order.total)
+    return [ctx.say("groups_order_decided", group=group, order=order, mailed=mailed)]
+
+
+async def tell_buyer(ctx: Context, buyer: Person, template: str, **values) -> None:
+    """A chat message to the buyer where they have a chat (their language, else the business's)."""
+    chat = await ctx.session.scalar(select(Address.address).where(
+        Address.person_id == buyer.id, Address.kind.in_(("telegram", "console"))).order_by(Address.id).limit(1))
+    if chat is not None:
+        await ctx.notify(chat, template, lang=buyer.language or business_language(ctx), **values)
 
 
 # ---- listing ------------------------------------------------------------------------------------
@@ -420,10 +550,18 @@ async def members(ctx: Context, args: str) -> list[Reply]:
     await expire_invitations(ctx.uow, ctx.now)
     lines = await member_lines(ctx, group.id)
     shown = [(m, status_text(ctx, m)) for m in lines[:LIST_LIMIT]]
-    reply = ctx.say("groups_members", group=group, members=shown, more=len(lines) - LIST_LIMIT)
+    reply = ctx.say("groups_members", group=group, members=shown, more=len(lines) - LIST_LIMIT,
+                    removed=await seats_of_removed(ctx, group))
     if len(lines) > LIST_LIMIT:
         reply.attachments.append(members_file(ctx, group, lines))
     return [reply]
+
+
+async def seats_of_removed(ctx: Context, group: SeatGroup) -> int:
+    """Taken seats no member holds: those of removed members (seed 000: not given back but by a refund)."""
+    holders = await ctx.session.scalar(select(func.count()).select_from(Membership).where(
+        Membership.group_id == group.id, Membership.holds_seat))
+    return max(0, group.seats_taken - holders)
 
 
 async def member_lines(ctx: Context, group_id: int) -> list[MemberLine]:
@@ -463,6 +601,7 @@ class Invitee:
     person_id: int
     email: str
     row: ImportRow | None = None  # profile data from an import
+    fresh: bool = False  # the person was made by this enrolment: only then does the typed profile count
 
 
 async def enroll(ctx: Context, args: str) -> list[Reply]:
@@ -487,17 +626,20 @@ async def enroll_one(ctx: Context, group: SeatGroup, name: str, email: str) -> l
         raise Refusal("groups_refused", reason="already_member", value=email)
     if held is None and not await take_seats(ctx, group.id, 1):
         raise await seats_missing(ctx, group.id, 1)
+    fresh = person_id is None
     try:
         async with ctx.session.begin_nested():
             person_id = person_id or await new_person(ctx, name, email)
             if held is None:
                 await add_memberships(ctx, group, [person_id], active)
-            await welcome_members(ctx, group, [Invitee(person_id, email)])
+            kept = await welcome_members(ctx, group, [Invitee(person_id, email, fresh=fresh)])
     except IntegrityError:  # the same address enrolled at the same moment elsewhere
         raise Refusal("groups_refused", reason="busy", value=email) from None
-    await ctx.audit("member_enrolled", f"email:{email}", group=group.id, again=held is not None, active=active)
+    await ctx.audit("member_enrolled", f"email:{email}", group=group.id, again=held is not None, active=active,
+                    kept_invitation=bool(kept))
     await ctx.session.refresh(group)
-    return [ctx.say("groups_enrolled", group=group, member=name, email=email, again=held is not None, active=active)]
+    return [ctx.say("groups_enrolled", group=group, member=name, email=email, again=held is not None, active=active,
+                    kept=bool(kept))]
 
 
 async def current_membership(ctx: Context, group_id: int, person_id: int | None) -> Membership | None:
@@ -527,16 +669,38 @@ async def add_memberships(ctx: Context, group: SeatGroup, person_ids: list[int],
         for pid in person_ids])
 
 
-async def welcome_members(ctx: Context, group: SeatGroup, invitees: list[Invitee]) -> None:
-    """Invite the pending, failed and new; tell the already active that they are in (all in bulk)."""
+async def welcome_members(ctx: Context, group: SeatGroup, invitees: list[Invitee]) -> list[Invitee]:
+    """Invite the new and failed; tell the active that they are in, and those with an open invitation that it
+    still counts (it is theirs or an admin's: never replaced). Returns the latter. All in bulk."""
+    await count_invitations(ctx, len(invitees))
     statuses = await member_statuses(ctx, [i.person_id for i in invitees])
-    active = [i for i in invitees if statuses.get(i.person_id) == "activated"]
-    await send_invitations(ctx, group, [i for i in invitees if statuses.get(i.person_id) != "activated"], statuses)
+    told = [i for i in invitees if statuses.get(i.person_id) in ("activated", "pending")]
+    invited = [i for i in invitees if statuses.get(i.person_id) not in ("activated", "pending")]
+    await send_invitations(ctx, group, invited, statuses)
     course = await course_of(ctx, group)
     notices = [outbox_row(ctx, i.email, ctx.render("groups_added_mail", business_language(ctx), group=group,
-                                                   course=course, manager=ctx.person)) for i in active]
+                                                   course=course, manager=ctx.person,
+                                                   pending=statuses[i.person_id] == "pending")) for i in told]
     if notices:
         await ctx.session.execute(insert(Outbox.__table__), notices)
+    return [i for i in told if statuses[i.person_id] == "pending"]
+
+
+async def count_invitations(ctx: Context, count: int) -> None:
+    """At most INVITATIONS_PER_DAY mails to invitees per buyer and day (admins are not capped); counted here.
+
+    The count is serialised per buyer (PostgreSQL: a transaction lock; SQLite writers take turns anyway),
+    so two enrolments at once cannot both squeeze past the cap.
+    """
+    if ctx.roles & ADMINS or not count:
+        return
+    await serialize(ctx.session, f"invitations:{ctx.person.id}")
+    sent = await ctx.session.scalar(select(func.coalesce(func.sum(Audit.detail["count"].as_integer()), 0)).where(
+        Audit.action == SENT, Audit.person_id == ctx.person.id, Audit.at > ctx.now - timedelta(days=1)))
+    if sent + count > INVITATIONS_PER_DAY:
+        raise Refusal("groups_refused", reason="invitation_cap", value=str(count), limit=INVITATIONS_PER_DAY,
+                      left=max(0, INVITATIONS_PER_DAY - sent))
+    await ctx.audit(SENT, f"person:{ctx.person.id}", count=count)
 
 
 async def send_invitations(ctx: Context, group: SeatGroup, invitees: list[Invitee], statuses: dict[int, str]) -> None:
@@ -574,12 +738,13 @@ class InvitationMail:
 
 
 def invitation_fields(ctx: Context, invitee: Invitee, token: str, expires, new: bool) -> dict:
-    """A Member row's invitation columns; a new row also gets the profile an import carried."""
+    """A Member row's invitation columns; a new row also gets the profile an import carried, but only for a
+    person this import made (a manager's list never writes over someone known already)."""
     fields = {"person_id": invitee.person_id, "status": "pending", "failure_reason": None, "invited_at": ctx.now,
               "invitation_expires_at": expires,
               "invitation_token": secret_digest(ctx.config.secret_key, INVITATION, token)}
     if new:
-        row = invitee.row
+        row = invitee.row if invitee.fresh else None
         fields.update(services=[], first_name=row and row.first_name, last_name=row and row.last_name,
                       phone=row and row.phone)
     return fields
@@ -744,7 +909,7 @@ async def claim_code(ctx: Context, code: Code) -> bool:
 # ---- removing and refunds -----------------------------------------------------------------------
 
 async def remove(ctx: Context, args: str) -> list[Reply]:
-    """`remove GROUP EMAIL`: take the member out; an unused seat goes back, a used one does not."""
+    """`remove GROUP EMAIL`: take the member out; their seat stays taken, used or not (only a refund returns it)."""
     tokens = words(args)
     if len(tokens) < 2:
         raise Refusal("groups_usage", word="remove")
@@ -754,14 +919,13 @@ async def remove(ctx: Context, args: str) -> list[Reply]:
     gone = await delete_membership(ctx, await current_membership(ctx, group.id, person_id))
     if gone is None:
         raise Refusal("groups_refused", reason="not_member", value=email)
-    # Seed: "Einmal verbrauchte Lizenzen werden nicht automatisch erstattet": used seats stay taken.
-    returned = gone.holds_seat and not gone.seat_used
-    if returned:
-        await release_seat(ctx, group.id)
+    # Seed 000: removing never gives a seat back; even one added by mistake and never used goes back only
+    # through support ("versehentlich hinzugefügt … Erstattung über den Support"): `refund`.
+    if gone.holds_seat and not gone.seat_used:
         await retire_invitation(ctx, person_id)
-    await ctx.audit("member_removed", f"email:{email}", group=group.id, seat_used=gone.seat_used, returned=returned)
+    await ctx.audit("member_removed", f"email:{email}", group=group.id, seat_used=gone.seat_used)
     await ctx.session.refresh(group)
-    return [ctx.say("groups_removed", group=group, email=email, returned=returned)]
+    return [ctx.say("groups_removed", group=group, email=email, used=gone.seat_used)]
 
 
 async def delete_membership(ctx: Context, held: Membership | None) -> Row | None:
@@ -798,8 +962,8 @@ async def void_invitation_codes(ctx: Context, person_id: int) -> None:
 
 
 async def refund(ctx: Context, args: str) -> list[Reply]:
-    """`refund GROUP N REASON` (support): put N seats back by hand, never below the seats members hold."""
-    group, rest = await find_group(ctx, words(args), whole=False, full=SUPPORT)
+    """`refund GROUP N REASON` (support or the owner): put N seats back by hand, never below the seats held."""
+    group, rest = await find_group(ctx, words(args), whole=False, full=REFUNDERS)
     if not rest or not NUMBER.fullmatch(rest[0]):
         raise Refusal("groups_usage", word="refund")
     seats, reason = seat_count(rest[0]), " ".join(rest[1:]).strip()
@@ -851,7 +1015,59 @@ async def import_members(ctx: Context, args: str) -> list[Reply]:
     attachment = pick_attachment(ctx.inbound.attachments)
     if attachment is None:
         raise Refusal("groups_import_no_file", group=group, channel=ctx.inbound.channel)
-    return await dry_run(ctx, group, attachment)
+    if ctx.inbound.channel == "email":
+        return await keep_upload(ctx, group, attachment)
+    return await dry_run(ctx, group, attachment.name, prepared_list(ctx, uploads.UPLOAD_KEY))
+
+
+def import_word(desk, text: str) -> bool:
+    """Whether a message's text is the import word (the desk reads its attachment before the transaction)."""
+    command = desk.words.get(split_command(text or "")[0])
+    return command is not None and command.run is import_members
+
+
+def prepared_list(ctx: Context, key: str) -> Checked:
+    """The list the desk read before this transaction; a refusal if it could not be read."""
+    result = ctx.inbound.prepared.get(key)
+    if isinstance(result, FileRefused):
+        raise result
+    if result is None:  # only a caller that skipped Desk.prepare gets here
+        raise FileRefused("unread")
+    return result
+
+
+async def keep_upload(ctx: Context, group: SeatGroup, attachment: Attachment) -> list[Reply]:
+    """By email: keep the list unread and mail a code; it is read only when the code comes back, since
+    anyone can write the From: line of an upload."""
+    if len(attachment.data) > MAX_FILE_BYTES:
+        raise FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES)
+    # No earlier upload is discarded here: a forged From: must not void the list its owner's code names.
+    batch = ImportBatch(group_id=group.id, uploaded_by=ctx.sender, filename=(attachment.name or "")[:255], rows=[],
+                        summary={}, status="uploaded", upload=attachment.data, created_at=ctx.now)
+    ctx.session.add(batch)
+    await ctx.session.flush()
+    code = await issue_code(ctx, uploads.IMPORT_UPLOAD, f"batch:{batch.id}")
+    await ctx.audit("import_uploaded", f"group:{group.id}", file=batch.filename[:120], size=len(attachment.data))
+    reply = ctx.say("groups_import_upload_code", group=group, file=batch.filename, code=code,
+                    expires_at=ctx.now + ctx.config.code_ttl)
+    reply.subject = ctx.word("groups.import_upload_subject", code=code, group=group.name)
+    return [reply]
+
+
+async def upload_code_confirmed(ctx: Context, row: Code) -> list[Reply]:
+    """The code of an emailed list came back: check the list the desk has just read (the dry run)."""
+    batch = await ctx.session.get(ImportBatch, int(row.target.split(":", 1)[1]))
+    group = await ctx.session.get(SeatGroup, batch.group_id) if batch else None
+    if group is None or batch.status != "uploaded":
+        raise Refusal("groups_import_nothing", group=None, command="import GROUP")
+    if uploads.batch_key(batch.id) not in ctx.inbound.prepared:
+        raise FileRefused("unread")  # the code stays good for another try
+    batch.status, batch.upload = "discarded", None  # read once; the dry run keeps what it found
+    try:
+        checked = prepared_list(ctx, uploads.batch_key(batch.id))
+    except FileRefused as refused:  # a list that cannot be read is answered, and its code is spent
+        return [ctx.say(refused.template, **refused.values)]
+    return await dry_run(ctx, group, batch.filename, checked)
 
 
 def pick_attachment(attachments) -> Attachment | None:
@@ -863,22 +1079,21 @@ def pick_attachment(attachments) -> Attachment | None:
     return attachments[0] if len(attachments) == 1 else None
 
 
-async def dry_run(ctx: Context, group: SeatGroup, attachment: Attachment) -> list[Reply]:
+async def dry_run(ctx: Context, group: SeatGroup, filename: str, checked: Checked) -> list[Reply]:
     """Check every row, keep the valid ones for `confirm`, and answer with a summary and an error file."""
-    checked = parse_import(attachment.name, attachment.mime, attachment.data, region_for(ctx.tz))
     plan = await classify(ctx, group, checked.valid)
     free = group.seats_bought - group.seats_taken
     summary = {"rows": len(checked.valid) + checked.invalid_rows, "new": len(plan.new), "members": len(plan.members),
                "invalid": checked.invalid_rows + len({e.row for e in plan.errors}), "free": free,
                "missing": missing_seats(len(plan.new), group.seats_bought, group.seats_taken)}
-    batch = await store_batch(ctx, group, attachment.name, checked.valid, summary)
+    batch = await store_batch(ctx, group, filename, checked.valid, summary)
     code = await import_code(ctx, batch) if summary["new"] and ctx.inbound.channel == "email" else None
     reply = ctx.say("groups_import_dry_run", group=group, summary=summary, ignored=checked.ignored, code=code,
                     choices=import_choices(ctx, group, summary))
     reply.subject = ctx.word("groups.import_code_subject", code=code, group=group.name) if code else None
     if checked.errors or plan.errors or plan.members:
-        reply.attachments.append(error_file(ctx, group, checked.errors + plan.errors, plan.members, checked.delimiter))
-    await ctx.audit("import_checked", f"group:{group.id}", file=attachment.name[:120], **summary)
+        reply.attachments.append(error_file(ctx, group, checked.errors + plan.errors, plan.members))
+    await ctx.audit("import_checked", f"group:{group.id}", file=(filename or "")[:120], **summary)
     return [reply]
 
 
@@ -919,10 +1134,12 @@ def import_choices(ctx: Context, group: SeatGroup, summary: dict) -> list[Choice
 
 async def store_batch(ctx: Context, group: SeatGroup, filename: str, rows: list[ImportRow],
                       summary: dict) -> ImportBatch:
-    """Keep the valid rows for `confirm`; an earlier dry run of the same sender and group is discarded."""
-    await ctx.session.execute(update(ImportBatch).where(
-        ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "dry_run")
-        .values(status="discarded").execution_options(synchronize_session=False))
+    """Keep the valid rows for `confirm`; an earlier dry run of the same sender and group is discarded,
+    except by mail: a From: line proves nothing, so a mail never discards the check its owner's code names."""
+    if ctx.inbound.channel != "email":
+        await ctx.session.execute(update(ImportBatch).where(
+            ImportBatch.group_id == group.id, ImportBatch.uploaded_by == ctx.sender, ImportBatch.status == "dry_run")
+            .values(status="discarded").execution_options(synchronize_session=False))
     batch = ImportBatch(group_id=group.id, uploaded_by=ctx.sender, filename=(filename or "")[:255],
                         rows=[r.to_dict() for r in rows], summary=summary, status="dry_run", created_at=ctx.now)
     ctx.session.add(batch)
@@ -930,14 +1147,13 @@ async def store_batch(ctx: Context, group: SeatGroup, filename: str, rows: list[
     return batch
 
 
-def error_file(ctx: Context, group: SeatGroup, errors: list[RowError], members: list[ImportRow],
-               delimiter: str) -> Attachment:
+def error_file(ctx: Context, group: SeatGroup, errors: list[RowError], members: list[ImportRow]) -> Attachment:
     """Row number, value and reason for every row not imported (CSV, formulas neutralised)."""
     lines = [(e.row, e.value, ctx.word(f"groups_reason.{e.reason}", row=e.other_row)) for e in errors]
     lines += [(m.row, m.email, ctx.word("groups_reason.already_member")) for m in members]
     header = [ctx.word(f"groups_csv.{key}") for key in ("row", "value", "reason")]
     return Attachment(f"import-errors-{file_slug(group.name)}.csv", "text/csv",
-                      csv_bytes(header, sorted(lines, key=lambda line: line[0]), delimiter))
+                      csv_bytes(header, sorted(lines, key=lambda line: line[0])))
 
 
 async def classify(ctx: Context, group: SeatGroup, rows: list[ImportRow]) -> ImportPlan:
@@ -1033,7 +1249,8 @@ async def create_members(ctx: Context, group: SeatGroup, plan: ImportPlan) -> No
     ids = [person_of[row.email] for row in plan.new]
     statuses = await member_statuses(ctx, [person_of[row.email] for row in plan.new if row.email in plan.persons])
     await add_memberships(ctx, group, ids, {pid for pid, status in statuses.items() if status == "activated"})
-    await welcome_members(ctx, group, [Invitee(person_of[row.email], row.email, row) for row in plan.new])
+    await welcome_members(ctx, group, [Invitee(person_of[row.email], row.email, row, row.email not in plan.persons)
+                                       for row in plan.new])
 
 
 async def insert_people(ctx: Context, rows: list[ImportRow]) -> dict[str, int]:
@@ -1064,8 +1281,9 @@ async def new_ids(ctx: Context, table, count: int) -> list[int]:
     return list(range(last + 1, last + 1 + count))
 
 
-def handlers() -> Handlers:
-    """Group words, the invitation and import codes, and the /start g-… and inv-… deep links."""
+def handlers(parse_seconds: float = uploads.PARSE_SECONDS, parse_memory: int = uploads.PARSE_MEMORY) -> Handlers:
+    """Group words, the invitation and import codes, the /start g-… and inv-… deep links, and reading
+    an uploaded list before the transaction (at most `parse_seconds` and `parse_memory` bytes)."""
     return Handlers(
         commands=[
             Command("groups", list_groups, allowed=LISTERS, aliases=("gruppen",), section="groups", safe=True),
@@ -1076,8 +1294,12 @@ def handlers() -> Handlers:
             # safe: the dry run only reads; by email the import itself waits for its own code (import_code)
             Command("import", import_members, allowed=MANAGERS, aliases=("importieren",), section="groups", safe=True),
             Command("seats", buy_more, allowed=BUYERS, aliases=("plaetze", "plätze"), section="groups"),
-            Command("refund", refund, allowed=SUPPORT, aliases=("erstatten",), section="groups"),
+            Command("refund", refund, allowed=REFUNDERS, aliases=("erstatten",), section="groups"),
+            Command("orders", list_orders, allowed=ADMINS, aliases=("bestellungen",), section="groups", safe=True),
+            Command("order", order_command, allowed=ADMINS, aliases=("bestellung",), section="groups"),
         ],
-        completions={INVITATION: accept_by_code, IMPORT_CONFIRM: import_code_confirmed},
+        completions={INVITATION: accept_by_code, IMPORT_CONFIRM: import_code_confirmed,
+                     uploads.IMPORT_UPLOAD: upload_code_confirmed},
+        preparers=[uploads.import_preparer(parse_seconds, parse_memory)],
         start_payloads={"g": open_group_link, "inv": open_invitation},
     )

@@ -1,16 +1,29 @@
-"""Calendar invitations (RFC 5545) for confirmations, moves and cancellations."""
+"""Calendar invitations (RFC 5545, sent as iMIP, RFC 6047) for confirmations, moves and cancellations."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from icalendar import Calendar, Event
+from icalendar import Calendar, Event, vCalAddress, vText
 
 from handlers.messages import Attachment
 
 
+@dataclass(frozen=True)
+class Party:
+    """Someone named in an invitation: a mail address and, where known, a name."""
+
+    email: str
+    name: str | None = None
+
+
 def invite(*, uid: str, sequence: int, method: str, start: datetime, end: datetime, summary: str,
-           location: str | None, organizer: str, stamp: datetime) -> Attachment:
-    """An ICS file; the UID stays, SEQUENCE rises, so calendars update the same event."""
+           location: str | None, organizer: Party, attendee: Party, stamp: datetime) -> Attachment:
+    """An ICS file; the UID stays, SEQUENCE rises, so calendars update the same event.
+
+    Outlook and Gmail offer an invitation's controls only when it names an ORGANIZER (who sends it) and
+    an ATTENDEE (who gets it). RSVP=FALSE: the appointment is settled, nobody is asked to answer.
+    """
     calendar = Calendar()
     calendar.add("prodid", "-//frontdesk//appointments//EN")
     calendar.add("version", "2.0")
@@ -23,8 +36,22 @@ def invite(*, uid: str, sequence: int, method: str, start: datetime, end: dateti
     event.add("dtend", end)
     event.add("summary", summary)
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
-    event.add("organizer", f"mailto:{organizer}")
+    event.add("organizer", address(organizer))
+    guest = address(attendee)
+    guest.params["ROLE"] = "REQ-PARTICIPANT"
+    if method == "REQUEST":
+        guest.params["PARTSTAT"] = "ACCEPTED"  # the customer booked it, or agreed to it with the team
+    guest.params["RSVP"] = "FALSE"
+    event.add("attendee", guest)
     if location:
         event.add("location", location)
     calendar.add_component(event)
     return Attachment("appointment.ics", f"text/calendar; method={method}", calendar.to_ical())
+
+
+def address(party: Party) -> vCalAddress:
+    """mailto:… with the name as CN when there is one."""
+    value = vCalAddress(f"mailto:{party.email}")
+    if party.name:
+        value.params["CN"] = vText(party.name)
+    return value

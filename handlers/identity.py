@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 from collections.abc import Awaitable, Callable
 
@@ -26,13 +27,40 @@ CODE_SENT = "email_sent"
 Completion = Callable[[Context, Code], Awaitable[list[Reply]]]
 
 
+def canonical_email(text: str) -> str | None:
+    """The one spelling of an address that is stored, compared and rate-limited, or None if it is none.
+
+    NFKC folds full-width letters and dots, the domain goes through IDNA and back (so "Bücher.DE" and
+    "bücher.de" are one), and the whole address is lower case: `Target@` and `target@` are one mailbox
+    in practice, and a limit per address must not be dodged by changing letter case.
+    """
+    candidate = unicodedata.normalize("NFKC", text).strip().strip("<>").strip()
+    if len(candidate) > 254 or not EMAIL.match(candidate):
+        return None
+    local, _, domain = candidate.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("idna")
+    except UnicodeError:
+        return None
+    address = f"{local}@{domain}".lower()
+    return address if EMAIL.match(address) else None
+
+
+def canonical_address(address: str) -> str:
+    """A channel address ("email:…", "telegram:…") with its email part in the one stored spelling."""
+    kind, _, value = address.partition(":")
+    if kind != "email":
+        return address
+    email = canonical_email(value)
+    return f"email:{email}" if email else address
+
+
 def normalise_email(text: str) -> str:
     """Check and normalise an address, or refuse with a message naming what was typed."""
-    candidate = text.strip().strip("<>").strip()
-    if len(candidate) > 254 or not EMAIL.match(candidate):
+    email = canonical_email(text)
+    if email is None:
         raise Refusal("email_invalid", value=text.strip()[:80])
-    local, _, domain = candidate.rpartition("@")
-    return f"{local}@{domain.lower()}"
+    return email
 
 
 async def ask_email(ctx: Context, args: str) -> list[Reply]:
@@ -89,11 +117,15 @@ async def issue_code(ctx: Context, purpose: str, target: str) -> str:
     wait_until = codes.next_issue_allowed(list(issued), ctx.now, ctx.config.code_max_per_hour)
     if wait_until is not None:
         raise Refusal("code_rate_limited", until=wait_until)
-    await ctx.session.execute(
-        update(Code)
-        .where(Code.address == ctx.sender, Code.purpose == purpose, Code.used_at.is_(None), Code.expires_at > ctx.now)
-        .values(expires_at=ctx.now)
-    )
+    if ctx.inbound.channel != "email":
+        # A From: line proves nothing: a mail must not void what the mailbox's owner is waiting for. By mail
+        # the older codes stay valid (each proves only its own target); the hourly limit bounds them.
+        await ctx.session.execute(
+            update(Code)
+            .where(Code.address == ctx.sender, Code.purpose == purpose, Code.used_at.is_(None),
+                   Code.expires_at > ctx.now)
+            .values(expires_at=ctx.now)
+        )
     code = codes.new_code()
     ctx.session.add(Code(
         address=ctx.sender, purpose=purpose, target=target, created_at=ctx.now,
@@ -105,13 +137,13 @@ async def issue_code(ctx: Context, purpose: str, target: str) -> str:
 
 async def confirm(ctx: Context, args: str) -> list[Reply]:
     """Check a code against this sender's pending codes and complete what it was for."""
-    typed = args.strip().replace(" ", "")
+    typed = codes.typed_code(args)
     if not codes.CODE_PATTERN.match(typed):
         raise Refusal("code_malformed", value=args.strip()[:20])
     pending = (await ctx.session.scalars(
         select(Code).where(
             Code.address.in_(await code_addresses(ctx)), Code.used_at.is_(None), Code.expires_at > ctx.now,
-            Code.attempts < ctx.config.code_max_attempts,
+            open_to(ctx),
         ).order_by(Code.created_at.desc())
     )).all()
     if not pending:
@@ -122,6 +154,13 @@ async def confirm(ctx: Context, args: str) -> list[Reply]:
     # Every pending code was a candidate, so the miss counts against each: asking for codes of
     # other kinds must not buy more guesses at an older one.
     return await count_wrong_attempt(ctx, list(pending))
+
+
+def open_to(ctx: Context):
+    """A code still takes tries from this sender: under the limit of its own address's tries, and, from
+    another address of the person, under the limit of the tries from elsewhere."""
+    limit = ctx.config.code_max_attempts
+    return (Code.attempts < limit) & ((Code.address == ctx.sender) | (Code.other_attempts < limit))
 
 
 async def code_addresses(ctx: Context) -> list[str]:
@@ -139,8 +178,7 @@ async def redeem(ctx: Context, row: Code) -> list[Reply]:
     """Mark the code used, atomically, so two racing confirmations cannot both succeed."""
     claimed = await ctx.session.execute(
         update(Code)
-        .where(Code.id == row.id, Code.used_at.is_(None), Code.attempts < ctx.config.code_max_attempts,
-               Code.expires_at > ctx.now)
+        .where(Code.id == row.id, Code.used_at.is_(None), open_to(ctx), Code.expires_at > ctx.now)
         .values(used_at=ctx.now)
     )
     if claimed.rowcount != 1:
@@ -150,28 +188,43 @@ async def redeem(ctx: Context, row: Code) -> list[Reply]:
 
 
 async def count_wrong_attempt(ctx: Context, rows: list[Code]) -> list[Reply]:
-    """Count a wrong try against every pending code that was checked; at the limit a code is void."""
-    counted = await count_against(ctx, [row.id for row in rows])
+    """Count a wrong try against every pending code that was checked; at the limit a code is void.
+
+    Only tries from the address that asked for a code use it up (and undo what it holds, such as a
+    booking hold). Tries from the person's other addresses count apart: mail is easy to forge, so five
+    mails under a customer's From: line close the code to mail but leave their Telegram hold alone.
+    """
+    own = [row for row in rows if row.address == ctx.sender]
+    elsewhere = [row for row in rows if row.address != ctx.sender]
+    counted = await count_against(ctx, [row.id for row in own], Code.attempts)
+    counted_elsewhere = await count_against(ctx, [row.id for row in elsewhere], Code.other_attempts)
     for row in rows:
-        await ctx.audit("code_wrong", row.target, purpose=row.purpose, attempts=counted.get(row.id))
-    if not counted:
+        await ctx.audit("code_wrong", row.target, purpose=row.purpose, from_elsewhere=row in elsewhere,
+                        attempts=counted.get(row.id, counted_elsewhere.get(row.id)))
+    if not counted and not counted_elsewhere:
         # A concurrent try used the last attempts up; it has already run what the last try undoes.
         return [ctx.say("code_exhausted")]
     limit = ctx.config.code_max_attempts
-    used_up = [row for row in rows if counted.get(row.id, 0) >= limit]
-    live = [limit - counted[row.id] for row in rows if counted.get(row.id, limit) < limit]
+    tries = {**counted, **counted_elsewhere}
+    used_up = [row for row in own if counted.get(row.id, 0) >= limit]
+    closed = [row for row in elsewhere if counted_elsewhere.get(row.id, 0) >= limit]
+    live = [limit - n for n in tries.values() if n < limit]
     replies = await exhaust(ctx, used_up)
+    if closed:
+        replies.append(ctx.say("code_closed_here"))
     if live:
         replies.append(ctx.say("code_wrong", left=min(live)))
     return replies
 
 
-async def count_against(ctx: Context, ids: list[int]) -> dict[int, int]:
-    """Add one try to each of these codes still under the limit, in one conditional UPDATE; return
-    {code id: attempts now} for those counted (a code another try used up meanwhile is missing)."""
+async def count_against(ctx: Context, ids: list[int], column) -> dict[int, int]:
+    """Add one try in `column` to each of these codes still open to this sender, in one conditional UPDATE;
+    return {code id: tries now} for those counted (a code another try closed meanwhile is missing)."""
+    if not ids:
+        return {}
     result = await ctx.session.execute(
-        update(Code).where(Code.id.in_(ids), Code.attempts < ctx.config.code_max_attempts)
-        .values(attempts=Code.attempts + 1).returning(Code.id, Code.attempts)
+        update(Code).where(Code.id.in_(ids), open_to(ctx))
+        .values({column: column + 1}).returning(Code.id, column)
         .execution_options(synchronize_session=False)
     )
     return dict(result.all())

@@ -12,6 +12,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -25,6 +26,12 @@ MAX_ROWS = 50_000
 MAX_UNZIPPED_BYTES = 64 * 1024 * 1024  # an xlsx of 50 000 rows unpacks to ~15 MB; more is a zip bomb
 MAX_ZIP_ENTRIES = 1_000
 MAX_COLUMNS = 100
+# What a workbook may declare before anything is parsed: a 146 KB file can claim millions of strings.
+MAX_CELLS = 1_000_000  # 50 000 rows of 20 columns; the declared sheet size (rows × columns) above it is refused
+MAX_SHARED_STRINGS = 500_000  # distinct texts of a member list: 50 000 rows × 10 text columns
+MAX_ZIP_RATIO = 100  # an ordinary xlsx unpacks to 5-20 times its size
+ZIP_RATIO_FLOOR = 4 * 1024 * 1024  # below this unpacked size no ratio is suspicious
+HEAD_BYTES = 16 * 1024  # the start of an XML part, where <sst count=…> and <dimension ref=…> stand
 MAX_NAME = 200  # person.name
 DELIMITERS = (";", ",")
 # A UTF-8 multi-byte sequence: in a file that is not valid UTF-8 it means two encodings were mixed.
@@ -245,15 +252,87 @@ def sheet_rows(sheet) -> Iterator[tuple]:
 
 
 def check_zip(data: bytes) -> None:
-    """Refuse what is not a zip, or what would unpack to more than MAX_UNZIPPED_BYTES."""
+    """Refuse what is not a zip, what would unpack to too much, and a workbook whose declared sizes
+    (shared strings, the first sheet's dimension) are beyond a member list's, before parsing any of it."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             entries = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
+            # zipfile stops at each entry's declared size (and fails the CRC past it), so the sum is a real cap.
+            unpacked = sum(e.file_size for e in entries)
+            if len(entries) > MAX_ZIP_ENTRIES or unpacked > MAX_UNZIPPED_BYTES:
+                raise FileRefused("zip_bomb", limit=MAX_UNZIPPED_BYTES)
+            if unpacked > ZIP_RATIO_FLOOR and unpacked > MAX_ZIP_RATIO * len(data):
+                raise FileRefused("zip_ratio", ratio=unpacked // max(len(data), 1), limit=MAX_ZIP_RATIO)
+            check_declared_sizes(archive)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error):
         raise FileRefused("not_zip") from None
-    # zipfile stops at each entry's declared size (and fails the CRC past it), so the sum is a real cap.
-    if len(entries) > MAX_ZIP_ENTRIES or sum(e.file_size for e in entries) > MAX_UNZIPPED_BYTES:
-        raise FileRefused("zip_bomb", limit=MAX_UNZIPPED_BYTES)
+
+
+def check_declared_sizes(archive: zipfile.ZipFile) -> None:
+    """The shared-string count and the first sheet's rows, columns and cells, as the workbook states them."""
+    names = set(archive.namelist())
+    if "xl/sharedStrings.xml" in names:
+        tag = SST_TAG.search(xml_head(archive, "xl/sharedStrings.xml"))
+        declared = max((int(n) for n in SST_COUNT.findall(tag.group(0))), default=0) if tag else 0
+        if declared > MAX_SHARED_STRINGS:
+            raise FileRefused("too_many_strings", count=declared, limit=MAX_SHARED_STRINGS)
+    sheet = first_sheet(archive, names)
+    found = DIMENSION.search(xml_head(archive, sheet)) if sheet else None
+    if found is None:
+        return
+    rows, columns = dimension_size(found.group(1))
+    if rows > MAX_ROWS + 1:
+        raise FileRefused("too_many_rows", limit=MAX_ROWS)
+    if columns > MAX_COLUMNS:
+        raise FileRefused("too_many_columns", count=columns, limit=MAX_COLUMNS)
+    if rows * columns > MAX_CELLS:
+        raise FileRefused("too_many_cells", rows=rows, columns=columns, limit=MAX_CELLS)
+
+
+SST_TAG = re.compile(r"<(?:\w+:)?sst\b[^>]*>")
+SST_COUNT = re.compile(r"\b(?:count|uniqueCount)=[\"'](\d{1,12})[\"']")
+DIMENSION = re.compile(r"<(?:\w+:)?dimension\s+ref=\"([A-Za-z0-9:$]{1,40})\"")
+CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?(\d{1,7})")
+SHEET_TARGET = re.compile(r"<(?:\w+:)?sheet\b[^>]*?\br:id=\"([^\"]+)\"")
+
+
+def xml_head(archive: zipfile.ZipFile, name: str) -> str:
+    """The first HEAD_BYTES of an XML part, unpacked only that far."""
+    with archive.open(name) as part:
+        return part.read(HEAD_BYTES).decode("utf-8", "replace")
+
+
+def first_sheet(archive: zipfile.ZipFile, names: set[str]) -> str | None:
+    """The part name of the workbook's first sheet (what read_xlsx reads), by workbook.xml and its relations."""
+    try:
+        rid = SHEET_TARGET.search(xml_head(archive, "xl/workbook.xml")).group(1)
+        rels = xml_head(archive, "xl/_rels/workbook.xml.rels")
+        target = re.search(r"<(?:\w+:)?Relationship\b[^>]*?\bId=\"%s\"[^>]*?\bTarget=\"([^\"]+)\"" % re.escape(rid)
+                           + r"|<(?:\w+:)?Relationship\b[^>]*?\bTarget=\"([^\"]+)\"[^>]*?\bId=\"%s\"" % re.escape(rid),
+                           rels)
+        path = next(g for g in target.groups() if g)
+    except (KeyError, AttributeError, StopIteration):
+        path = "worksheets/sheet1.xml"
+    path = path.lstrip("/") if path.startswith("/") else f"xl/{path}"
+    return path if path in names else None
+
+
+def dimension_size(ref: str) -> tuple[int, int]:
+    """'A1:CV26000' → (26000, 100): the rows and columns a sheet says it spans."""
+    cells = [CELL_REF.fullmatch(part) for part in ref.split(":")]
+    if not all(cells):
+        return 0, 0
+    rows = [int(c.group(2)) for c in cells]
+    columns = [column_number(c.group(1)) for c in cells]
+    return max(rows) - min(rows) + 1, max(columns) - min(columns) + 1
+
+
+def column_number(letters: str) -> int:
+    """'A' → 1, 'CV' → 100, 'XFD' → 16384."""
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + ord(letter) - 64
+    return number
 
 
 # ---- headers and rows ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 def new_message_id(domain: str) -> str:
@@ -55,6 +56,8 @@ class Inbound:
     language_hint: str | None = None
     display_name: str | None = None
     mail: MailMeta | None = None
+    # What the desk worked out before the unit of work began (a member list read in a child process).
+    prepared: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass

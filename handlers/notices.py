@@ -1,15 +1,17 @@
 """Telling people about appointments: the customer by email (with ICS), staff and admins in their chat."""
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
 from handlers.context import Context
-from handlers.ics import invite
+from handlers.ics import Party, invite
 from storage.db import UnitOfWork
-from storage.models import Address, Appointment, Location, Person, Role, Service
+from storage.dialect import insert_ignoring_conflicts
+from storage.models import Address, Appointment, Installation, Location, Person, Role, Service
 
 ADMIN_ROLES = ("owner", "admin")
 
@@ -81,11 +83,31 @@ def preferred_addresses(rows) -> dict[int, str]:
     return {pid: address for pid, address in found.items() if address}
 
 
-def ics_for(ctx: Context, v: AppointmentView, method: str):
+async def ics_for(ctx: Context, v: AppointmentView, method: str, email: str, name: str | None):
+    """The invitation to the customer at `email`, from the address our mail goes out from."""
+    business = ctx.business.name if ctx.business else None
     return invite(
-        uid=f"appointment-{v.id}@{ctx.config.mail_domain}", sequence=v.sequence, method=method, start=v.start,
-        end=v.end, summary=f"{v.service} · {ctx.business.name if ctx.business else ''}".strip(" ·"),
-        location=v.location, organizer=f"desk@{ctx.config.mail_domain}", stamp=ctx.now)
+        uid=await event_uid(ctx.uow, v.id, ctx.config.mail_domain), sequence=v.sequence, method=method,
+        start=v.start, end=v.end, summary=f"{v.service} · {business or ''}".strip(" ·"), location=v.location,
+        organizer=Party(ctx.config.mail_from, business), attendee=Party(email, name), stamp=ctx.now)
+
+
+async def event_uid(uow: UnitOfWork, appointment_id: int, mail_domain: str) -> str:
+    """The appointment's UID: named after this installation, so it stays when FRONTDESK_MAIL_FROM changes."""
+    install = await installation(uow)
+    if appointment_id < install.first_appointment:
+        return f"appointment-{appointment_id}@{mail_domain}"  # invited before the installation had an id
+    return f"appointment-{appointment_id}@{install.key}.frontdesk"
+
+
+async def installation(uow: UnitOfWork) -> Installation:
+    """Row 1, made by a migration; a schema without it gets it here, once, whoever comes first."""
+    found = await uow.session.get(Installation, 1)
+    if found is None:
+        await uow.session.execute(insert_ignoring_conflicts(uow.dialect, Installation, ["id"]).values(
+            id=1, key=secrets.token_hex(16), first_appointment=0))
+        found = await uow.session.get(Installation, 1)
+    return found
 
 
 async def tell_customer(ctx: Context, appointment: Appointment, template: str, message: str | None = None,
@@ -96,7 +118,7 @@ async def tell_customer(ctx: Context, appointment: Appointment, template: str, m
         return False
     v = await view(ctx.uow, appointment)
     customer = await ctx.session.get(Person, appointment.customer_id)
-    attachments = [ics_for(ctx, v, method)] if method else []
+    attachments = [await ics_for(ctx, v, method, email, customer.name)] if method else []
     await ctx.mail(email, template, lang=customer_language(ctx, customer), attachments=attachments, appointment=v,
                    message=message)
     return True

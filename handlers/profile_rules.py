@@ -63,6 +63,8 @@ REGIONS = {"Europe/Vienna": "AT", "Europe/Zurich": "CH", "Europe/Busingen": "DE"
 
 # Cells starting with these are formulas to Excel and LibreOffice (CSV injection); \t and \r too.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A sign before a plain number or a phone number in groups of digits is no formula: "+49 30 1234", "-2.5".
+PLAIN_NUMBER = re.compile(r"[+-](\d+( \d+)*([.,]\d+)?)?")
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -242,8 +244,12 @@ def new_password(length: int = GENERATED_LENGTH) -> str:
 
 
 def new_access_code(digits: int = ACCESS_CODE_DIGITS) -> str:
-    """A numeric access code, e.g. for a desk phone's login."""
-    return "".join(secrets.choice(string.digits) for _ in range(digits))
+    """A numeric access code, e.g. for a desk phone's login.
+
+    It never starts with 0: Excel and LibreOffice read a CSV cell of digits as a number, and "0123" would
+    open as 123 (quotes do not stop them; a ="0123" formula is what the formula guard forbids).
+    """
+    return secrets.choice(string.digits[1:]) + "".join(secrets.choice(string.digits) for _ in range(digits - 1))
 
 
 def hash_secret(secret: str) -> str:
@@ -273,17 +279,36 @@ def b64(data: bytes) -> str:
 # ---- CSV ----------------------------------------------------------------------------------------
 
 # One CSV writer for every export: credentials here, member lists and error files (through imports).
+# One rule for every file, in every language: ';' between cells and UTF-8 with a BOM, which German
+# Excel opens by a double click and English Excel and LibreOffice read through their import dialogue.
+CSV_DELIMITER = ";"
+
 
 def safe_cell(value) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ (or tab, CR) gets a leading quote."""
+    """A cell a spreadsheet will not run: text starting with = @ (or tab, CR), or with + - before
+    anything but a plain number or phone number, gets a leading quote."""
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    if not text.startswith(FORMULA_STARTS) or PLAIN_NUMBER.fullmatch(text):
+        return text
+    return "'" + text
 
 
-def csv_bytes(header: list[str], rows: Iterable[Iterable], delimiter: str = ";") -> bytes:
+def phone_cell(e164: str | None) -> str:
+    """A stored number as a CSV cell: '+49 30 1234567' stays text in a spreadsheet, '+49301234567' would
+    open as the number 49301234567."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL).replace("-", " ")
+
+
+def csv_bytes(header: list[str], rows: Iterable[Iterable]) -> bytes:
     """A CSV file Excel opens as UTF-8 (with BOM), every text cell neutralised against formulas."""
     out = io.StringIO(newline="")
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=CSV_DELIMITER, lineterminator="\r\n")
     writer.writerow([safe_cell(h) for h in header])
     for row in rows:
         writer.writerow([cell if isinstance(cell, int) else safe_cell(cell) for cell in row])

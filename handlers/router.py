@@ -13,6 +13,7 @@ from handlers.context import (
 )
 from handlers.messages import Choice, Inbound, Reply
 from storage.db import Store, UnitOfWork
+from storage.dialect import serialize
 from storage.models import Address, Person, Role
 from storage.models import Choice as ChoiceRow
 from templates import render
@@ -46,6 +47,8 @@ class Handlers:
     exhaustions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what the last wrong try undoes
     start_payloads: dict[str, Handler] = field(default_factory=dict)  # deep-link prefix → handler
     fallbacks: dict[str, Handler] = field(default_factory=dict)  # channel → what takes text that is no command
+    # Slow work on what a message brings (reading an upload), done before its unit of work opens.
+    preparers: list[Callable[["Desk", Inbound], Awaitable[Inbound]]] = field(default_factory=list)
 
     @classmethod
     def combine(cls, *parts: "Handlers") -> "Handlers":
@@ -57,6 +60,7 @@ class Handlers:
             combined.exhaustions.update(part.exhaustions)
             combined.start_payloads.update(part.start_payloads)
             combined.fallbacks.update(part.fallbacks)
+            combined.preparers.extend(part.preparers)
         return combined
 
 
@@ -77,6 +81,15 @@ def split_command(text: str) -> tuple[str, str]:
     return parts[0].lstrip("/").split("@", 1)[0].lower(), (parts[1] if len(parts) > 1 else "").strip()
 
 
+async def hold_sender(uow: UnitOfWork, *senders: str) -> None:
+    """Let one transaction at a time work for each sender, until it ends.
+
+    PostgreSQL: a transaction-scoped advisory lock per address (taking it again in the same transaction
+    is free). SQLite: every transaction begins with BEGIN IMMEDIATE, so writers take turns anyway.
+    """
+    await serialize(uow.session, *(f"sender:{sender}" for sender in senders))
+
+
 class Desk:
     """The router: one unit of work per inbound message."""
 
@@ -90,6 +103,7 @@ class Desk:
         self.start_payloads = handlers.start_payloads
         self.fallbacks = handlers.fallbacks
         self.commands = handlers.commands
+        self.preparers = handlers.preparers
         self.words: dict[str, Command] = {}
         for command in handlers.commands:
             for name in (command.word, *command.aliases):
@@ -98,6 +112,7 @@ class Desk:
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Answer one inbound message in its own unit of work; nothing is kept unless the answer was made."""
         try:
+            inbound = await self.prepare(inbound)
             async with self.store.uow() as uow:
                 replies = await self.handle_in(uow, inbound)
                 await uow.commit()
@@ -107,8 +122,19 @@ class Desk:
             lang = (inbound.language_hint or self.config.default_language)[:2]
             return [Reply(render("error", lang).text)]
 
+    async def prepare(self, inbound: Inbound) -> Inbound:
+        """Do the slow work a message needs (reading an uploaded list) before its transaction begins."""
+        for preparer in self.preparers:
+            inbound = await preparer(self, inbound)
+        return inbound
+
     async def handle_in(self, uow: UnitOfWork, inbound: Inbound) -> list[Reply]:
-        """Answer inside the caller's unit of work (the caller commits); a refusal undoes only the handler's writes."""
+        """Answer inside the caller's unit of work (the caller commits); a refusal undoes only the handler's writes.
+
+        One sender's messages take turns, also across processes: the sender's lock comes first, before
+        the speaker is read or made, so each message sees everything the one before it committed.
+        """
+        await hold_sender(uow, inbound.sender)
         ctx = await self._context(uow, inbound)
         try:
             async with uow.session.begin_nested():

@@ -31,7 +31,8 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email")
+                 "max_days_ahead", "support_email", "max_seats_without_approval")
+MAX_SEATS = 50_000  # as groups.MAX_SEATS: no order can be larger
 LOCATION_KEYS = ("name", "hours")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
@@ -70,6 +71,7 @@ class BusinessSpec:
     min_notice_minutes: int = 60
     max_days_ahead: int = 60
     support_email: str | None = None
+    max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
 
 
 @dataclass(frozen=True)
@@ -351,7 +353,16 @@ def _business(table: _Table) -> BusinessSpec:
         min_notice_minutes=table.integer("min_notice_minutes", 0, 60),
         max_days_ahead=table.integer("max_days_ahead", 1, 60),
         support_email=_email(table, "support_email"),
+        max_seats_without_approval=_seat_limit(table),
     )
+
+
+def _seat_limit(table: _Table) -> int:
+    """[business] max_seats_without_approval: 0 (every order waits) … MAX_SEATS (none does)."""
+    value = table.integer("max_seats_without_approval", 0, 20)
+    if value > MAX_SEATS:
+        table.bad(("max_seats_without_approval",), value, f"must be at most {MAX_SEATS}")
+    return value
 
 
 def _email(table: _Table, key: str) -> str | None:

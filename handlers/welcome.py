@@ -51,6 +51,10 @@ async def set_language(ctx: Context, args: str) -> list[Reply]:
             ctx.choice("label.lang_de", "language de"), ctx.choice("label.lang_en", "language en")])]
     if wanted not in ("de", "en"):
         raise Refusal("language_unknown", value=args.strip()[:20])
+    if ctx.inbound.channel == "email":
+        # A From: line is a claim: by mail the word changes this answer only, never the stored setting.
+        ctx.lang = wanted
+        return [ctx.say("language_once")]
     ctx.person.language = wanted
     ctx.lang = wanted
     await ctx.audit("language_set", wanted)

@@ -1,6 +1,7 @@
 """Declarative models. Times are stored as UTC and always come back timezone-aware."""
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -39,6 +41,15 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
+def name_key(name: str) -> str:
+    """A group name as compared: NFKC, case folded, single spaces ("VIP", "vip" and "ＶＩＰ" are one name)."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def _name_key_default(context) -> str:
+    return name_key(context.get_current_parameters()["name"])
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -56,6 +67,19 @@ class Business(Base):
     min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
     max_days_ahead: Mapped[int] = mapped_column(Integer, default=60)
     support_email: Mapped[str | None] = mapped_column(String(320))
+    # A seat order above this waits for an admin's approval (setup file: [business] max_seats_without_approval).
+    max_seats_without_approval: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+
+
+class Installation(Base):
+    """This installation's own random id (row id 1), made once by a migration: calendar invitations are
+    named after it, not after FRONTDESK_MAIL_FROM, so a new sender address still updates the same events."""
+
+    __tablename__ = "installation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    # Appointments older than this id were invited under the mail domain before; they keep that name.
+    first_appointment: Mapped[int] = mapped_column(Integer)
 
 
 class Location(Base):
@@ -159,7 +183,10 @@ class Code(Base):
     digest: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong tries from the address that asked for it
+    # Wrong tries from the person's other addresses: a From: line proves nothing, so these close the code
+    # to other addresses at the limit but never use it up for the address that asked (a Telegram hold lives on).
+    other_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     used_at: Mapped[datetime | None]
 
 
@@ -294,6 +321,8 @@ class CustomerGroup(Base):
     __tablename__ = "customer_group"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
+    # The database keeps names unique regardless of case: two "VIP"/"vip" created at once cannot both land.
+    name_key: Mapped[str] = mapped_column(String(480), unique=True, index=True, default=_name_key_default)
 
 
 class CustomerGroupMember(Base):
@@ -306,6 +335,11 @@ class ProfileChange(Base):
     """A customer's own change of name or email, for an admin to accept or ignore."""
 
     __tablename__ = "profile_change"
+    __table_args__ = (
+        # The database keeps one pending change per person and field, whatever arrives at once.
+        Index("ux_profile_change_pending", "person_id", "field", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(16))  # name | email
@@ -392,6 +426,7 @@ class SeatGroup(Base):
     __table_args__ = (CheckConstraint("seats_taken >= 0 AND seats_taken <= seats_bought", name="seats_within_bought"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
+    name_key: Mapped[str] = mapped_column(String(480), unique=True, index=True, default=_name_key_default)
     kind: Mapped[str] = mapped_column(String(16), default="course")  # course | team | queue
     service_id: Mapped[int | None] = mapped_column(ForeignKey("service.id"))  # the course, if any
     seats_bought: Mapped[int] = mapped_column(Integer, default=0)
@@ -415,11 +450,18 @@ class Membership(Base):
 
 
 class SeatOrder(Base):
-    """One purchase of seats, with its invoice record (number, lines, total, buyer)."""
+    """One purchase of seats, with its invoice record (number, lines, total, buyer).
+
+    An order above the business's limit is *pending* until an admin approves it: its seats are not
+    bought yet and it has no invoice number (numbers run without gaps, so a rejected order takes none).
+    """
 
     __tablename__ = "seat_order"
     id: Mapped[int] = mapped_column(primary_key=True)
-    invoice_number: Mapped[str] = mapped_column(String(32), unique=True)
+    invoice_number: Mapped[str | None] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="approved", server_default="approved")  # pending, rejected
+    decided_by: Mapped[str | None] = mapped_column(String(340))
+    decided_at: Mapped[datetime | None]
     group_id: Mapped[int] = mapped_column(ForeignKey("seat_group.id"), index=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("person.id"))
     seats: Mapped[int] = mapped_column(Integer)
@@ -473,5 +515,6 @@ class ImportBatch(Base):
     filename: Mapped[str] = mapped_column(String(255))
     rows: Mapped[list[Any]] = mapped_column(default=list)
     summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="dry_run")  # dry_run | imported | discarded
+    status: Mapped[str] = mapped_column(String(16), default="dry_run")  # uploaded | dry_run | imported | discarded
+    upload: Mapped[bytes | None] = mapped_column(LargeBinary)  # an emailed list, unread until its code comes back
     created_at: Mapped[datetime]

@@ -264,8 +264,8 @@ async def test_a_member_list_mailed_in_is_checked_then_imported_when_the_code_co
                                 created_at=rig.clock.now()))
         await uow.commit()
     await rig.desk.handle(Inbound(channel="telegram", sender=lea, received_at=rig.clock.now(),
-                                  text='/group new "Team Nord" 5 group'))
-    msg = email.message_from_bytes(mail("IMPORT Team Nord", body="The list is attached.", sender=lea_mail),
+                                  text='/group new "Team Süd" 5 group'))
+    msg = email.message_from_bytes(mail("IMPORT Team Süd", body="The list is attached.", sender=lea_mail),
                                    policy=email.policy.default)
     members = "Name;E-Mail\nKim Meyer;kim.meyer@example.com\nLu Li;lu@example.com\nBo;not-an-email\n"
     msg.add_attachment(members.encode("utf-8"), maintype="text", subtype="csv", filename="members.csv")
@@ -273,10 +273,21 @@ async def test_a_member_list_mailed_in_is_checked_then_imported_when_the_code_co
     await rig.send(msg.as_bytes(policy=email.policy.SMTP))
     await rig.deliver()
 
+    kept = rig.mails_to(lea_mail)[-1]  # anyone can write From: lea; the list is read once the code comes back
+    assert "I read the list only when you reply" in text_of(kept).replace("\n", " ")
+    assert "new members" not in text_of(kept) and not list(kept.iter_attachments())
+    code = kept["Subject"].split()[0]
+    await rig.send(mail(f"Re: {kept['Subject']}", body=code, sender=lea_mail,
+                        headers={"In-Reply-To": kept["Message-ID"]}))
+    await rig.deliver()
+
     checked = rig.mails_to(lea_mail)[-1]
     text = text_of(checked)
     assert "2 new members" in text and "1 invalid row" in text
-    errors = [part for part in checked.iter_attachments() if part.get_filename() == "import-errors-Team-Nord.csv"]
+    # the file name keeps its umlaut (RFC 2231), also for a strict reader
+    raw = rig.smtp.handler.raw[next(i for i, m in enumerate(rig.smtp.messages) if m is checked)]
+    strict = email.message_from_bytes(raw, policy=email.policy.strict)
+    errors = [part for part in strict.iter_attachments() if part.get_filename() == "import-errors-Team-Süd.csv"]
     assert len(errors) == 1 and "not-an-email" in errors[0].get_content()
     code = re.search(r"with the code (\d{6})", text).group(1)
     assert await rig.count(Address, Address.address == "email:lu@example.com") == 0  # a check imports nothing
@@ -287,7 +298,7 @@ async def test_a_member_list_mailed_in_is_checked_then_imported_when_the_code_co
     assert "Imported 2 members" in text_of(rig.mails_to(lea_mail)[-1])
     for invited in ("kim.meyer@example.com", "lu@example.com"):
         [invitation] = rig.mails_to(invited)
-        assert "Team Nord" in invitation["Subject"]
+        assert "Team Süd" in invitation["Subject"]
 
 
 # ---- loops and abuse -------------------------------------------------------------------------

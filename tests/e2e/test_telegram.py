@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import socket
 from datetime import datetime, timezone
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 from telegram import Bot
 
 from bot.settings import Settings
@@ -26,7 +28,7 @@ from bot.transport import PermanentFailure, TemporaryFailure
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
 from handlers.router import Command, Desk, Handlers
-from storage.models import Outbox
+from storage.models import Address, Outbox
 from templates import render
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
 
@@ -303,6 +305,41 @@ async def test_webhook_takes_updates_with_the_secret_and_refuses_others(
     assert "Welcome" in reply.params["text"]
     assert fake_bot_api.sent_texts(2001) == []
     assert not fake_bot_api.calls_of("getUpdates")
+
+
+async def test_webhook_without_a_configured_secret_still_requires_one(fake_bot_api, start_bot, sqlite_store, config):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/tg/hook"
+    await start_bot(make_desk(sqlite_store, config), webhook_url=url, webhook_listen=f"127.0.0.1:{port}",
+                    webhook_secret="")
+    [registered] = fake_bot_api.calls_of("setWebhook")
+    token = registered.params.get("secret_token") or ""
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32,256}", token)  # registered with Telegram, unguessable
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": ""}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+            forged = fake_bot_api.message_update(2101, "/start")
+            async with http.post(url, json=forged, headers=headers) as response:
+                assert response.status == 403, headers
+        genuine = fake_bot_api.message_update(2102, "/start")
+        async with http.post(url, json=genuine, headers={"X-Telegram-Bot-Api-Secret-Token": token}) as response:
+            assert response.status == 200
+    [reply] = await fake_bot_api.wait_for("sendMessage", to_chat(2102))
+    assert "Welcome" in reply.params["text"]
+    assert fake_bot_api.sent_texts(2101) == []
+    async with sqlite_store.uow() as uow:  # the forged sender left no trace: no person, no address
+        known = set(await uow.session.scalars(select(Address.address)))
+    assert "telegram:2102" in known and "telegram:2101" not in known
+
+
+def test_the_derived_webhook_secret_is_the_same_for_every_process_sharing_the_key():
+    one, other = (Settings(_env_file=None, secret_key="k" * 32) for _ in range(2))
+    assert one.webhook_secret_token == other.webhook_secret_token  # a second process does not lock out the first
+    assert one.webhook_secret_token != Settings(_env_file=None, secret_key="j" * 32).webhook_secret_token
+    assert "k" * 16 not in one.webhook_secret_token
+    assert Settings(_env_file=None, secret_key="k" * 32, webhook_secret="chosen-1").webhook_secret_token == "chosen-1"
+    keyless = Settings(_env_file=None, secret_key="")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32,256}", keyless.webhook_secret_token)
+    assert keyless.webhook_secret_token == keyless.webhook_secret_token  # one per process, kept
 
 
 # ---- the outbox transport ------------------------------------------------------------------

@@ -219,6 +219,13 @@ async def test_service_add_validates_and_refuses_duplicates(desk, store, clock):
     assert [a.action for a in await rows(store, Audit, Audit.action == "service_added")] == ["service_added"]
 
 
+async def test_a_new_services_length_ends_with_one_full_stop(desk, store, clock):
+    german = await chat(desk, clock, ANNA, lang="de").say("/service add Sauna 20")
+    assert german.splitlines()[0].endswith("Sauna · 20 Min.") and "Min.." not in german
+    english = await chat(desk, clock, ANNA).say("/service add Kneipp 20 #00ff00")
+    assert english.splitlines()[0].endswith("Kneipp · 20 min · #00ff00")
+
+
 async def test_a_new_service_becomes_bookable_once_staff_offer_it(desk, store, clock):
     anna, maria = chat(desk, clock, ANNA), chat(desk, clock, "telegram:5")
     added = await anna.say('/service add "Lymph drainage" 45')

@@ -1,5 +1,6 @@
 """Customers through the router against a real store (SQLite and PostgreSQL): finding, the card,
 the admin's record (pseudonyms, notes, groups, offline customers) and customers' own changes."""
+import asyncio
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -222,6 +223,25 @@ async def test_a_customer_can_be_in_several_groups_and_leave_one(store, config, 
     assert "Groups: Privat (1), Rücken (1)" in await text_of(desk, OWNER, "/customers", clock=clock)
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(CustomerGroup)) == 2
+
+
+async def test_vip_and_vip_created_at_once_are_one_group(store, config, clock):
+    """Group names are unique regardless of case in the database itself (PostgreSQL runs these in parallel)."""
+    desk = await practice(store, config, clock)
+    kim = await customer_with(store, desk, clock, "telegram:5", "Kim Novak")
+    max_ = await customer_with(store, desk, clock, "telegram:6", "Max")
+    texts = await asyncio.gather(text_of(desk, OWNER, f"/customer group {kim} VIP", clock=clock),
+                                 text_of(desk, OWNER, f"/customer group {max_} vip", clock=clock))
+    assert sum("New group" in t for t in texts) == 1, texts
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(CustomerGroup)) == 1
+    listing = await text_of(desk, OWNER, '/customers "VIP"', clock=clock)
+    assert "Kim Novak" in listing and "Max" in listing
+    assert 'New group "Privat versichert"' in await text_of(desk, OWNER, f'/customer group {kim} „Privat versichert“',
+                                                           clock=clock)
+    assert 'no longer in "Privat versichert"' in await text_of(desk, OWNER,
+                                                               f'/customer ungroup {kim} "privat versichert"',
+                                                               clock=clock)
 
 
 async def test_booking_note_is_set_replaced_and_removed(store, config, clock):

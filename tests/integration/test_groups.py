@@ -85,6 +85,13 @@ async def buy(desk: Desk, name: str, seats: int, option: str = "group", sender: 
     return (await say(desk, sender, f'/group new "{name}" {seats} {option}'))[0].text
 
 
+async def approve_orders(desk: Desk) -> None:
+    """The owner approves every seat order waiting (above the limit of 20), by its button."""
+    [listing] = await say(desk, OWNER, "/orders")
+    for choice in [c for c in listing.choices if c.label.startswith("Approve")]:
+        assert "is approved" in (await desk.handle(inbound(OWNER, choice=choice.key, clock=desk.clock)))[0].text
+
+
 async def invitation(store, email: str) -> tuple[str, str]:
     """The deep-link payload and the code of the newest invitation mailed to `email`."""
     [mail] = (await rows(store, Outbox, Outbox.recipient == email))[-1:]
@@ -197,17 +204,17 @@ async def test_a_forged_group_link_is_not_valid(desk):
 async def test_enroll_takes_a_seat_and_invites_a_pending_member(desk, store):
     await buy(desk, "Team Nord", 2)
     text = (await say(desk, BUYER, "/enroll Team Nord Kim Meyer Kim@Example.com"))[0].text
-    assert "Kim Meyer <Kim@example.com> is enrolled" in text and "2 bought, 1 taken, 1 free" in text
-    [address] = await rows(store, Address, Address.address == "email:Kim@example.com")
+    assert "Kim Meyer <kim@example.com> is enrolled" in text and "2 bought, 1 taken, 1 free" in text
+    [address] = await rows(store, Address, Address.address == "email:kim@example.com")
     assert not address.verified
     [member] = await rows(store, Member, Member.person_id == address.person_id)
     assert member.status == "pending" and len(member.invitation_token) == 64
     [membership] = await rows(store, Membership, Membership.person_id == address.person_id)
     assert membership.holds_seat and not membership.seat_used
-    payload, code = await invitation(store, "Kim@example.com")
+    payload, code = await invitation(store, "kim@example.com")
     assert re.fullmatch(r"\d{6}", code)
     assert payload[4:] not in member.invitation_token  # only an HMAC of the link is kept
-    [mail] = await rows(store, Outbox, Outbox.recipient == "Kim@example.com")
+    [mail] = await rows(store, Outbox, Outbox.recipient == "kim@example.com")
     assert "or simply reply to this mail with the code" in mail.text
 
 
@@ -289,6 +296,7 @@ async def test_members_lists_name_email_status_enrolment_and_seat(desk, store, c
 
 async def test_a_long_member_list_also_comes_as_a_csv_file_with_formulas_neutralised(desk, store):
     await buy(desk, "Big", 40)
+    await approve_orders(desk)  # 40 seats are above the limit of 20
     lines = "".join(f"=cmd{i};m{i}@example.com\n" for i in range(35))
     [checked] = await say(desk, BUYER, "/import Big", attachments=(csv_file("name;email\n" + lines),))
     await click(desk, BUYER, checked, "Import 35")
@@ -302,16 +310,19 @@ async def test_a_long_member_list_also_comes_as_a_csv_file_with_formulas_neutral
 
 # ---- removing and refunds -----------------------------------------------------------------------
 
-async def test_remove_returns_an_unused_seat_but_never_a_used_one(desk, store):
+async def test_remove_never_gives_a_seat_back_not_even_an_unused_one(desk, store):
+    # Seed 000: "versehentlich hinzugefügt … gar nicht nutzen … Erstattung über den Support".
     await buy(desk, "Team Nord", 3)
     await say(desk, BUYER, "/enroll Team Nord Kim kim@example.com")
     await say(desk, BUYER, "/enroll Team Nord Lu lu@example.com")
     payload, _ = await invitation(store, "lu@example.com")
     await say(desk, "telegram:4001", f"/start {payload}")  # Lu accepts: her seat is used
     unused = (await say(desk, BUYER, "/remove Team Nord kim@example.com"))[0].text
-    assert "free again" in unused and "3 bought, 1 taken" in unused
+    assert "seat stays taken" in unused and "contact support" in unused and "3 bought, 2 taken" in unused
     used = (await say(desk, BUYER, "/remove Team Nord lu@example.com"))[0].text
-    assert "already used and is not refunded" in used and "3 bought, 1 taken" in used
+    assert "already used and is not refunded" in used and "3 bought, 2 taken" in used
+    listing = (await say(desk, BUYER, "/members Team Nord"))[0].text
+    assert "3 seats bought, 2 taken (2 by removed members), 1 free" in listing
     assert await count(store, Membership) == 0
     assert "not a member" in (await say(desk, BUYER, "/remove Team Nord lu@example.com"))[0].text
     _, code = await invitation(store, "kim@example.com")
@@ -396,15 +407,15 @@ async def test_racing_enrolments_for_the_last_seat_let_exactly_one_win(desk, sto
     assert await count(store, Person, Person.name.like("P%")) == 1  # the losers left nothing behind
 
 
-async def test_two_removes_of_the_same_member_at_once_give_the_seat_back_once(desk, store):
+async def test_two_removes_of_the_same_member_at_once_remove_it_once(desk, store):
     await buy(desk, "Race", 3)
     await say(desk, BUYER, "/enroll Race Kim kim@example.com")
     assert (await the_group(store, "Race")).seats_taken == 1
     results = await asyncio.gather(*(say(desk, who, "/remove Race kim@example.com") for who in (BUYER, OWNER)))
     texts = [r[0].text for r in results]
-    assert sum("free again" in t for t in texts) == 1
+    assert sum("is no longer a member" in t for t in texts) == 1
     assert sum("not a member" in t for t in texts) == 1
-    assert (await the_group(store, "Race")).seats_taken == 0  # down by exactly one, never below
+    assert (await the_group(store, "Race")).seats_taken == 1  # removing never gives the seat back (seed 000)
     assert await count(store, Membership) == 0
     assert await count(store, Audit, Audit.action == "member_removed") == 1
 
@@ -416,10 +427,8 @@ async def test_a_remove_racing_an_accept_never_gives_a_used_seat_back(desk, stor
     removed, accepted = await asyncio.gather(say(desk, BUYER, "/remove Race kim@example.com"),
                                              say(desk, "telegram:4001", f"/start {payload}"))
     seats = (await the_group(store, "Race")).seats_taken
-    if "free again" in removed[0].text:  # the remove went first: the seat was unused
-        assert seats == 0
-    else:  # the accept went first: the seat is used and stays taken
-        assert "already used and is not refunded" in removed[0].text and seats == 1
+    assert seats == 1  # used or not, a removed member's seat stays taken (seed 000)
+    assert "is no longer a member" in removed[0].text
     assert await count(store, Membership) == 0
     assert "wrong on my side" not in accepted[0].text
 
@@ -492,7 +501,7 @@ async def test_import_dry_run_then_confirm_creates_members_with_invitations(desk
     table = list(csv.reader(io.StringIO(errors.data.decode("utf-8-sig")), delimiter=";"))
     assert table == [["row", "value", "reason"], ["4", "not-an-email", "not an email address"],
                      ["5", "al@example.com", "already in the group (skipped, not charged)"],
-                     ["6", "KIM@example.com", "the same email address as row 2"]]
+                     ["6", "kim@example.com", "the same email address as row 2"]]
     assert await count(store, Membership) == 1  # a dry run imports nothing
     [batch] = await rows(store, ImportBatch)
     assert batch.status == "dry_run" and len(batch.rows) == 3
@@ -547,7 +556,10 @@ async def test_a_file_that_cannot_be_read_is_refused_clearly(desk, store):
 async def test_an_import_by_email_runs_when_the_code_of_the_check_comes_back(desk, store):
     await buy(desk, "Team", 5)
     mail_sender = f"email:{BUYER_EMAIL}"
-    [checked] = await say(desk, mail_sender, "import Team", attachments=(csv_file(MEMBERS),))
+    [kept] = await say(desk, mail_sender, "import Team", attachments=(csv_file(MEMBERS),))
+    code = kept.subject.split()[0]
+    assert "I read the list only when you reply to this mail with the code" in kept.text
+    [checked] = await say(desk, mail_sender, code)  # the round trip: now the list is read and checked
     code = checked.subject.split()[0]
     assert re.fullmatch(r"\d{6}", code) and f"reply to this mail with the code {code}" in checked.text
     assert await count(store, Membership) == 0
@@ -557,6 +569,24 @@ async def test_an_import_by_email_runs_when_the_code_of_the_check_comes_back(des
     [done] = await say(desk, mail_sender, code)
     assert "Imported 3 members" in done.text
     assert (await the_group(store, "Team")).seats_taken == 3
+
+
+async def test_a_list_mailed_in_is_not_read_before_its_code_comes_back(desk, store):
+    await buy(desk, "Team", 5)
+    mail_sender = f"email:{BUYER_EMAIL}"
+    broken = Attachment("list.xlsx", "application/octet-stream", b"not a zip at all")
+    [kept] = await say(desk, mail_sender, "import Team", attachments=(broken,))
+    assert "I read the list only when you reply" in kept.text and "not a real .xlsx" not in kept.text
+    [batch] = await rows(store, ImportBatch)
+    assert (batch.status, batch.upload, batch.rows) == ("uploaded", b"not a zip at all", [])
+    code = kept.subject.split()[0]
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert "not a real .xlsx" not in (await say(desk, mail_sender, wrong))[0].text  # a wrong code reads nothing
+    assert "not a real .xlsx" in (await say(desk, mail_sender, code))[0].text
+    [batch] = await rows(store, ImportBatch)
+    assert batch.upload is None  # read once, kept no longer
+    huge = Attachment("list.csv", CSV_TYPE, b"x" * (5 * 1024 * 1024 + 1))  # its size is checked at once
+    assert "The file is too big" in (await say(desk, mail_sender, "import Team", attachments=(huge,)))[0].text
 
 
 # ---- German, setup file, templates --------------------------------------------------------------
@@ -582,7 +612,7 @@ async def test_german_speakers_get_the_whole_flow_in_german(desk, store):
     assert table.splitlines() == ["Zeile;Wert;Grund", "3;kaputt;keine E-Mail-Adresse"]
     [imported] = await click(desk, "telegram:7001", checked, "1 importieren", "de")
     assert "1 Mitglied in „Kurs“ importiert" in imported.text
-    assert "ist wieder frei" in (await say(desk, "telegram:7001", "/entfernen Kurs j@example.com", **de))[0].text
+    assert "Der Platz bleibt belegt" in (await say(desk, "telegram:7001", "/entfernen Kurs j@example.com", **de))[0].text
     [mail] = await rows(store, Outbox, Outbox.recipient == "kim@example.com")
     assert mail.subject.endswith("Ihre Einladung in „Kurs“ bei Akademie")  # invitees: the business's language
 
@@ -664,3 +694,191 @@ def test_every_inbound_field_the_import_needs_is_in_the_channel_free_message():
     logo = Attachment("logo.png", "image/png", b"\x89PNG")
     assert groups.pick_attachment((logo, csv_file("x"))).name == "members.csv"
     assert groups.pick_attachment((logo, Attachment("sig.gif", "image/gif", b""))) is None
+
+
+# ---- trust: what a manager may do ---------------------------------------------------------------
+
+def accounts_desk(store, config, clock) -> Desk:
+    from handlers import accounts
+
+    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(),
+                                                groups.handlers(), accounts.handlers()), clock)
+
+
+async def test_a_manager_enrolling_known_addresses_changes_neither_their_record_nor_their_invitation(
+        desk, store, config, clock):
+    full = accounts_desk(store, config, clock)
+    [added] = await full.handle(inbound(OWNER, "/member add Vera Opfer victim@example.com phone=+49 30 1234567 "
+                                               "contract=K-1", clock=clock))
+    assert "is added" in added.text, added.text
+    [victim] = await rows(store, Member)
+    token, expires = victim.invitation_token, victim.invitation_expires_at
+    await add_address(store, OWNER, "email:boss@example.com", clock)
+    owner_id = (await rows(store, Address, Address.address == OWNER))[0].person_id
+    owner_name = (await rows(store, Person, Person.id == owner_id))[0].name
+    await buy(desk, "Mine", 5)
+
+    text = (await say(full, BUYER, "/enroll Mine Call +1-900-SCAM victim@example.com"))[0].text
+    assert "open invitation already; it stays as it is" in text
+    await say(full, BUYER, "/enroll Mine Call +1-900-SCAM boss@example.com")
+    await say(full, BUYER, "/import Mine", attachments=(csv_file(
+        "name;email;phone\nMal Lory;victim@example.com;+49 30 9999999\nMal Lory;boss@example.com;+49 30 8888888\n"),))
+
+    [after] = await rows(store, Member, Member.person_id == victim.person_id)
+    assert (after.invitation_token, after.invitation_expires_at, after.status) == (token, expires, "pending")
+    assert (after.first_name, after.last_name, after.phone, after.contract_number) == (
+        "Vera", "Opfer", "+49301234567", "K-1")
+    assert (await rows(store, Person, Person.id == owner_id))[0].name == owner_name
+    [owner_member] = await rows(store, Member, Member.person_id == owner_id)
+    assert (owner_member.first_name, owner_member.last_name, owner_member.phone) == (None, None, None)
+    # the admin's invitation still works
+    [mail] = await rows(store, Outbox, Outbox.recipient == "victim@example.com", Outbox.text.contains("acc-"))
+    payload = re.search(r"/start (acc-\S+)", mail.text).group(1)
+    assert "activated" in (await say(full, "telegram:4401", f"/start {payload}"))[0].text
+    for text in (f"/member {victim.person_id}", "/member victim@example.com", f"/member {owner_id}",
+                 f"/member set {victim.person_id} first=Call last=SCAM", f"/member set {owner_id} mobile=+19005550100",
+                 "/member list", "/credentials Mine", f"/credentials {victim.person_id}"):
+        reply = (await say(full, BUYER, text))[0].text
+        assert "not available to you" in reply and "Vera" not in reply and "1234567" not in reply, text
+    [final] = await rows(store, Member, Member.person_id == victim.person_id)
+    assert (final.first_name, final.mobile) == ("Vera", None)
+
+
+async def test_only_support_or_the_owner_refund_the_seat_of_a_removed_member(desk, store, clock):
+    await buy(desk, "Team Nord", 2)
+    await say(desk, BUYER, "/enroll Team Nord Kim kim@example.com")
+    await say(desk, BUYER, "/remove Team Nord kim@example.com")
+    assert (await the_group(store, "Team Nord")).seats_taken == 1
+    async with store.uow() as uow:
+        person = Person(name="Ada", created_at=clock.now())
+        uow.session.add(person)
+        await uow.session.flush()
+        uow.session.add_all([Address(address="telegram:5002", kind="telegram", person_id=person.id, verified=True,
+                                     created_at=clock.now()), Role(person_id=person.id, role="admin", scope="")])
+        await uow.commit()
+    for who in (BUYER, "telegram:5002"):
+        assert "not available to you" in (await say(desk, who, '/refund "Team Nord" 1 mistake'))[0].text
+    done = (await say(desk, OWNER, '/refund "Team Nord" 1 enrolled by mistake'))[0].text
+    assert "2 bought, 0 taken, 2 free" in done
+
+
+# ---- trust: seat orders, invitations, names -----------------------------------------------------
+
+async def test_a_big_order_waits_for_an_admin_and_buys_nothing_until_approved(desk, store):
+    text = await buy(desk, "Big", 50)
+    assert "order #1" in text and "more than 20 seats wait for our approval" in text
+    group = await the_group(store, "Big")
+    assert (group.seats_bought, group.seats_taken) == (0, 0)
+    [order] = await rows(store, SeatOrder)
+    assert (order.status, order.invoice_number) == ("pending", None)
+    assert "1 needed, 0 free" in (await say(desk, BUYER, "/enroll Big Kim kim@example.com"))[0].text
+    assert await count(store, Outbox, Outbox.recipient == BUYER_EMAIL) == 0
+    assert "not available to you" in (await say(desk, BUYER, "/orders"))[0].text
+    assert "not available to you" in (await say(desk, BUYER, "/order approve 1"))[0].text
+
+    [listing] = await say(desk, OWNER, "/orders")
+    assert '#1 · "Big" · 50 seats · €2,495.00' in listing.text
+    assert [c.label for c in listing.choices] == ["Approve #1", "Reject #1"]
+    done = (await click(desk, OWNER, listing, "Approve #1"))[0].text
+    assert "Order #1 is approved" in done and "50 seats" in done and "R-2026-000001" in done and BUYER_EMAIL in done
+    assert (await the_group(store, "Big")).seats_bought == 50
+    [mail] = await rows(store, Outbox, Outbox.recipient == BUYER_EMAIL)
+    assert "R-2026-000001" in mail.subject and re.search(r'send "/start g-[A-Za-z0-9_-]{24}"', mail.text)
+    [notice] = await rows(store, Outbox, Outbox.recipient == BUYER)
+    assert "approved" in notice.text
+    assert "no seat order #1 waiting" in (await say(desk, OWNER, "/order approve 1"))[0].text
+    assert "is enrolled" in (await say(desk, BUYER, "/enroll Big Kim kim@example.com"))[0].text
+
+
+async def test_more_seats_above_the_limit_wait_too_and_a_rejected_order_buys_nothing(desk, store):
+    async with store.uow() as uow:
+        uow.session.add(Business(id=1, name="Akademie", timezone="Europe/Berlin", language="en",
+                                 max_seats_without_approval=5))
+        await uow.commit()
+    assert "Done" in await buy(desk, "Team", 5)
+    assert "more than 5 seats wait" in (await say(desk, BUYER, '/seats "Team" +6'))[0].text
+    assert (await the_group(store, "Team")).seats_bought == 5
+    rejected = (await say(desk, OWNER, "/order reject 2 not paid"))[0].text
+    assert "is rejected (not paid)" in rejected
+    assert (await the_group(store, "Team")).seats_bought == 5
+    [notice] = await rows(store, Outbox, Outbox.recipient == BUYER)
+    assert "was not approved: not paid" in notice.text
+    assert [o.invoice_number for o in await rows(store, SeatOrder)] == ["R-2026-000001", None]
+    assert "R-2026-000002" in (await say(desk, OWNER, '/seats "Team" +30'))[0].text  # the owner's own order
+
+
+async def test_invitations_per_buyer_and_day_are_capped(desk, store, clock):
+    await buy(desk, "Many", 20)
+    await buy(desk, "More", 20)
+    async with store.uow() as uow:  # as if approved: enough seats to try
+        await uow.session.execute(update(SeatGroup).values(seats_bought=250))
+        await uow.commit()
+    people = [f"P{i};p{i}@example.com\n" for i in range(groups.INVITATIONS_PER_DAY + 1)]
+    [checked] = await say(desk, BUYER, "/import Many", attachments=(csv_file("name;email\n" + "".join(people)),))
+    refused = (await click(desk, BUYER, checked, f"Import {groups.INVITATIONS_PER_DAY + 1}"))[0].text
+    assert "at most 200 a day (200 left today)" in refused
+    assert await count(store, Membership) == 0 and await count(store, Outbox, Outbox.subject.contains("invit")) == 0
+    [checked] = await say(desk, BUYER, "/import Many", attachments=(csv_file("name;email\n" + "".join(people[:199])),))
+    assert "Imported 199 members" in (await click(desk, BUYER, checked, "Import 199"))[0].text
+    assert "is enrolled" in (await say(desk, BUYER, "/enroll More Al al@example.com"))[0].text
+    assert "(0 left today)" in (await say(desk, BUYER, "/enroll More Bo bo@example.com"))[0].text
+    assert "is enrolled" in (await say(desk, OWNER, "/enroll More Bo bo@example.com"))[0].text  # admins: no cap
+    clock.advance(days=1, seconds=1)
+    assert "is enrolled" in (await say(desk, BUYER, "/enroll More Cy cy@example.com"))[0].text
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("paypal.com-verify", "looks like a web or mail address"), ("https://x.example", "web or mail address"),
+    ("Team\u202eNord", "invisible or control characters"), ("Team\u200bNord", "invisible or control characters"),
+    ("Kurs\x07", "invisible or control characters"), ("x" * 61, "longer than 60 characters"),
+    ('Team"Nord', "quotation marks"),
+])
+async def test_group_names_are_short_printable_text_without_addresses(desk, store, name, problem):
+    text = (await say(desk, BUYER, f"/group new {groups.quote(name) if ' ' in name else name} 2 group"))[0].text
+    assert "cannot be a group name" in text and problem in text
+    assert await count(store, SeatGroup) == 0
+
+
+async def test_a_name_that_looks_like_an_existing_group_is_refused(desk, store):
+    await buy(desk, "Team Nord", 2)
+    for name in ("Теам Nord", "team-nord", "TEAM  NORD", "Team Nörd", "Tearn Nord"):
+        text = await buy(desk, name, 2)
+        assert 'looks too much like the group "Team Nord"' in text or "already a group" in text, name
+    assert await count(store, SeatGroup) == 1
+    assert "Done" in await buy(desk, "Team Süd", 2)
+
+
+async def test_every_word_that_takes_a_group_reads_the_same_quoted_names(desk, store, config, clock):
+    await buy(desk, "Rückenfit Süd", 3, sender=OWNER)
+    for quoted in ('"Rückenfit Süd"', "„Rückenfit Süd“", "“Rückenfit Süd”", "'Rückenfit Süd'", "«Rückenfit Süd»"):
+        assert '"Rückenfit Süd": 3 seats bought' in (await say(desk, OWNER, f"/members {quoted}"))[0].text, quoted
+    assert "is enrolled" in (await say(desk, OWNER, "/enroll „Rückenfit Süd“ Kim O'Brien kim@example.com"))[0].text
+    payload, _ = await invitation(store, "kim@example.com")
+    await say(desk, "telegram:4001", f"/start {payload}")
+    full = accounts_desk(store, config, clock)
+    [summary, *_] = await full.handle(inbound(OWNER, "/credentials „Rückenfit Süd“", clock=clock))
+    assert "Rückenfit Süd" in summary.text and "1" in summary.text and "not available" not in summary.text
+    [summary, *_] = await full.handle(inbound(OWNER, "/credentials 'rückenfit süd' code", clock=clock))
+    assert "Rückenfit Süd" in summary.text
+    assert "no longer a member" in (await say(desk, OWNER, "/remove «Rückenfit Süd» kim@example.com"))[0].text
+
+
+async def test_the_database_refuses_group_names_that_differ_only_in_case(desk, store):
+    from storage.models import CustomerGroup
+
+    for model, extra in ((SeatGroup, {"created_by": OWNER, "created_at": desk.clock.now()}), (CustomerGroup, {})):
+        async with store.uow() as uow:
+            uow.session.add(model(name="VIP", **extra))
+            await uow.commit()
+        async with store.uow() as uow:
+            with pytest.raises(IntegrityError):
+                uow.session.add(model(name="vip", **extra))
+                await uow.session.flush()
+
+
+async def test_vip_and_vip_bought_at_once_give_one_group(desk, store):
+    other = "telegram:2002"
+    await say(desk, other, "/start")
+    results = await asyncio.gather(buy(desk, "VIP", 2, sender=BUYER), buy(desk, "vip", 2, sender=other))
+    assert sum("Done" in t for t in results) == 1 and sum("already a group" in t for t in results) == 1, results
+    assert await count(store, SeatGroup) == 1 and await count(store, SeatOrder) == 1

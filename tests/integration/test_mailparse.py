@@ -135,10 +135,10 @@ def test_threading_headers_are_read():
 
 
 @pytest.mark.parametrize("sender, expected", [
-    ("Kim <Kim.Ott@Example.ORG>", "Kim.Ott@example.org"), ("kim@example.org (Kim)", "kim@example.org"),
+    ("Kim <Kim.Ott@Example.ORG>", "kim.ott@example.org"), ("kim@example.org (Kim)", "kim@example.org"),
     ("undisclosed-recipients:;", None), ("foo", None), ("", None),
 ])
-def test_the_sender_address_has_a_lowercased_domain_or_is_none(sender, expected):
+def test_the_sender_address_is_in_lower_case_or_none(sender, expected):
     assert parse(raw_mail(sender=sender)).sender == expected
 
 

@@ -169,10 +169,29 @@ async def test_eml_files_are_complete_and_parseable(store, clock, tmp_path):
     assert (msg["Auto-Submitted"], msg["X-Auto-Response-Suppress"]) == ("auto-generated", "All")
     assert (msg["Subject"], msg["To"]) == ("Bestätigung", "kim@example.com")
     assert msg.get_body(("plain",)).get_content().strip() == "Grüße"
+    # iMIP (RFC 6047): the calendar is an alternative of the text, with a copy attached as a file
+    invitation = msg.get_body(("calendar",))
+    assert (invitation.get_content_type(), invitation.get_param("method"), invitation.get_param("charset")) == (
+        "text/calendar", "REQUEST", "utf-8")
+    assert invitation.get_content().replace("\r\n", "\n") == ICS.replace("\r\n", "\n")
     ics = next(msg.iter_attachments())
-    assert (ics.get_filename(), ics.get_content_type(), ics.get_param("method")) == (
-        "termin.ics", "text/calendar", "REQUEST")
-    assert ics.get_content().replace("\r\n", "\n") == ICS.replace("\r\n", "\n")
+    assert (ics.get_filename(), ics.get_content_type()) == ("termin.ics", "application/ics")
+    assert ics.get_content().decode().replace("\r\n", "\n") == ICS.replace("\r\n", "\n")
+
+
+async def test_text_attachments_say_their_charset(store, clock, smtp_server, smtp):  # noqa: F811
+    files = [("Mitglieder.csv", "text/csv", "\ufeffName;Ort\r\nJürgen Weiß;Graz\r\n".encode()),
+             ("notiz.txt", "text/plain", "Grüße".encode()),
+             ("old.txt", "text/plain", "Gr\xfc\xdfe".encode("latin-1"))]  # not UTF-8: no charset is claimed
+    attachments = [{"name": name, "type": mime, "data": base64.b64encode(data).decode()} for name, mime, data in files]
+    await add_rows(store, [make_row(clock, attachments=attachments)])
+    assert await OutboxWorker(store, {"email": smtp}, clock).drain() == 1
+    msg = email.message_from_bytes(smtp_server.handler.raw[0], policy=email.policy.strict)
+    found = {part.get_filename(): (part.get_content_type(), part.get_param("charset"), part.get_content())
+             for part in msg.iter_attachments()}
+    assert found["Mitglieder.csv"] == ("text/csv", "utf-8", "\ufeffName;Ort\r\nJürgen Weiß;Graz\r\n")
+    assert found["notiz.txt"] == ("text/plain", "utf-8", "Grüße")
+    assert found["old.txt"][:2] == ("text/plain", None)
 
 
 async def test_two_workers_deliver_each_row_exactly_once(store_and_url, clock, smtp_server):  # noqa: F811

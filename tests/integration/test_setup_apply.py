@@ -166,3 +166,20 @@ async def test_addresses_of_two_different_people_are_refused(store):
         await apply(store, parse_setup(TEXT, "practice.toml"))
     async with store.uow() as uow:
         assert await count(uow.session, Staff) == 0
+
+
+async def test_the_seat_approval_limit_comes_from_the_setup_file(store):
+    from storage.models import Business
+
+    text = '[business]\nname = "A"\ntimezone = "Europe/Berlin"\nlanguage = "de"\n'
+    assert parse_setup(text, "a.toml").business.max_seats_without_approval == 20
+    for bad, problem in (("-1", "a whole number of at least 0"), ('"ten"', "a whole number of at least 0"),
+                         ("60000", "at most 50000")):
+        with pytest.raises(SetupError, match=f"max_seats_without_approval: .* must be {problem}"):
+            parse_setup(text + f"max_seats_without_approval = {bad}\n", "a.toml")
+    spec = parse_setup(text + "max_seats_without_approval = 5\n", "a.toml")
+    async with store.uow() as uow:
+        await apply_setup(uow, spec, datetime.now(timezone.utc))
+        await uow.commit()
+    async with store.uow() as uow:
+        assert (await uow.session.get(Business, 1)).max_seats_without_approval == 5

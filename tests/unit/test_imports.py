@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from datetime import datetime
 
@@ -263,7 +264,7 @@ def test_an_xlsx_without_a_name_extension_is_recognised_by_its_bytes():
 # ---- CSV out ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("value", "safe"), [
-    ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"), ("+49 30", "'+49 30"), ("-2+3", "'-2+3"),
+    ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"), ("+49 30", "+49 30"), ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"), ("\t=1", "'\t=1"), ("Kim", "Kim"), ("", ""), (None, ""), ("a=b", "a=b"),
 ])
 def test_cells_that_spreadsheets_would_run_are_neutralised(value, safe):
@@ -271,7 +272,23 @@ def test_cells_that_spreadsheets_would_run_are_neutralised(value, safe):
 
 
 def test_exported_csv_neutralises_formulas_and_opens_as_utf8_in_excel():
-    data = csv_bytes(["row", "value", "reason"], [(2, "=1+1", "Weiß"), (3, "@cmd", "-")], ";")
+    data = csv_bytes(["row", "value", "reason"], [(2, "=1+1", "Weiß"), (3, "@cmd", "-")])
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows == [["row", "value", "reason"], ["2", "'=1+1", "Weiß"], ["3", "'@cmd", "'-"]]
+    assert rows == [["row", "value", "reason"], ["2", "'=1+1", "Weiß"], ["3", "'@cmd", "-"]]
+
+
+def test_a_workbook_is_refused_by_the_sizes_it_declares_before_it_is_parsed():
+    from handlers.imports import dimension_size
+
+    assert dimension_size("A1:CV26000") == (26000, 100) and dimension_size("A1") == (1, 1)
+    assert dimension_size("$A$1:$XFD$1048576") == (1048576, 16384)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx([["Name", "Email"], ["Kim", "k@example.de"]]))) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                content = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:B60000"', content)
+            target.writestr(item.filename, content)
+    assert refusal(out.getvalue(), "liste.xlsx").reason == "too_many_rows"

@@ -163,7 +163,29 @@ def test_plain_cells_stay_as_they_are():
     assert rules.csv_cell("Kim") == "Kim"
     assert rules.csv_cell(None) == ""
     assert rules.csv_cell(12) == "12"
-    assert rules.csv_cell("+4312345678") == "'+4312345678"  # a number is text, not a sum
+    assert rules.csv_cell("+4312345678") == "+4312345678"  # a number, not a sum: no quote to show
+
+
+@pytest.mark.parametrize("cell", ["+49 30 1234567", "+4930123456", "-12", "-2.5", "+1,5", "-", "0123"])
+def test_numbers_and_phone_numbers_get_no_quote(cell):
+    assert rules.csv_cell(cell) == cell
+
+
+@pytest.mark.parametrize("cell", ["+49 30 123-456", "-1 +2", "+ 1", "+49(30)1", "-A1", "=1", "@x", "+1e5"])
+def test_a_sign_before_anything_but_a_plain_number_is_neutralised(cell):
+    assert rules.csv_cell(cell) == "'" + cell
+
+
+def test_phone_numbers_are_written_in_groups_of_digits_so_they_stay_text():
+    assert rules.phone_cell("+4930123456") == "+49 30 123456"
+    assert rules.phone_cell("+16502530000") == "+1 650 253 0000"
+    assert rules.phone_cell(None) == ""
+
+
+def test_access_codes_never_start_with_a_zero():
+    # a spreadsheet opens "0123…" as the number 123…; with 1 000 codes a leading zero would come ~100 times
+    codes = [rules.new_access_code() for _ in range(1000)]
+    assert all(len(code) == rules.ACCESS_CODE_DIGITS and code.isdigit() and code[0] != "0" for code in codes)
 
 
 def test_a_csv_file_has_a_bom_a_header_and_neutralised_rows():

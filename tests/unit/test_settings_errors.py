@@ -8,6 +8,7 @@ from bot.cli import main
 from bot.imap import parse_imap_url
 from bot.mail import parse_smtp_url, transport_for
 from bot.settings import Settings, SettingsError, describe_invalid, hide_password
+from tests.fakebotapi import fake_bot_api  # noqa: F401
 
 PASSWORD = "Sup3r:S3cr@t"  # unencoded specials, as people do type them
 STRONG_KEY = "k" * 32
@@ -88,6 +89,56 @@ def test_other_invalid_values_are_named_without_echoing_them():
     assert line.startswith("FRONTDESK_TELEGRAM_CONCURRENCY: ")
     assert "FRONTDESK_LANGUAGE must be de or en" in line
     assert "many" not in line and "\n" not in line
+
+
+# ---- webhook ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["8443", "0.0.0.0:", "0.0.0.0:https", "0.0.0.0:99999", "0.0.0.0:0",
+                                   "[::1:8443", "0.0.0.0 :8443"])
+def test_the_cli_reports_a_bad_webhook_listen_address_in_one_line(clean_env, capsys, value):
+    clean_env.setenv("FRONTDESK_WEBHOOK_LISTEN", value)
+    code, err = run_cli(capsys, "run")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"frontdesk: configuration error: FRONTDESK_WEBHOOK_LISTEN must be HOST:PORT such as 0.0.0.0:8443 "
+        f"or [::]:8443, not {value!r}"]
+
+
+@pytest.mark.parametrize("value, shown", [("0.0.0.0:8443", ("0.0.0.0", 8443)), ("[::]:443", ("::", 443)),
+                                          (":8443", ("0.0.0.0", 8443)), ("127.0.0.1:1", ("127.0.0.1", 1))])
+def test_a_good_webhook_listen_address_is_kept(value, shown):
+    from bot.telegram import listen_address
+
+    assert listen_address(settings(webhook_listen=value).webhook_listen) == shown
+
+
+def test_a_webhook_secret_telegram_would_refuse_is_named_without_showing_it(clean_env, capsys):
+    clean_env.setenv("FRONTDESK_WEBHOOK_SECRET", "my secret!")
+    code, err = run_cli(capsys, "run")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "frontdesk: configuration error: FRONTDESK_WEBHOOK_SECRET may hold only letters, digits, _ and -, "
+        "at most 256 of them"]
+
+
+async def test_a_webhook_address_that_cannot_be_listened_on_is_one_line(tmp_path, fake_bot_api):
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
+    env.update(FRONTDESK_SECRET_KEY=STRONG_KEY, FRONTDESK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/w.db",
+               FRONTDESK_TELEGRAM_TOKEN="123:TEST", FRONTDESK_TELEGRAM_API_URL=f"{fake_bot_api.url}/bot",
+               FRONTDESK_WEBHOOK_URL="https://desk.example.com/hook",
+               FRONTDESK_WEBHOOK_LISTEN="203.0.113.7:8443")  # TEST-NET-3: no address of this machine
+    result = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=env,
+                                     capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "frontdesk: FRONTDESK_WEBHOOK_LISTEN '203.0.113.7:8443': cannot listen there")
 
 
 # ---- SMTP and IMAP URLs -------------------------------------------------------------------------

@@ -1,0 +1,163 @@
+"""Reading an uploaded member list in a child process, before the message's unit of work begins.
+
+A workbook is hostile until read: a 146 KB XLSX can declare millions of shared strings and keep a
+parser busy for a minute. So the declared sizes are checked first (imports.check_zip), and the parse
+runs in a child process with a time limit and a memory limit, never on the event loop and never
+inside an open transaction: the desk calls `prepare` before it opens the unit of work, and the
+handler finds the result in `inbound.prepared`.
+
+By email nothing is read before the round trip: the upload is kept unread, and only the mail that
+brings its code back has it read (here, before that mail's transaction).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import select
+
+from handlers import codes
+from handlers.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, parse_import
+from handlers.messages import Attachment, Inbound
+from handlers.profile_rules import region_for
+from storage.models import Business, Code, ImportBatch
+
+PARSE_SECONDS = 20.0  # a list of 50 000 rows takes ~5 s
+PARSE_MEMORY = 1024 * 1024 * 1024  # address space of the child; openpyxl on a 5 MB file needs ~300 MB
+IMPORT_UPLOAD = "import_upload"  # code purpose: an emailed list is read when this code comes back
+UPLOAD_KEY = "import"  # inbound.prepared key of the list attached to this message
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def batch_key(batch_id: int) -> str:
+    """inbound.prepared key of an emailed list read after its round trip."""
+    return f"upload:{batch_id}"
+
+
+# ---- the parent side ------------------------------------------------------------------------------
+
+async def read_list(attachment: Attachment, region: str, seconds: float = PARSE_SECONDS,
+                    memory: int = PARSE_MEMORY) -> Checked | FileRefused:
+    """Parse a member list in a child process; a refusal (also: too slow, too much memory) is returned."""
+    if len(attachment.data) > MAX_FILE_BYTES:  # refused before it is even handed over
+        return FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handlers.uploads", (attachment.name or "")[:255], (attachment.mime or "")[:255],
+        region, str(seconds), str(memory), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, env=env)
+    try:
+        out, _ = await asyncio.wait_for(child.communicate(attachment.data), seconds)
+    except (asyncio.TimeoutError, TimeoutError):
+        child.kill()
+        await child.wait()
+        return FileRefused("too_slow", seconds=int(seconds))
+    if child.returncode != 0 or not out:  # killed by its own limits (CPU time, memory)
+        return FileRefused("too_complex", limit=memory)
+    return from_json(json.loads(out))
+
+
+async def business_region(desk) -> str:
+    """The region a number without a country code belongs to (a short read of its own), as ctx.tz has it."""
+    async with desk.store.uow() as uow:
+        zone = await uow.session.scalar(select(Business.timezone).where(Business.id == 1))
+    return region_for(zone or desk.config.default_timezone)
+
+
+def import_preparer(seconds: float = PARSE_SECONDS, memory: int = PARSE_MEMORY):
+    """What the desk runs before the unit of work of a message that brings a member list (or its code)."""
+
+    async def prepare(desk, inbound: Inbound) -> Inbound:
+        from handlers.groups import import_word, pick_attachment  # groups builds on this module
+
+        if inbound.channel == "email":
+            return await prepare_returned_code(desk, inbound, seconds, memory)
+        attachment = pick_attachment(inbound.attachments) if import_word(desk, inbound.text) else None
+        if attachment is None:
+            return inbound
+        result = await read_list(attachment, await business_region(desk), seconds, memory)
+        return replace(inbound, prepared={**inbound.prepared, UPLOAD_KEY: result})
+
+    return prepare
+
+
+async def prepare_returned_code(desk, inbound: Inbound, seconds: float, memory: int) -> Inbound:
+    """A mail that brings back the code of an emailed list: read that list now (the code is checked here
+    too, so a mail without the right code has nothing read)."""
+    typed = returned_code(desk, inbound.text)
+    if typed is None:
+        return inbound
+    async with desk.store.uow() as uow:
+        now = desk.clock.now()
+        pending = (await uow.session.scalars(select(Code).where(
+            Code.address == inbound.sender, Code.purpose == IMPORT_UPLOAD, Code.used_at.is_(None),
+            Code.expires_at > now, Code.attempts < desk.config.code_max_attempts))).all()
+        row = next((r for r in pending if codes.matches(desk.config.secret_key, r.purpose, r.target, typed, r.digest)),
+                   None)
+        batch = await uow.session.get(ImportBatch, int(row.target.split(":", 1)[1])) if row else None
+    if batch is None or batch.upload is None:
+        return inbound
+    result = await read_list(Attachment(batch.filename, "", batch.upload), await business_region(desk), seconds, memory)
+    return replace(inbound, prepared={**inbound.prepared, batch_key(batch.id): result})
+
+
+def returned_code(desk, text: str) -> str | None:
+    """The six digits of a bare code or of `confirm CODE`, else None."""
+    from handlers.router import split_command  # the router imports handlers that import this module
+
+    text = (text or "").strip()
+    if codes.CODE_PATTERN.match(text):
+        return text
+    word, args = split_command(text)
+    command = desk.words.get(word)
+    typed = args.replace(" ", "")
+    return typed if command is not None and command.word == "confirm" and codes.CODE_PATTERN.match(typed) else None
+
+
+# ---- results across the process boundary --------------------------------------------------------
+
+def to_json(result: Checked | FileRefused) -> dict:
+    if isinstance(result, FileRefused):
+        return {"refused": {"reason": result.reason,
+                            "values": {k: v for k, v in result.values.items() if k != "reason"}}}
+    return {"valid": [r.to_dict() for r in result.valid], "errors": [vars(e) for e in result.errors],
+            "ignored": result.ignored, "delimiter": result.delimiter}
+
+
+def from_json(data: dict) -> Checked | FileRefused:
+    if "refused" in data:
+        return FileRefused(data["refused"]["reason"], **data["refused"]["values"])
+    return Checked([ImportRow(**r) for r in data["valid"]], [RowError(**e) for e in data["errors"]],
+                   data["ignored"], data["delimiter"])
+
+
+# ---- the child side -------------------------------------------------------------------------------
+
+def limit_self(seconds: float, memory: int) -> None:
+    """The child's own limits: address space and CPU time (the parent's clock is the first limit)."""
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    cpu = int(seconds) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+
+
+def main(argv: list[str]) -> int:
+    name, mime, region, seconds, memory = argv
+    limit_self(float(seconds), int(memory))
+    data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    try:
+        result: Checked | FileRefused = parse_import(name, mime, data, region)
+    except FileRefused as refused:
+        result = refused
+    except MemoryError:
+        result = FileRefused("too_complex", limit=int(memory))
+    sys.stdout.write(json.dumps(to_json(result)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
