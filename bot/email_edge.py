@@ -13,14 +13,13 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from email.utils import make_msgid
 
 from sqlalchemy import bindparam, func, select, update
 
 from bot import mailparse
 from bot.mailparse import MB, Limits, ParsedMail
 from handlers.context import address_kind
-from handlers.messages import Choice, Inbound, MailMeta, Reply
+from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
 from handlers.commandlines import only_line, takes_file
 from handlers.router import Desk, hold_sender
 from handlers.tickets import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets, normal_id
@@ -369,7 +368,7 @@ class EmailEdge:
     def inbound(self, parsed: ParsedMail, route: Route, quiet: bool = False) -> Inbound:
         meta = MailMeta(
             message_id=parsed.message_id, subject=parsed.subject, in_reply_to=parsed.in_reply_to,
-            references=parsed.references, body=parsed.body, automatic=parsed.automatic,
+            references=parsed.references, body=parsed.body, automatic=parsed.automatic, unread=parsed.unread,
             looked_like=route.looked_like, quiet=quiet,
         )
         return Inbound(
@@ -462,7 +461,7 @@ class EmailEdge:
     def thread(self, row: Outbox, parsed: ParsedMail, lang: str, threaded: bool) -> None:
         """Give an email row our Message-ID, and for the sender In-Reply-To, References and a 'Re:' subject."""
         row.recipient = row.recipient.removeprefix("email:")
-        row.message_id = make_msgid(domain=self.desk.config.mail_domain)
+        row.message_id = new_message_id(self.desk.config.mail_domain)
         row.headers = {"Message-ID": row.message_id, "Auto-Submitted": "auto-replied"}
         row.subject = row.subject or reply_subject(parsed.subject, word(lang, "mail.no_subject"))
         if threaded and not mailparse.is_synthetic(parsed.message_id):

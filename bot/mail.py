@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -18,6 +18,7 @@ import aiosmtplib
 
 from bot.settings import SettingsError, hide_password, split_url
 from bot.transport import PermanentFailure, TemporaryFailure, Transport
+from handlers.messages import new_message_id
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def _add_row_headers(msg: EmailMessage, headers: dict, mail_from: str) -> None:
             del msg[name]
             msg[name] = str(value)
     if "Message-ID" not in msg:
-        msg["Message-ID"] = make_msgid(domain=_domain(mail_from))
+        msg["Message-ID"] = new_message_id(_domain(mail_from))
     if "Auto-Submitted" not in msg:
         msg["Auto-Submitted"] = "auto-generated"
     # Asks Exchange and friends not to answer with out-of-office mail (loop protection).

@@ -6,13 +6,12 @@ import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.utils import make_msgid
 from typing import Protocol
 
 from sqlalchemy import String, bindparam, delete, func, insert, select
 from sqlalchemy.orm import make_transient_to_detached
 
-from handlers.messages import Attachment, Choice, Inbound, Reply
+from handlers.messages import Attachment, Choice, Inbound, Reply, new_message_id
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
@@ -132,7 +131,7 @@ class Context:
                    headers: dict[str, str] | None = None, **values) -> Queued:
         """Queue an email from template `name` in the same transaction as the change; `headers` add to ours."""
         rendered = self.render(name, lang, **values)
-        message_id = make_msgid(domain=self.config.mail_domain)
+        message_id = new_message_id(self.config.mail_domain)
         await self.queue(
             channel="email", recipient=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
             message_id=message_id,

@@ -18,7 +18,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
 from babel.numbers import format_currency
@@ -31,7 +30,7 @@ from handlers.context import Context, Refusal
 from handlers.identity import issue_code, normalise_email
 from handlers import uploads
 from handlers.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, row_from_dict
-from handlers.messages import Attachment, Choice, Reply
+from handlers.messages import Attachment, Choice, Reply, new_message_id
 from handlers.profile_rules import csv_bytes
 from handlers.router import Command, Handlers, split_command
 from handlers.names import name_key, name_problem, skeleton, words
@@ -760,7 +759,7 @@ def code_row(ctx: Context, email: str, code: str, expires) -> dict:
 
 def outbox_row(ctx: Context, to: str, rendered: Rendered) -> dict:
     """An outbox mail as a plain row, for bulk inserts (ctx.mail adds one ORM object at a time)."""
-    message_id = make_msgid(domain=ctx.config.mail_domain)
+    message_id = new_message_id(ctx.config.mail_domain)
     return {"channel": "email", "recipient": to, "subject": rendered.subject, "text": rendered.text,
             "html": rendered.html, "message_id": message_id, "attachments": [], "status": "pending",
             "headers": {"Message-ID": message_id, "Auto-Submitted": "auto-generated"}, "attempts": 0,

@@ -1,9 +1,18 @@
 """The channel-free message model: what edges hand in and what they get back."""
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+
+def new_message_id(domain: str) -> str:
+    """Mint a Message-ID for a mail of ours: 192 random bits from `secrets`, nothing about time or process.
+
+    An answer to one of our mails names its id, so nobody may guess one; a forged From: must not either.
+    """
+    return f"<{secrets.token_urlsafe(24)}@{domain}>"
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,7 @@ class MailMeta:
     references: tuple[str, ...] = ()
     body: str = ""  # the whole text, quotes and signature included (kept on tickets)
     automatic: bool = False  # auto-submitted, bulk, list or bounce: never answered automatically
+    unread: tuple[str, ...] = ()  # what of the mail could not be read (see bot/mailparse.py UNREAD)
     looked_like: str = ""  # a line starting with a command word in a mail that is no command (for a hint)
     quiet: bool = False  # the sender had their automatic answers for this hour: acknowledge nothing
 

@@ -5,20 +5,22 @@ Closing a ticket does not mail the customer: the last reply already said what th
 """
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from babel.dates import format_timedelta
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
-from handlers.context import Context, Refusal, known_id
-from handlers.messages import Inbound, MailMeta, Reply
+from handlers.context import Context, Queued, Refusal, known_id
+from handlers.identity import issue_code
+from handlers.messages import Attachment, Inbound, MailMeta, Reply
 from handlers.notices import preferred_addresses
 from handlers.router import Command, Handlers, command_hint
 from storage.db import UnitOfWork
-from storage.models import Address, Person, Role, Ticket, TicketMessage
+from storage.models import Address, Code, Person, Role, Ticket, TicketMessage
 
 SUPPORT = frozenset({"support", "admin", "owner"})
 STATES = ("open", "pending", "closed")
@@ -32,6 +34,12 @@ REPLY_PREFIXES = re.compile(r"^(?:\s*(?:re|aw|antw|wg|fw|fwd|sv)(?:\[\d+\])?\s*:
 ACK_AUTHOR = "desk"  # the author of our automatic acknowledgements on a ticket's thread
 ACKS_PER_HOUR = 5  # new tickets from one address (looping or spoofed) get at most this many acknowledgements
 MAX_REFERENCES = 20  # long References headers get folded badly by some servers; keep the root and the latest
+# Ids of a mail's References looked up to find its ticket: the root and the latest. PostgreSQL takes at
+# most 32 767 bind parameters in one query, and a real thread is found long before that.
+LOOKUP_REFERENCES = 100
+CHAT_CHARS = 3000  # of a thread's texts shown in the chat; the whole thread comes as a file then
+UNPROVEN = "unproven"  # a support answer by mail that waits for its code (direction of its message)
+ANSWER_PROOF = "ticket_answer"  # the purpose of that code
 LIST_LIMIT = 30
 EXCERPT_LINES, EXCERPT_CHARS = 6, 600
 
@@ -45,6 +53,7 @@ ACKS_SINCE = (select(func.count()).select_from(_MESSAGES).join(_TICKETS, _TICKET
                      _MESSAGES.c.created_at > bindparam("since")))
 NEW_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
 NEW_MESSAGE = insert(_MESSAGES)
+NEW_HELD = insert(_MESSAGES).returning(_MESSAGES.c.id)
 _PEOPLE, _ADDRESSES, _ROLES = Person.__table__, Address.__table__, Role.__table__
 # Everyone who answers tickets (but the writer), with their language and confirmed addresses.
 SUPPORT_ADDRESSES = (
@@ -93,9 +102,18 @@ def normal_id(message_id: str | None) -> str | None:
 
 
 def thread_refs(meta: MailMeta) -> list[str]:
-    """List the ids a mail answers: the direct parent first, then References from the newest back."""
-    ids = [meta.in_reply_to, *reversed(meta.references)]
+    """List the ids a mail answers: the direct parent first, then References from the newest back (only
+    the root and the latest LOOKUP_REFERENCES - 1 of a longer list)."""
+    ids = [meta.in_reply_to, *reversed(trimmed(list(meta.references), LOOKUP_REFERENCES))]
     return list(dict.fromkeys(filter(None, map(normal_id, ids))))
+
+
+def unread_parts(meta: MailMeta) -> list[str]:
+    """Name what of a mail could not be read or used: parts of it, or References beyond the lookup."""
+    found = list(meta.unread)
+    if len(meta.references) > LOOKUP_REFERENCES:
+        found.append("references")
+    return found
 
 
 def chain_after(meta: MailMeta) -> list[str]:
@@ -104,9 +122,27 @@ def chain_after(meta: MailMeta) -> list[str]:
     return list(dict.fromkeys(filter(None, map(normal_id, [*parents, meta.message_id]))))
 
 
-def trimmed(chain: list[str]) -> list[str]:
+def trimmed(chain: list[str], most: int = MAX_REFERENCES) -> list[str]:
     """Keep the thread's root and the latest ids (RFC 5322 advises keeping the first)."""
-    return chain if len(chain) <= MAX_REFERENCES else [chain[0], *chain[-(MAX_REFERENCES - 1):]]
+    return chain if len(chain) <= most else [chain[0], *chain[-(most - 1):]]
+
+
+def fair_lengths(lengths: list[int], budget: int) -> list[int]:
+    """Cut lengths to sum to at most `budget`, the longest first: short texts stay whole."""
+    if sum(lengths) <= budget:
+        return lengths
+    remaining, ordered = budget, sorted(lengths)
+    for index, length in enumerate(ordered):
+        share = remaining // (len(ordered) - index)
+        if length > share:
+            return [min(n, share) for n in lengths]
+        remaining -= length
+    return lengths
+
+
+def cut(text: str, length: int) -> str:
+    """Cut a text to `length` characters, marked with … when something was left out."""
+    return text if len(text) <= length else text[:length].rstrip() + "…"
 
 
 def excerpt(text: str) -> str:
@@ -222,9 +258,16 @@ async def continue_ticket(ctx: Context, ticket: Ticket, meta: MailMeta) -> list[
 
 
 async def record_incoming(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
-    """Keep the whole mail (quotes and signature included) and its attachments' names and sizes."""
+    """Keep the whole mail (quotes and signature included) and its attachments' names and sizes; what
+    could not be read of it goes into an internal note."""
     await add_message(ctx, ticket, "in", ctx.sender, meta.body or ctx.inbound.text, normal_id(meta.message_id),
                       attachment_list(ctx.inbound))
+    unread = unread_parts(meta)
+    if unread:
+        note = ctx.render("tickets_unread_note", business_language(ctx), unread=unread, sender=ctx.sender,
+                          references=len(meta.references), kept=LOOKUP_REFERENCES)
+        await add_message(ctx, ticket, "note", ACK_AUTHOR, note.text)
+        await ctx.audit("ticket_mail_unread", tag(ticket.id), unread=unread)
 
 
 async def add_message(ctx: Context, ticket: Ticket, direction: str, author: str, text: str,
@@ -247,15 +290,16 @@ async def acks_sent_lately(ctx: Context, email: str) -> int:
 
 async def acknowledge(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
     """Mail the one acknowledgement with the ticket's tag, threaded under the customer's mail."""
-    queued = await ctx.mail(ticket.email, "tickets_ack", headers=answer_headers(normal_id(meta.message_id),
-                                                                                chain_after(meta)), ticket=ticket,
+    headers = answer_headers(normal_id(meta.message_id), chain_after(meta), automatic=True)
+    queued = await ctx.mail(ticket.email, "tickets_ack", headers=headers, ticket=ticket,
                             **await command_hint(ctx, meta.looked_like))
     await add_message(ctx, ticket, "out", ACK_AUTHOR, queued.text, queued.message_id)
 
 
-def answer_headers(parent: str | None, chain: list[str]) -> dict[str, str]:
-    """What makes a mail an answer: In-Reply-To, References, and marked as an automatic reply."""
-    headers = {"Auto-Submitted": "auto-replied"}
+def answer_headers(parent: str | None, chain: list[str], automatic: bool) -> dict[str, str]:
+    """What makes a mail an answer: In-Reply-To, References, and whether a machine or a person wrote it
+    (RFC 3834: only automatic mail says auto-replied; a person's answer may be answered automatically)."""
+    headers = {"Auto-Submitted": "auto-replied" if automatic else "no"}
     if parent:
         headers["In-Reply-To"] = parent
     if chain:
@@ -282,7 +326,7 @@ async def notify_support(ctx: Context, ticket: Ticket, meta: MailMeta, kind: str
                          support: list[tuple[str | None, str]]) -> None:
     """Notify each support member in their chat (by mail if that is all they have), in their language."""
     values = dict(ticket=ticket, kind=kind, sender=ctx.sender.removeprefix("email:"), automatic=meta.automatic,
-                  excerpt=excerpt(ctx.inbound.text or meta.body))
+                  excerpt=excerpt(ctx.inbound.text or meta.body), unread=unread_parts(meta))
     for lang, address in support:
         await notify_one(ctx, ticket, address, lang or business_language(ctx), values)
 
@@ -313,12 +357,54 @@ async def answers_notice(ctx: Context, ticket: Ticket, meta: MailMeta) -> bool:
 
 
 async def answer_by_mail(ctx: Context, ticket: Ticket, meta: MailMeta, text: str) -> list[Reply]:
-    """Send a support member's answer to a notification mail on to the customer, like `reply`."""
+    """Hold a support member's answer to a notification mail on the ticket, unproven, and mail them a
+    code: a From: line proves nothing, so the answer reaches the customer only when the code comes back."""
     if meta.automatic:
         # A support member's out-of-office answer must never reach the customer.
         await ctx.audit("ticket_auto_answer_ignored", tag(ticket.id))
         return []
-    return await send_answer(ctx, ticket, text)
+    text = text.strip()
+    if not text:
+        raise Refusal("tickets_empty_text", word="reply", id=ticket.id, p=prefix(ctx))
+    held = await ctx.session.scalar(NEW_HELD, dict(
+        ticket_id=ticket.id, direction=UNPROVEN, author=ctx.sender, text=text,
+        message_id=normal_id(meta.message_id), attachments=held_attachments(ctx.inbound), created_at=ctx.now))
+    ticket.updated_at = ctx.now
+    try:
+        code = await issue_code(ctx, ANSWER_PROOF, str(held))
+    except Refusal as refusal:  # too many codes this hour: the answer stays on the ticket, unsent
+        await ctx.audit("ticket_answer_held", tag(ticket.id), code=False)
+        reason = ctx.render(refusal.template, **refusal.values).text
+        return [ctx.say("tickets_answer_kept", ticket=ticket, reason=reason)]
+    await ctx.audit("ticket_answer_held", tag(ticket.id), code=True)
+    rendered = ctx.render("tickets_answer_code", code=code, ticket=ticket, excerpt=excerpt(text),
+                          expires_at=ctx.now + ctx.config.code_ttl)
+    return [Reply(rendered.text, subject=rendered.subject)]
+
+
+def held_attachments(inbound: Inbound) -> list[dict]:
+    """Attachments of an answer held for its proof, with their bytes: they go out with it later."""
+    return [dict(item, data=base64.b64encode(a.data).decode())
+            for a, item in zip(inbound.attachments, attachment_list(inbound))]
+
+
+async def answer_proven(ctx: Context, code: Code) -> list[Reply]:
+    """The code came back: whoever holds the support member's mailbox wrote the answer, so send it."""
+    if not ctx.roles & SUPPORT:
+        return [ctx.say("not_allowed", word="reply")]
+    held = await ctx.session.get(TicketMessage, int(code.target))
+    claimed = held is not None and (await ctx.session.execute(
+        update(TicketMessage).where(TicketMessage.id == held.id, TicketMessage.direction == UNPROVEN)
+        .values(direction="out", message_id=None).execution_options(synchronize_session=False))).rowcount == 1
+    if not claimed:
+        return [ctx.say("tickets_answer_gone")]
+    ticket = await ctx.session.get(Ticket, held.ticket_id)
+    files = [Attachment(a["name"], a["type"], base64.b64decode(a["data"])) for a in held.attachments]
+    queued = await mail_answer(ctx, ticket, held.text, files)
+    listed = [{k: v for k, v in a.items() if k != "data"} for a in held.attachments]
+    await ctx.session.execute(update(TicketMessage).where(TicketMessage.id == held.id).values(
+        message_id=queued.message_id, attachments=listed).execution_options(synchronize_session=False))
+    return await answered(ctx, ticket, code.address)
 
 
 # --- answering the customer -----------------------------------------------------------------------------
@@ -328,13 +414,23 @@ async def send_answer(ctx: Context, ticket: Ticket, text: str) -> list[Reply]:
     text = text.strip()
     if not text:
         raise Refusal("tickets_empty_text", word="reply", id=ticket.id, p=prefix(ctx))
-    parent, chain = await thread_of(ctx.uow, ticket)
-    queued = await ctx.mail(ticket.email, "tickets_reply", lang=await customer_language(ctx, ticket),
-                            attachments=list(ctx.inbound.attachments), headers=answer_headers(parent, chain),
-                            ticket=ticket, message=text)
+    queued = await mail_answer(ctx, ticket, text, list(ctx.inbound.attachments))
     await add_message(ctx, ticket, "out", ctx.sender, text, queued.message_id, attachment_list(ctx.inbound))
+    return await answered(ctx, ticket, ctx.sender)
+
+
+async def mail_answer(ctx: Context, ticket: Ticket, text: str, files: list[Attachment]) -> Queued:
+    """Queue a person's answer to the customer, threaded under their last mail (no Auto-Submitted)."""
+    parent, chain = await thread_of(ctx.uow, ticket)
+    return await ctx.mail(ticket.email, "tickets_reply", lang=await customer_language(ctx, ticket),
+                          attachments=files, headers=answer_headers(parent, chain, automatic=False),
+                          ticket=ticket, message=text)
+
+
+async def answered(ctx: Context, ticket: Ticket, author: str) -> list[Reply]:
+    """The answer went out: the ticket waits for the customer."""
     ticket.status, ticket.updated_at = "pending", ctx.now
-    await ctx.audit("ticket_replied", tag(ticket.id), email=ticket.email)
+    await ctx.audit("ticket_replied", tag(ticket.id), email=ticket.email, by=author)
     return [ctx.say("tickets_replied", ticket=ticket)]
 
 
@@ -419,8 +515,37 @@ async def show_ticket(ctx: Context, args: str) -> list[Reply]:
     customer = customer_label((await person_names(ctx, {ticket.customer_id})).get(ticket.customer_id), ticket.email)
     closable = ticket.status != "closed"
     choices = [ctx.choice("label.ticket_close", f"close {ticket.id}", id=ticket.id)] if closable else []
-    return [ctx.say("tickets_thread", ticket=ticket, messages=list(messages), names=names, customer=customer,
-                    desk=ACK_AUTHOR, p=prefix(ctx), choices=choices)]
+    values = dict(ticket=ticket, names=names, customer=customer, desk=ACK_AUTHOR, p=prefix(ctx))
+    whole = [ThreadLine.of(m) for m in messages]
+    lengths = fair_lengths([len(line.text) for line in whole], CHAT_CHARS)
+    shown = [line.cut(n) for line, n in zip(whole, lengths)]
+    if shown == whole:
+        return [ctx.say("tickets_thread", messages=whole, file=False, file_name=None, choices=choices, **values)]
+    name = f"ticket-{ticket.id}.txt"
+    full = ctx.render("tickets_thread", messages=whole, file=True, file_name=None, **values).text
+    reply = ctx.say("tickets_thread", messages=shown, file=False, file_name=name, choices=choices, **values)
+    reply.attachments.append(Attachment(name, "text/plain; charset=utf-8", full.encode("utf-8")))
+    return [reply]
+
+
+@dataclass(frozen=True)
+class ThreadLine:
+    """One message of a thread as `ticket ID` shows it (our acknowledgements without their text)."""
+
+    direction: str
+    author: str
+    text: str
+    attachments: list
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: TicketMessage) -> "ThreadLine":
+        text = "" if message.author == ACK_AUTHOR and message.direction != "note" else message.text
+        return cls(message.direction, message.author, text, message.attachments, message.created_at)
+
+    def cut(self, length: int) -> "ThreadLine":
+        return self if len(self.text) <= length else ThreadLine(
+            self.direction, self.author, cut(self.text, length), self.attachments, self.created_at)
 
 
 async def author_names(ctx: Context, addresses: set[str]) -> dict[str, str]:
@@ -476,5 +601,6 @@ def handlers() -> Handlers:
             Command("note", note, allowed=SUPPORT, aliases=("notiz",), section="support"),
             Command("close", close, allowed=SUPPORT, aliases=("schliessen", "schließen"), section="support"),
         ],
+        completions={ANSWER_PROOF: answer_proven},
         fallbacks={"email": on_mail},
     )

@@ -306,7 +306,8 @@ async def test_support_words_work_in_german(store, config, clock):
 
 # --- support by mail -----------------------------------------------------------------------------------------
 
-async def test_a_support_members_mail_answer_to_a_notification_reaches_the_customer(store, config, clock):
+async def test_a_support_members_mail_answer_to_a_notification_reaches_the_customer_after_the_code(
+        store, config, clock):
     await add_person(store, clock, f"email:{SUPPORT_MAIL}")
     desk = make_desk(store, config, clock)
     await first_mail(desk, clock)
@@ -314,9 +315,14 @@ async def test_a_support_members_mail_answer_to_a_notification_reaches_the_custo
     assert notice.subject.startswith("[#T-1] New ticket from kim@example.com")
 
     answer = "We moved it to 10:00.\n\n> Hello,\n> my booking for Friday shows the wrong time."
-    replies = await desk.handle(mail(SUPPORT_MAIL, f"Re: {notice.subject}", answer, clock=clock,
-                                     message_id="<s1@staff.example>", in_reply_to=notice.message_id,
-                                     text="We moved it to 10:00."))
+    [code_mail] = await desk.handle(mail(SUPPORT_MAIL, f"Re: {notice.subject}", answer, clock=clock,
+                                         message_id="<s1@staff.example>", in_reply_to=notice.message_id,
+                                         text="We moved it to 10:00."))
+    assert len(await outbox(store, CUSTOMER)) == 1  # only the acknowledgement: a From: line proves nothing
+    assert (await messages(store))[-1].direction == "unproven"
+    code = code_mail.subject.split()[0]
+    replies = await desk.handle(mail(SUPPORT_MAIL, f"Re: {code_mail.subject}", f"CONFIRM {code}", clock=clock,
+                                     message_id="<s2@staff.example>"))
     assert "Sent to kim@example.com" in replies[0].text
     sent = (await outbox(store, CUSTOMER))[-1]
     assert sent.subject == "Re: Wrong time on my booking [#T-1]"
@@ -389,3 +395,17 @@ def test_age_is_said_in_the_readers_language():
     now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
     assert tickets.age_text(now, then, "en") == "3 hours ago"
     assert tickets.age_text(now, then, "de") == "vor 3 Stunden"
+
+
+async def test_a_support_answer_by_mail_past_the_code_limit_is_kept_unsent_and_support_is_told(store, config, clock):
+    await add_person(store, clock, f"email:{SUPPORT_MAIL}")
+    desk = make_desk(store, config, clock)
+    await first_mail(desk, clock)
+    [notice] = await outbox(store, SUPPORT_MAIL)
+    for n in range(config.code_max_per_hour + 1):
+        [last] = await desk.handle(mail(SUPPORT_MAIL, f"Re: {notice.subject}", f"Answer {n}", clock=clock,
+                                        message_id=f"<s{n}@staff.example>", in_reply_to=notice.message_id))
+    assert "was not sent" in last.text and "/reply 1" in last.text
+    held = [m.text for m in await messages(store) if m.direction == "unproven"]
+    assert held == [f"Answer {n}" for n in range(config.code_max_per_hour + 1)]
+    assert len(await outbox(store, CUSTOMER)) == 1
