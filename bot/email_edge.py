@@ -22,7 +22,7 @@ from handlers.context import address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
 from handlers.commandlines import only_line, takes_file
 from handlers.router import Desk, hold_sender
-from handlers.tickets import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets, normal_id
+from handlers.tickets import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets, thread_refs
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
@@ -362,8 +362,8 @@ class EmailEdge:
         """Whether a mail carries a ticket's tag or answers one of a ticket's messages."""
         if TICKET_TAG.search(parsed.subject):
             return True
-        refs = list(filter(None, map(normal_id, [parsed.in_reply_to, *parsed.references])))
-        return bool(await answered_tickets(uow, refs))
+        meta = MailMeta(message_id=parsed.message_id, in_reply_to=parsed.in_reply_to, references=parsed.references)
+        return bool(await answered_tickets(uow, thread_refs(meta)))  # a bounded lookup, as the tickets do
 
     def inbound(self, parsed: ParsedMail, route: Route, quiet: bool = False) -> Inbound:
         meta = MailMeta(
