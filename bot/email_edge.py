@@ -11,7 +11,7 @@ import base64
 import functools
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import bindparam, func, select, update
@@ -20,7 +20,9 @@ from bot import mailparse
 from bot.mailparse import MB, Limits, ParsedMail
 from handlers.context import address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
-from handlers.router import BARE_CODE, Desk, hold_sender, split_command
+from handlers.commandlines import only_line, takes_file
+from handlers.router import Desk, hold_sender
+from handlers.tickets import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets, thread_refs
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
@@ -35,6 +37,11 @@ PARSE_IN_THREAD = 1024 * 1024  # parse big mails off the event loop
 PREFIX = re.compile(r"^\s*((re|aw|antw|sv|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.I)
 REPLY_PREFIX = re.compile(r"^\s*((re|aw|antw|sv)\s*(\[\d+\])?\s*:\s*)+", re.I)
 TICKET_TAG = re.compile(r"\[#T-\d+\]", re.I)
+# The line a mail client or phone adds under one's words: "Sent from Outlook", "Von meinem iPhone gesendet".
+FOOTER = re.compile(r"^((sent|gesendet)\s+(from|with|via|von|mit|über)\s.{0,60}|get outlook for \S+"
+                    r"|von meinem .{1,40} gesendet)$", re.I)
+UNASKED = "mail_auto_answer"  # audit action: an automatic answer the person did not ask for
+HELD = "mail_answers_held"  # audit action: the one notice an hour that further automatic answers wait
 
 
 # Built once: building a statement costs more than SQLite takes to run it.
@@ -54,7 +61,9 @@ class MailPolicy:
     """Limits of the email channel."""
 
     limits: Limits = Limits()
-    replies_per_hour: int = 10  # automatic replies to one address; beyond that we stay silent
+    # Automatic answers nobody asked for (acknowledgements, notes about refused attachments) to one address
+    # an hour; a direct answer to a command or a code is never held back.
+    unasked_per_hour: int = ACKS_PER_HOUR
     max_attempts: int = 5  # tries of a mail that fails before it waits for a person
     first_retry: timedelta = timedelta(minutes=1)
 
@@ -78,6 +87,26 @@ def describe(exc: BaseException) -> str:
 def strip_subject(subject: str) -> str:
     """The subject without Re:/AW:/Fwd: prefixes and ticket tags: where an email command may stand."""
     return " ".join(TICKET_TAG.sub(" ", PREFIX.sub("", subject)).split())
+
+
+def own_words(text: str) -> str:
+    """A mail's own words (quotes and signature already gone) without a client's "Sent from …" line."""
+    lines = text.strip().split("\n")
+    while lines and (not lines[-1].strip() or FOOTER.match(lines[-1].strip())):
+        lines.pop()
+    return "\n".join(lines).strip()
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the desk reads of a mail, and whether it is a command (its answers were asked for)."""
+
+    text: str | None  # None: the mail is only recorded
+    command: bool = False
+    looked_like: str = ""  # a line that starts with a command word, though the mail is no command
+
+
+Prepared = tuple[Route, Inbound | None]  # a mail's route, and what the desk gets, read before the transaction
 
 
 def reply_subject(subject: str, fallback: str) -> str:
@@ -163,11 +192,14 @@ class EmailEdge:
             return await asyncio.to_thread(mailparse.parse, raw, self.policy.limits)
         return mailparse.parse(raw, self.policy.limits)
 
-    async def _prepare(self, parsed: ParsedMail) -> Inbound | None:
-        """The mail as the desk will get it, with its slow work done (a list read once its code came back)
+    async def _prepare(self, parsed: ParsedMail) -> Prepared:
+        """Route the mail (a short read), and do its slow work (a list read once its code came back),
         before the intake's transaction begins."""
-        text = self.route(parsed)
-        return None if text is None else await self.desk.prepare(self.inbound(parsed, text))
+        async with self.store.uow() as uow:
+            route = await self.route(uow, parsed)
+        if route.text is None:
+            return route, None
+        return route, await self.desk.prepare(self.inbound(parsed, route))
 
     async def _claim(self, uow: UnitOfWork, mail: Incoming, parsed: ParsedMail) -> int | None:
         """Record the Message-ID; None if it was recorded before (then the mail only needs its flag)."""
@@ -255,18 +287,22 @@ class EmailEdge:
     # ---- one mail -------------------------------------------------------------------------
 
     async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None,
-                       prepared: Inbound | None = None) -> str:
+                       prepared: Prepared | None = None) -> str:
         """Run the handlers for one mail and queue the answers; return the intake status."""
         reason = await self._ignore_reason(uow, parsed)
         if reason is not None:
             return await self._finish(uow, intake_id, "ignored", reason)
         replies: list[Reply] = []
-        text = self.route(parsed)
-        if text is not None:
-            replies = await self.desk.handle_in(uow, prepared or self.inbound(parsed, text))
-        if (replies or parsed.refused or (mail and mail.truncated)) and not parsed.automatic:
+        route, inbound = prepared or (await self.route(uow, parsed), None)
+        notes = bool(parsed.refused or (mail and mail.truncated))
+        quiet = not parsed.automatic and (notes or not route.command) and await self.had_enough(uow, parsed.sender)
+        if route.text is not None:
+            inbound = inbound or self.inbound(parsed, route)
+            replies = await self.desk.handle_in(uow, replace(inbound, mail=replace(inbound.mail, quiet=quiet)))
+        if (replies or notes or quiet) and not parsed.automatic:
             lang = await self.reply_language(uow, parsed)
-            await self.queue_replies(uow, parsed, replies + self.refusals(parsed, mail, lang), lang)
+            await self.queue_replies(uow, parsed, replies, lang)  # the desk's answers: asked for
+            await self.queue_unasked(uow, parsed, self.refusals(parsed, mail, lang), lang, quiet)
         if mail is None:  # a retry: the row still says failed and holds the raw mail
             return await self._finish(uow, intake_id, "processed", None)
         return "processed"  # as claimed
@@ -288,32 +324,55 @@ class EmailEdge:
         """Whether a Message-ID may be one we gave (ours all end in our mail domain)."""
         return message_id.lower().endswith(f"@{self.desk.config.mail_domain.lower()}>")
 
-    def route(self, parsed: ParsedMail) -> str | None:
-        """The command line, else the stripped body for the email fallback, else None (only recorded).
+    async def route(self, uow: UnitOfWork, parsed: ParsedMail) -> Route:
+        """Decide once whether a mail is a command: only when its own words are nothing but one well-formed
+        command line or a code, or, with no words of its own, its subject is one. A reply on a ticket's
+        thread is a ticket message unless its words are exactly a command; so is anything else."""
+        fallback = "email" in self.desk.fallbacks
+        if parsed.automatic:  # machines never run commands: an autoresponder may echo a code
+            return Route("" if fallback else None)
+        own = await self.without_our_words(uow, parsed, own_words(parsed.command_text))
+        subject = "" if await self.on_ticket_thread(uow, parsed) else strip_subject(parsed.subject)
+        if await self.desk.is_command(uow, own):
+            return Route(only_line(own), command=True)
+        if subject and await self.subject_commands(uow, subject, own, parsed):
+            return Route(subject, command=True)
+        looked = [line for line in (subject, mailparse.first_line(own)) if await self.desk.looks_like(uow, line)]
+        return Route(parsed.command_text if fallback else None, looked_like=looked[0] if looked else "")
 
-        A reply's subject repeats the original one, so in a reply the first line comes first.
-        """
-        if not parsed.automatic:  # machines never run commands: an autoresponder may echo a code
-            subject = strip_subject(parsed.subject)
-            first = mailparse.first_line(parsed.command_text)
-            candidates = (first, subject) if REPLY_PREFIX.match(parsed.subject) else (subject, first)
-            for line in candidates:
-                if self.is_command(line):
-                    return line
-        if "email" in self.desk.fallbacks:
-            return "" if parsed.automatic else parsed.command_text
-        return None
+    async def without_our_words(self, uow: UnitOfWork, parsed: ParsedMail, own: str) -> str:
+        """Drop, after the first line, lines copied from our mail this one answers: some clients quote
+        without '>' marks, and a copied line is no word of the person's own."""
+        first, _, rest = own.partition("\n")
+        if not rest.strip() or not parsed.in_reply_to or not self.ours(parsed.in_reply_to):
+            return own
+        ours = await uow.session.scalar(select(Outbox.text).where(Outbox.message_id == parsed.in_reply_to).limit(1))
+        copied = " ".join((ours or "").split())  # a copy may be cut short or wrapped anew
+        kept = [line for line in rest.split("\n") if " ".join(line.split()) not in copied]
+        return "\n".join([first, *kept]).strip()
 
-    def is_command(self, line: str) -> bool:
-        return bool(BARE_CODE.match(line)) or (bool(line) and split_command(line)[0] in self.desk.words)
+    async def subject_commands(self, uow: UnitOfWork, subject: str, own: str, parsed: ParsedMail) -> bool:
+        """A command subject runs when the mail says nothing else, or only covers the file the command reads."""
+        line = await self.desk.command_line(uow, subject)
+        if line is None:
+            return False
+        return not own or (bool(parsed.attachments) and takes_file(line.command.word))
 
-    def inbound(self, parsed: ParsedMail, text: str) -> Inbound:
+    async def on_ticket_thread(self, uow: UnitOfWork, parsed: ParsedMail) -> bool:
+        """Whether a mail carries a ticket's tag or answers one of a ticket's messages."""
+        if TICKET_TAG.search(parsed.subject):
+            return True
+        meta = MailMeta(message_id=parsed.message_id, in_reply_to=parsed.in_reply_to, references=parsed.references)
+        return bool(await answered_tickets(uow, thread_refs(meta)))  # a bounded lookup, as the tickets do
+
+    def inbound(self, parsed: ParsedMail, route: Route, quiet: bool = False) -> Inbound:
         meta = MailMeta(
             message_id=parsed.message_id, subject=parsed.subject, in_reply_to=parsed.in_reply_to,
             references=parsed.references, body=parsed.body, automatic=parsed.automatic, unread=parsed.unread,
+            looked_like=route.looked_like, quiet=quiet,
         )
         return Inbound(
-            channel="email", sender=f"email:{parsed.sender}", received_at=self.clock.now(), text=text,
+            channel="email", sender=f"email:{parsed.sender}", received_at=self.clock.now(), text=route.text or "",
             attachments=parsed.attachments, thread=parsed.in_reply_to, language_hint=parsed.language,
             display_name=parsed.display_name, mail=meta,
         )
@@ -342,21 +401,49 @@ class EmailEdge:
     # ---- answers --------------------------------------------------------------------------
 
     async def queue_replies(self, uow: UnitOfWork, parsed: ParsedMail, replies: list[Reply], lang: str) -> None:
-        """Write the answers into the outbox as threaded mails, unless a machine wrote or the cap is reached."""
-        if not replies or parsed.automatic:  # RFC 3834: never answer an automatic mail
-            return
-        if await self.replies_last_hour(uow, parsed.sender) >= self.policy.replies_per_hour:
-            log.warning("reply cap reached for %s: %d replies left unsent", parsed.sender, len(replies))
-            uow.session.add(Audit(at=self.clock.now(), actor="intake", channel="email", action="reply_capped",
-                                  subject=f"email:{parsed.sender}", detail={"message_id": parsed.message_id}))
+        """Write the desk's answers into the outbox as threaded mails, unless a machine wrote.
+
+        They answer what the person wrote (a command, a code, a question the desk asked), so no cap
+        holds them back; a forged flood meets the code limits, and machines never get an answer."""
+        if parsed.automatic:  # RFC 3834: never answer an automatic mail
             return
         for reply in replies:
             uow.session.add(self.outbox_row(parsed, reply, lang))
 
-    async def replies_last_hour(self, uow: UnitOfWork, recipient: str) -> int:
+    async def queue_unasked(self, uow: UnitOfWork, parsed: ParsedMail, notes: list[Reply], lang: str,
+                            quiet: bool) -> None:
+        """Send notes the person did not ask for, counted; past the hour's cap, say once that they wait."""
+        if quiet:
+            await self.hold_back(uow, parsed, len(notes), lang)
+            return
+        for note in notes:
+            uow.session.add(self.outbox_row(parsed, note, lang))
+            self.audit(uow, parsed, UNASKED)
+
+    async def hold_back(self, uow: UnitOfWork, parsed: ParsedMail, held: int, lang: str) -> None:
+        """Keep automatic answers back, and tell the person so once an hour (a log line alone tells nobody)."""
+        log.warning("unasked answers capped for %s: %d notes held back", parsed.sender, held)
+        self.audit(uow, parsed, "reply_capped")
+        if await self.audited_since(uow, parsed.sender, HELD):
+            return
+        self.audit(uow, parsed, HELD)
+        uow.session.add(self.outbox_row(parsed, Reply(render("mail_answers_held", lang).text), lang))
+
+    async def had_enough(self, uow: UnitOfWork, sender: str) -> bool:
+        """Whether this address had its automatic answers for the hour: acknowledgements and our notes."""
         since = self.clock.now() - timedelta(hours=1)
-        return await uow.session.scalar(select(func.count()).select_from(Outbox).where(
-            Outbox.channel == "email", Outbox.recipient == recipient, Outbox.created_at > since))
+        acks = await uow.session.scalar(ACKS_SINCE, {"email": sender, "since": since})
+        return acks + await self.audited_since(uow, sender, UNASKED) >= self.policy.unasked_per_hour
+
+    async def audited_since(self, uow: UnitOfWork, sender: str, action: str) -> int:
+        """How often `action` was recorded for this address in the last hour."""
+        return await uow.session.scalar(select(func.count()).select_from(Audit).where(
+            Audit.action == action, Audit.subject == f"email:{sender}",
+            Audit.at > self.clock.now() - timedelta(hours=1)))
+
+    def audit(self, uow: UnitOfWork, parsed: ParsedMail, action: str) -> None:
+        uow.session.add(Audit(at=self.clock.now(), actor="intake", channel="email", action=action,
+                              subject=f"email:{parsed.sender}", detail={"message_id": parsed.message_id}))
 
     def outbox_row(self, parsed: ParsedMail, reply: Reply, lang: str) -> Outbox:
         """One answer as an outbox row: to the sender it is a threaded reply; to anyone else a plain message."""

@@ -42,6 +42,8 @@ class MailMeta:
     body: str = ""  # the whole text, quotes and signature included (kept on tickets)
     automatic: bool = False  # auto-submitted, bulk, list or bounce: never answered automatically
     unread: tuple[str, ...] = ()  # what of the mail could not be read (see bot/mailparse.py UNREAD)
+    looked_like: str = ""  # a line starting with a command word in a mail that is no command (for a hint)
+    quiet: bool = False  # the sender had their automatic answers for this hour: acknowledge nothing
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select
 
+from handlers.commandlines import book_parses, only_line, well_shaped
 from handlers.context import (
     Clock, Context, DeskConfig, Refusal, SystemClock, effective_roles, load_context, new_key,
 )
@@ -16,7 +17,7 @@ from storage.db import Store, UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Person, Role
 from storage.models import Choice as ChoiceRow
-from templates import render
+from templates import has_word, render
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,20 @@ async def sender_verified(ctx: Context) -> bool:
     return bool(await ctx.session.scalar(select(Address.verified).where(Address.address == ctx.sender)))
 
 
+@dataclass(frozen=True)
+class CommandLine:
+    """A line that runs a command: the command, the word as typed and its arguments."""
+
+    command: Command
+    word: str
+    args: str
+
+    @property
+    def typed(self) -> str:
+        """The line as a mail would carry it: the typed word in capitals, then its arguments."""
+        return f"{self.word.upper()} {self.args}".strip()
+
+
 def split_command(text: str) -> tuple[str, str]:
     """'/Book@desk_bot Massage …' → ('book', 'Massage …'); email's 'BOOK …' parses alike."""
     parts = text.strip().split(None, 1)
@@ -88,6 +103,17 @@ async def hold_sender(uow: UnitOfWork, *senders: str) -> None:
     is free). SQLite: every transaction begins with BEGIN IMMEDIATE, so writers take turns anyway.
     """
     await serialize(uow.session, *(f"sender:{sender}" for sender in senders))
+
+
+async def command_hint(ctx: Context, looked_like: str) -> dict:
+    """What an acknowledgement tells about a mail that looked like a command: the line that would have
+    run it (`meant`), or, when its arguments did not fit, how the command is typed (`usage`)."""
+    found = await ctx.desk.looks_like(ctx.uow, looked_like) if looked_like and ctx.desk else None
+    if found is None:
+        return {"meant": None, "usage": None}
+    command, line = found
+    key = f"help.{command.word}"
+    return {"meant": line.typed if line else None, "usage": ctx.word(key) if has_word(ctx.lang, key) else None}
 
 
 class Desk:
@@ -108,6 +134,33 @@ class Desk:
         for command in handlers.commands:
             for name in (command.word, *command.aliases):
                 self.words[name] = command
+
+    async def command_line(self, uow: UnitOfWork, text: str) -> CommandLine | None:
+        """The command a text is, if it is nothing but one well-formed command line (or a bare code)."""
+        line = only_line(text)
+        if line is None:
+            return None
+        if BARE_CODE.match(line) and "confirm" in self.words:
+            return CommandLine(self.words["confirm"], "confirm", line)
+        word, args = split_command(line)
+        command = self.words.get(word)
+        if command is None or not well_shaped(command.word, args):
+            return None
+        if command.word == "book" and not await book_parses(uow, args):
+            return None
+        return CommandLine(command, word, args)
+
+    async def is_command(self, uow: UnitOfWork, text: str) -> bool:
+        """Whether a text (by email: a mail's own words) runs a command rather than asking a person."""
+        return await self.command_line(uow, text) is not None
+
+    async def looks_like(self, uow: UnitOfWork, text: str) -> tuple[Command, CommandLine | None] | None:
+        """A line that starts with a command word anyone may use, and the command line it is if well-formed."""
+        line = only_line(text)
+        command = self.words.get(split_command(line)[0]) if line else None
+        if command is None or not command.allowed & BASE_ROLES:
+            return None
+        return command, await self.command_line(uow, line)
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Answer one inbound message in its own unit of work; nothing is kept unless the answer was made."""
@@ -168,12 +221,13 @@ class Desk:
         if self._answers_open_question(ctx, text):
             return await self.flows[ctx.conversation.flow](ctx, text)
         word, args = split_command(text)
-        if word in self.words:
+        if word in self.words and (ctx.inbound.channel != "email" or await self.is_command(ctx.uow, text)):
+            # By email only a well-formed command line is one; "Cancel my appointment please" asks a person.
             command = self.words[word]
             if ctx.inbound.channel in self.fallbacks and not (command.allowed & ctx.roles):
                 # "Close my account" from a customer is a request for help, not a refused support word.
                 return await self.fallbacks[ctx.inbound.channel](ctx, text)
-            return await self.run(ctx, command, args)
+            return await self.run(ctx, command, args, typed=word)
         if ctx.conversation is not None and ctx.conversation.flow in self.flows and text:
             return await self.flows[ctx.conversation.flow](ctx, text)
         fallback = self.fallbacks.get(ctx.inbound.channel)
@@ -191,15 +245,18 @@ class Desk:
         return (ctx.conversation is not None and ctx.conversation.flow in self.flows and bool(text)
                 and ctx.inbound.choice is None and ctx.inbound.channel != "email" and not text.startswith("/"))
 
-    async def run(self, ctx: Context, command: Command, args: str, proven: bool = False) -> list[Reply]:
-        """Run a command if the speaker's roles allow it (and, by email, once proven); log a refusal."""
+    async def run(self, ctx: Context, command: Command, args: str, proven: bool = False,
+                  typed: str | None = None) -> list[Reply]:
+        """Run a command if the speaker's roles allow it (and, by email, once proven); log a refusal.
+
+        `typed` is the word as the person wrote it ("stornieren"): the code mail repeats their own words."""
         if not (command.allowed & ctx.roles):
             await ctx.audit("denied", command.word, args=args[:200])
             return [ctx.say("not_allowed", word=command.word)]
         if not proven and needs_round_trip(ctx, command):
             from handlers.identity import ask_round_trip  # identity builds on this module
 
-            return await ask_round_trip(ctx, f"{command.word} {args}".strip())
+            return await ask_round_trip(ctx, f"{typed or command.word} {args}".strip())
         return await command.run(ctx, args)
 
     async def run_proven(self, ctx: Context, text: str) -> list[Reply]:

@@ -18,7 +18,7 @@ from handlers.context import Context, Queued, Refusal, known_id
 from handlers.identity import issue_code
 from handlers.messages import Attachment, Inbound, MailMeta, Reply
 from handlers.notices import preferred_addresses
-from handlers.router import Command, Handlers
+from handlers.router import Command, Handlers, command_hint
 from storage.db import UnitOfWork
 from storage.models import Address, Code, Person, Role, Ticket, TicketMessage
 
@@ -235,7 +235,7 @@ async def open_ticket(ctx: Context, meta: MailMeta) -> list[Reply]:
     make_transient_to_detached(ticket)
     ctx.session.add(ticket)
     await record_incoming(ctx, ticket, meta)
-    if not meta.automatic and acked_lately < ACKS_PER_HOUR:
+    if not meta.automatic and not meta.quiet and acked_lately < ACKS_PER_HOUR:
         await acknowledge(ctx, ticket, meta)
     await notify_support(ctx, ticket, meta, "new", support)
     await ctx.audit("ticket_opened", tag(ticket.id), email=email, automatic=meta.automatic)
@@ -291,7 +291,8 @@ async def acks_sent_lately(ctx: Context, email: str) -> int:
 async def acknowledge(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
     """Mail the one acknowledgement with the ticket's tag, threaded under the customer's mail."""
     headers = answer_headers(normal_id(meta.message_id), chain_after(meta), automatic=True)
-    queued = await ctx.mail(ticket.email, "tickets_ack", headers=headers, ticket=ticket)
+    queued = await ctx.mail(ticket.email, "tickets_ack", headers=headers, ticket=ticket,
+                            **await command_hint(ctx, meta.looked_like))
     await add_message(ctx, ticket, "out", ACK_AUTHOR, queued.text, queued.message_id)
 
 

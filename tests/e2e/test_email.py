@@ -301,6 +301,96 @@ async def test_a_member_list_mailed_in_is_checked_then_imported_when_the_code_co
         assert "Team Süd" in invitation["Subject"]
 
 
+# ---- commands or tickets ---------------------------------------------------------------------
+
+SUPPORT_MAILS = [  # (subject, body): people asking for help with words that start like commands
+    ("Hilfe bei meiner Buchung", "Ich finde meinen Termin nicht mehr."),
+    ("Help", "I cannot find my appointment, can you look?"),
+    ("Book a table?", "Can I book for two people?"),
+    ("Cancel my appointment please", "I am ill this week."),
+    ("Termine im Januar", "Haben Sie im Januar noch Termine frei?"),
+    ("Code doesn't work", "The code you sent me is not accepted."),
+    ("Reset my password please", "I forgot it."),
+    ("Question", "Help\nI cannot log in since yesterday."),
+    ("Frage", "Stornieren geht nicht\nIch bekomme immer einen Fehler."),
+    ("LANGUAGE", "Do you also speak French?"),
+]
+
+
+async def test_support_mail_starting_with_a_command_word_opens_a_ticket_and_keeps_the_body(rig):
+    await kims_appointment(rig)
+    for number, (subject, body) in enumerate(SUPPORT_MAILS):
+        await rig.send(mail(subject, body=body, sender=f"c{number}@example.org"))
+    await rig.deliver()
+    assert await rig.count(Ticket) == len(SUPPORT_MAILS)
+    async with rig.store.uow() as uow:
+        kept = (await uow.session.scalars(select(TicketMessage.text).where(TicketMessage.direction == "in"))).all()
+    for number, (_, body) in enumerate(SUPPORT_MAILS):
+        [answer] = rig.mails_to(f"c{number}@example.org")  # the acknowledgement, and no command's answer
+        assert "#T-" in text_of(answer) and "CONFIRM" not in text_of(answer)
+        assert any(body in text for text in kept)
+    assert await rig.count(Appointment, Appointment.status == "confirmed") == 1
+
+
+async def test_the_acknowledgement_names_the_command_line_that_would_have_run(rig):
+    number = await kims_appointment(rig)
+    await rig.send(mail(f"CANCEL {number}", body="My husband will come instead, is that fine?"))
+    await rig.send(mail("Cancel my appointment please", body="I am ill.", sender="ben@example.org"))
+    await rig.deliver()
+    assert await status_of(rig, number) == "confirmed"
+    [kim] = rig.mails_to(KIM)
+    assert "ticket #T-1" in text_of(kim)
+    assert f"subject is only this line, with no other text: CANCEL {number}" in " ".join(text_of(kim).split())
+    [ben] = rig.mails_to("ben@example.org")
+    assert "If you meant a command (cancel an appointment: cancel ID [reason])" in text_of(ben)
+
+
+async def test_the_german_acknowledgement_names_the_command_line_too(rig):
+    await rig.send(mail("Sprache", body="Sprechen Sie auch Französisch?", lang="de"))
+    await rig.deliver()
+    text = text_of(rig.mails_to(KIM)[0])
+    assert "Falls Sie den Befehl meinten" in text and "ohne weiteren Text: SPRACHE" in " ".join(text.split())
+
+
+async def test_a_reply_on_a_ticket_thread_starting_with_a_command_word_joins_the_ticket(rig):
+    number = await kims_appointment(rig)
+    await rig.send(mail("Invoice", body="Where is my invoice for last week?"))
+    await rig.deliver()
+    [ack] = rig.mails_to(KIM)
+    quoted = "\n".join(f"> {line}" for line in text_of(ack).splitlines())
+    for body in (f"Cancel that, I found the receipt.\n\nOn Mon, desk wrote:\n{quoted}",
+                 "Bookings look right now, thanks.", "Help\n\nThanks a lot!"):
+        await rig.send(mail(f"Re: {ack['Subject']}", body=body, headers={"In-Reply-To": ack["Message-ID"]}))
+    await rig.send(mail(f"Re: {ack['Subject']}", body="", headers={"In-Reply-To": ack["Message-ID"]}))
+    await rig.deliver()
+    assert await rig.count(Ticket) == 1
+    assert await rig.count(TicketMessage, TicketMessage.direction == "in") == 5
+    assert len(rig.mails_to(KIM)) == 1 and await status_of(rig, number) == "confirmed"
+
+
+async def test_a_reply_on_a_ticket_thread_that_is_exactly_a_command_runs_it(rig):
+    await rig.send(mail("Invoice", body="Where is my invoice?"))
+    await rig.deliver()
+    [ack] = rig.mails_to(KIM)
+    await rig.send(mail(f"Re: {ack['Subject']}", body="language de\n\nOn Mon, desk wrote:\n> Hello",
+                        headers={"In-Reply-To": ack["Message-ID"]}))
+    await rig.deliver()
+    assert "Deutsch" in text_of(rig.mails_to(KIM)[-1])
+    assert await rig.count(TicketMessage, TicketMessage.direction == "in") == 1
+
+
+async def test_the_code_mail_names_the_command_as_the_person_wrote_it(rig):
+    number = await kims_appointment(rig)
+    await rig.send(mail(f"stornieren {number}", lang="de"))
+    await rig.deliver()
+    code_mail = rig.mails_to(KIM)[-1]
+    assert f"Code für STORNIEREN {number}" in code_mail["Subject"] and "CANCEL" not in text_of(code_mail)
+    code = CODE.search(text_of(code_mail)).group(1)
+    await rig.send(mail(f"Re: {code_mail['Subject']}", body=code, headers={"In-Reply-To": code_mail["Message-ID"]}))
+    await rig.deliver()
+    assert await status_of(rig, number) == "cancelled"
+
+
 # ---- loops and abuse -------------------------------------------------------------------------
 
 
@@ -330,15 +420,43 @@ async def test_a_bounce_gets_no_answer(rig):
     assert await rig.count(Outbox, Outbox.channel == "email") == 0
 
 
-async def test_replies_to_one_address_are_capped_per_hour(rig):
+async def test_answers_to_commands_and_codes_are_never_capped(rig):
+    number = await kims_appointment(rig)
     for _ in range(12):
         await rig.send(mail("LANGUAGE"))
+    await rig.send(mail("BOOKINGS"))
+    await rig.send(mail(f"CANCEL {number}"))
     await rig.deliver()
-    assert len(rig.mails_to(KIM)) == 10
+    assert len(rig.mails_to(KIM)) == 14  # twelve answers, the list, the code
+    code = CODE.search(text_of(rig.mails_to(KIM)[-1])).group(1)
+    await rig.send(mail("Re: code", body=code))
+    await rig.deliver()
+    assert await status_of(rig, number) == "cancelled"
+    assert "cancel" in text_of(rig.mails_to(KIM)[-1]).lower()
+
+
+async def test_unasked_answers_are_capped_and_the_person_is_told_once(rig):
+    for number in range(8):
+        await rig.send(mail(f"Question {number}", body="Do you have parking near Linz?"))
+    await rig.deliver()
+    texts = [text_of(m) for m in rig.mails_to(KIM)]
+    assert sum("ticket #T-" in t for t in texts) == 5  # five acknowledgements …
+    assert sum("held back" in t for t in texts) == 1 and len(texts) == 6  # … then one notice, then quiet
+    assert await rig.count(Ticket) == 8  # nothing is lost: every mail is a ticket
+    await rig.send(mail("LANGUAGE"))  # a command is still answered
+    await rig.deliver()
+    assert len(rig.mails_to(KIM)) == 7
     rig.clock.advance(hours=1, minutes=1)
-    await rig.send(mail("LANGUAGE"))
+    await rig.send(mail("Question 9", body="And on Saturdays?"))
     await rig.deliver()
-    assert len(rig.mails_to(KIM)) == 11
+    assert "ticket #T-9" in text_of(rig.mails_to(KIM)[-1])
+
+
+async def test_the_held_back_notice_is_in_the_persons_language(rig):
+    for number in range(6):
+        await rig.send(mail(f"Frage {number}", body="Gibt es Parkplätze?", lang="de"))
+    await rig.deliver()
+    assert "zurück" in text_of(rig.mails_to(KIM)[-1])
 
 
 async def test_our_own_mail_coming_back_is_ignored(rig):

@@ -136,3 +136,17 @@ async def test_a_new_sender_writing_several_times_at_once_becomes_one_person(sto
         changes = await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "language_set"))
     assert len(people) == 1 and people[0].language == "de"  # no second person, none left without an address
     assert changes == 8
+
+
+async def test_by_email_only_a_well_formed_command_line_is_a_command(store, config, clock):
+    from bot.app import build_handlers
+
+    desk = Desk(store, config, build_handlers(), clock)
+    commands = ["help", "LANGUAGE de", "cancel 12", "CANCEL 12 ill", "bookings", "book", "confirm 123456", "123456",
+                "move 3 2026-12-08 10:00", "email kim@example.com", "stornieren 4"]
+    sentences = ["Hilfe bei meiner Buchung", "Book a table?", "Cancel my appointment please", "Termine im Januar",
+                 "Code doesn't work", "Reset my password please", "help\nI cannot log in", "language barrier",
+                 "Cancel that, I found the receipt", "", "email me back please"]
+    async with store.uow() as uow:
+        assert [text for text in commands if not await desk.is_command(uow, text)] == []
+        assert [text for text in sentences if await desk.is_command(uow, text)] == []
