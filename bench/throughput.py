@@ -4,7 +4,7 @@
                                [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
 Both runs poll the fake with getUpdates (batches of up to 100) and use the same PTB settings: the
-concurrency and connection pools of `bot.telegram.application_builder`, and no rate limiter, since
+concurrency and connection pools of `bot.telegram.app.application_builder`, and no rate limiter, since
 this measures our code, not Telegram's limits. The clock runs from the first pushed update until the
 fake has recorded the N-th sendMessage. Each user's messages alternate `/language de` and
 `/language en`; in the full run each one loads the speaker (the first creates the person and the

@@ -18,7 +18,7 @@ from handlers import tickets
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.router import Desk, Handlers
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.db import Store
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from bot.housekeeping import Housekeeping
 from bot.mail import EmlDirTransport, transport_for
 from bot.settings import Settings, SettingsError, describe_invalid
 from handlers.bootstrap import BootstrapError
-from handlers.setupfile import SetupError, apply_setup, load_setup
+from handlers.setup import SetupError, apply_setup, load_setup
 from storage.db import Store
 
 log = logging.getLogger("frontdesk")

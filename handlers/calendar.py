@@ -23,7 +23,7 @@ from handlers.context import Context, Refusal, known_id, new_key
 from handlers.messages import Choice, Reply
 from handlers.notices import chat_address, display_address, tell_customer, view
 from handlers.router import Command, Handlers
-from handlers.setupfile import COLOUR, PRICE, parse_range
+from handlers.setup import COLOUR, PRICE, parse_range
 from storage.models import (
     Appointment, Closure, Location, OpeningHours, Person, Service, Staff, StaffHours, StaffService,
 )

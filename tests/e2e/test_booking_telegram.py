@@ -12,7 +12,7 @@ from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.telegram import TelegramTransport, build_application, start_telegram, stop_telegram
 from handlers.router import Desk
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
 from tests.smtp import smtp_server  # noqa: F401
 

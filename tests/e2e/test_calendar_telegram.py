@@ -13,7 +13,7 @@ from bot.app import build_handlers
 from handlers.appointments import claim
 from handlers.availability import local_minute
 from handlers.router import Desk
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.models import Address, Appointment, Closure, Outbox, Person, Service
 from tests.conftest import FakeClock
 from tests.e2e.test_telegram import ask, button_data, buttons, click, start_bot, to_chat  # noqa: F401

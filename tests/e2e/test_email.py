@@ -30,7 +30,7 @@ from bot.outbox import OutboxWorker
 from handlers.appointments import claim
 from handlers.messages import Inbound
 from handlers.router import Desk
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.db import Store
 from storage.models import (
     Address, Appointment, Location, MailIntake, MailboxState, Outbox, Person, Service, Ticket, TicketMessage,

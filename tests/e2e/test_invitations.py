@@ -22,7 +22,7 @@ from bot.mail import SmtpTransport
 from bot.settings import Settings
 from handlers.appointments import claim
 from handlers.messages import Inbound
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.db import MIGRATIONS
 from storage.models import Address, Appointment, Installation, Person, Service
 from tests.conftest import FakeClock

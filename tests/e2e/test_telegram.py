@@ -13,17 +13,9 @@ from sqlalchemy import select
 from telegram import Bot
 
 from bot.settings import Settings
-from bot.telegram import (
-    TelegramTransport,
-    build_application,
-    file_url,
-    keyboard,
-    listen_address,
-    split_text,
-    start_telegram,
-    stop_telegram,
-    utf16_len,
-)
+from bot.telegram import TelegramTransport, build_application, start_telegram, stop_telegram
+from bot.telegram.app import file_url, listen_address
+from bot.telegram.replies import keyboard, split_text, utf16_len
 from bot.transport import PermanentFailure, TemporaryFailure
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply

@@ -18,7 +18,7 @@ from handlers.booking import ANY, BookingQuery, book_command, parse_booking, par
 from handlers.context import Refusal
 from handlers.messages import Reply
 from handlers.router import Desk
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.models import Address, Appointment, Audit, Business, Closure, Outbox, Person, Service, SlotClaim
 from tests.conftest import FakeClock, inbound
 

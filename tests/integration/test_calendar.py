@@ -21,7 +21,7 @@ from handlers.calendar import (
 )
 from handlers import calendar, welcome
 from handlers.router import Desk, Handlers
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.models import (
     Address, Appointment, Audit, Business, Closure, OpeningHours, Outbox, Person, Service, SlotClaim, StaffHours,
 )

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select
 from handlers import admin, customers, identity, welcome
 from handlers.appointments import claim
 from handlers.router import Desk, Handlers
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.models import (
     Address, Appointment, Audit, CustomerGroup, Location, Outbox, Person, ProfileChange, Service,
 )

@@ -618,7 +618,7 @@ async def test_german_speakers_get_the_whole_flow_in_german(desk, store):
 
 
 async def test_a_setup_file_marks_a_service_as_a_course(store, clock):
-    from handlers.setupfile import SetupError, apply_setup, parse_setup
+    from handlers.setup import SetupError, apply_setup, parse_setup
 
     text = ('[business]\nname = "Akademie"\ntimezone = "Europe/Berlin"\nlanguage = "de"\n\n'
             '[[services]]\nname = "Erste Hilfe"\nminutes = 480\nprice = "49.90"\nkind = "course"\n\n'

@@ -23,7 +23,7 @@ from bot.app import build_handlers
 from handlers.appointments import SlotTaken, claim, day_range, live_condition, load_plan
 from handlers.availability import cells, day_bounds, free_slots
 from handlers.router import Desk
-from handlers.setupfile import apply_setup, load_setup
+from handlers.setup import apply_setup, load_setup
 from storage.models import (
     Address, Appointment, Location, OpeningHours, Outbox, Person, Service, SlotClaim, StaffHours,
 )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from handlers.setupfile import SetupError, apply_setup, load_setup, parse_setup
+from handlers.setup import SetupError, apply_setup, load_setup, parse_setup
 from storage.models import (
     Address, Audit, Business, Location, OpeningHours, Person, Role, Service, Staff, StaffHours, StaffService,
 )

@@ -1,0 +1,101 @@
+"""Building and running the Telegram application: token, pools, rate limiter; webhook or long polling."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from telegram import Update
+from telegram.ext import (
+    AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters,
+)
+
+from bot.settings import Settings
+from bot.telegram.menu import CommandsFor, customer_menu, publish_commands
+from bot.telegram.removals import Removals
+from bot.telegram.updates import BotContext, SenderOrder, on_click, on_error, on_message
+from handlers.router import Desk
+
+POOL_HEADROOM = 4  # connections beyond the update concurrency: error messages, outbox, menu
+
+
+def build_application(settings: Settings, desk: Desk, *, commands_for: CommandsFor | None = None) -> Application:
+    """Build the PTB Application that carries updates to `desk` and its replies back."""
+    app = application_builder(settings).build()
+    app.bot_data["desk"] = desk
+    app.bot_data["removals"] = Removals(desk.store, desk.clock)
+    app.bot_data["typing_after"] = settings.telegram_typing_after_seconds
+    app.bot_data["commands_for"] = commands_for or customer_menu(desk)
+    app.add_handler(CallbackQueryHandler(on_click))
+    # Only private chats: replies carry codes and bookings that a group must not read.
+    app.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE, on_message))
+    app.add_error_handler(on_error)
+    return app
+
+
+def application_builder(settings: Settings) -> ApplicationBuilder:
+    """Token, URLs, concurrency, connection pools and the rate limiter for outgoing calls, from the settings."""
+    concurrency = max(1, settings.telegram_concurrency)
+    builder = (
+        Application.builder()
+        .token(settings.telegram_token)
+        .base_url(settings.telegram_api_url)
+        .base_file_url(file_url(settings.telegram_api_url))
+        .concurrent_updates(SenderOrder(concurrency))
+        # Measured: concurrency above the pool size only queues for connections (PERFORMANCE.md).
+        .connection_pool_size(concurrency + POOL_HEADROOM)
+        .get_updates_connection_pool_size(1)
+        .context_types(ContextTypes(context=BotContext))
+        .post_init(publish_commands)
+    )
+    if settings.telegram_rate_per_second > 0:  # 0 turns the limiter off
+        # One retry after a flood wait: the user would rather wait a second than get an error.
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_rate_per_second,
+                                                      overall_time_period=1, max_retries=1))
+    return builder
+
+
+def file_url(api_url: str) -> str:
+    """The file download base that belongs to a Bot API base: …/bot → …/file/bot."""
+    base = api_url.rstrip("/")
+    if base.endswith("/bot"):
+        return base[: -len("bot")] + "file/bot"
+    return base + "/file/bot"
+
+
+async def start_telegram(app: Application, settings: Settings) -> None:
+    """Start taking updates: long polling, or a webhook server when FRONTDESK_WEBHOOK_URL is set."""
+    await app.initialize()
+    if app.post_init is not None:  # PTB calls post_init only from run_polling/run_webhook
+        await app.post_init(app)
+    allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    if settings.webhook_url:
+        # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
+        host, port = listen_address(settings.webhook_listen)
+        await app.updater.start_webhook(
+            listen=host, port=port, url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret_token,
+            allowed_updates=allowed,
+        )
+    else:
+        await app.updater.start_polling(allowed_updates=allowed)
+    await app.start()
+    removals: Removals | None = app.bot_data.get("removals")  # an app not built here may have none
+    if removals is not None:
+        removals.start(app.bot)  # first of all, what a crash left waiting
+
+
+async def stop_telegram(app: Application) -> None:
+    """Stop taking updates, let running handlers finish, and close the connections."""
+    if app.updater is not None and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    removals: Removals | None = app.bot_data.get("removals")
+    if removals is not None:
+        await removals.stop(app.bot)  # after the handlers finished, before the connections close
+    await app.shutdown()
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """'0.0.0.0:8443' or '[::]:8443' → (host, port)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)

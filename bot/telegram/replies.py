@@ -1,0 +1,117 @@
+"""Replies out: each reply to its chat as plain text split at Telegram's limit, buttons, then files."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
+
+from bot.telegram.calls import tolerate
+from bot.telegram.removals import Removals
+from handlers.messages import Choice, Reply
+
+log = logging.getLogger(__package__)  # the whole Telegram edge logs as "bot.telegram"
+
+MAX_TEXT = 4096  # Bot API limit per message
+MAX_CALLBACK_DATA = 64  # Bot API limit for callback_data, in bytes
+SHORT_LABEL = 14  # buttons sit two to a row when every label is at most this long
+
+
+async def send_replies(bot: Bot, chat_id: int, replies: Iterable[Reply], removals: Removals) -> None:
+    """Send each reply to its recipient: this chat, or another Telegram chat the reply names."""
+    for reply in replies:
+        target = recipient_chat(reply.recipient, chat_id)
+        if target is None:
+            log.warning("a reply for %s cannot go out through Telegram; dropped", reply.recipient)
+        elif target == chat_id:
+            await send_reply(bot, target, reply, removals)
+        else:  # the speaker's own action already happened; someone else's blocked chat must not undo that
+            await tolerate(send_reply(bot, target, reply, removals), f"sending a reply to {reply.recipient}")
+
+
+def recipient_chat(recipient: str | None, default: int) -> int | None:
+    """The chat id of a `telegram:<id>` recipient, `default` for none, None for other channels."""
+    if recipient is None:
+        return default
+    kind, _, ident = recipient.partition(":")
+    if kind != "telegram" or not ident.lstrip("-").isdigit():
+        return None
+    return int(ident)
+
+
+async def send_reply(bot: Bot, chat_id: int, reply: Reply, removals: Removals | None = None) -> None:
+    """Send one reply as plain text (split at the limit), its buttons under the last part, then its files;
+    a reply shown once is noted in `removals` (the outbox never sends one)."""
+    if reply.ephemeral_seconds is not None and removals is None:
+        raise ValueError("a reply shown once needs somewhere to note its removal")
+    sent: list[Message] = []
+    try:
+        await send_parts(bot, chat_id, reply, sent)
+    finally:
+        # Also when a later part or file failed: what did go out must not stay visible for good.
+        if reply.ephemeral_seconds is not None and sent:
+            await removals.schedule(bot, chat_id, [m.message_id for m in sent], reply.ephemeral_seconds)
+
+
+async def send_parts(bot: Bot, chat_id: int, reply: Reply, sent: list[Message]) -> None:
+    """Send the reply's text parts and files, adding each message to `sent` as soon as it went out."""
+    parts = split_text(reply.text)
+    markup = keyboard(reply.choices)
+    if markup is not None and not parts:
+        log.warning("buttons without text cannot be sent to %s; dropped", chat_id)
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        sent.append(await bot.send_message(chat_id, part, reply_markup=markup if last else None))
+    for attachment in reply.attachments:
+        sent.append(await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name)))
+
+
+def keyboard(choices: Iterable[Choice]) -> InlineKeyboardMarkup | None:
+    """Choices as inline buttons: two to a row when all labels are short, else one per row."""
+    buttons = [InlineKeyboardButton(c.label, callback_data=c.key) for c in choices if usable_key(c)]
+    if not buttons:
+        return None
+    width = 2 if all(len(b.text) <= SHORT_LABEL for b in buttons) else 1
+    return InlineKeyboardMarkup([buttons[i:i + width] for i in range(0, len(buttons), width)])
+
+
+def usable_key(choice: Choice) -> bool:
+    """A button needs the router's key, and callback_data holds at most 64 bytes."""
+    if choice.key and len(choice.key.encode()) <= MAX_CALLBACK_DATA:
+        return True
+    log.warning("button %r has no usable key (%r); left out", choice.label, choice.key)
+    return False
+
+
+def utf16_len(text: str) -> int:
+    """Length in UTF-16 code units, the unit Telegram counts in."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut text into messages of at most `limit` characters, at a newline where possible, else at a space."""
+    parts, rest = [], text.strip()
+    while rest:
+        end = fitting_prefix(rest, limit)
+        if end < len(rest):
+            end = cut_point(rest, end)
+        parts.append(rest[:end].rstrip())
+        rest = rest[end:].strip()
+    return [p for p in parts if p]
+
+
+def fitting_prefix(text: str, limit: int) -> int:
+    """How many leading characters fit; counted in UTF-16 units, as Telegram does (an emoji counts two)."""
+    end = min(len(text), limit)
+    while (excess := utf16_len(text[:end]) - limit) > 0:
+        end -= max(1, excess // 2)
+    return end
+
+
+def cut_point(text: str, end: int) -> int:
+    """The best place to cut before `end`: the last newline, else the last space, in the second half."""
+    for separator in ("\n", " "):
+        cut = text.rfind(separator, 0, end + 1)
+        if cut > end // 2:
+            return cut
+    return end

@@ -1,0 +1,122 @@
+"""What the setup file may say: its keys, the staff roles and their rights, the value formats, the
+validated spec."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+LANGUAGES = ("de", "en")
+BOOKING_MODES = ("direct", "request")
+STAFF_ROLES = ("owner", "admin", "provider", "assistant", "support")
+RIGHTS = ("book_for_colleagues", "own_hours", "settings")
+# The Role row each staff role grants; owner and admin imply the weaker ones (context.IMPLIED_ROLES).
+ROLE_ROWS = {"owner": "owner", "admin": "admin", "provider": "staff", "assistant": "staff", "support": "support"}
+MANAGED_ROLES = frozenset(ROLE_ROWS.values())
+
+TOP_KEYS = ("business", "locations", "services", "staff")
+BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
+                 "max_days_ahead", "support_email", "max_seats_without_approval")
+MAX_SEATS = 50_000  # as groups.MAX_SEATS: no order can be larger
+LOCATION_KEYS = ("name", "hours")
+SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
+SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
+STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours")
+
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+PRICE = re.compile(r"^\d{1,9}(\.\d{1,4})?$")
+RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class SetupError(Exception):
+    """A problem in the setup file; str() is the whole message for the operator."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An interval on a weekday (0 = Monday) in minutes from local midnight."""
+
+    weekday: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class BusinessSpec:
+    name: str
+    timezone: str
+    language: str
+    booking_mode: str = "direct"
+    slot_minutes: int = 15
+    min_notice_minutes: int = 60
+    max_days_ahead: int = 60
+    support_email: str | None = None
+    max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
+
+
+@dataclass(frozen=True)
+class LocationSpec:
+    name: str
+    hours: tuple[Interval, ...]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    minutes: int
+    colour: str | None = None
+    price: str | None = None
+    kind: str = "appointment"
+
+
+@dataclass(frozen=True)
+class StaffHoursSpec:
+    location: str
+    weekday: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class StaffSpec:
+    name: str
+    role: str
+    telegram: int | None = None
+    email: str | None = None
+    services: tuple[str, ...] = ()
+    rights: tuple[str, ...] = ()
+    hours: tuple[StaffHoursSpec, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The addresses this staff member is reached at, as stored in Address.address."""
+        found = []
+        if self.telegram is not None:
+            found.append(f"telegram:{self.telegram}")
+        if self.email is not None:
+            found.append(f"email:{self.email}")
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class SetupSpec:
+    filename: str
+    business: BusinessSpec
+    locations: tuple[LocationSpec, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
+    staff: tuple[StaffSpec, ...] = ()
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """"08:00-12:30" as minutes from midnight (480, 750); ValueError says what is wrong."""
+    match = RANGE.match(text)
+    if not match:
+        raise ValueError("expected HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    for hour, minute in ((h1, m1), (h2, m2)):
+        if minute > 59 or hour > 24 or (hour == 24 and minute):
+            raise ValueError(f"{hour:02d}:{minute:02d} is outside 00:00-24:00")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start >= end:
+        raise ValueError("start must be before end")
+    return start, end

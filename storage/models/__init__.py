@@ -1,0 +1,75 @@
+"""Declarative models, one module per part of the desk; every model is importable from here, so Alembic
+sees every table. Times are stored as UTC and always come back timezone-aware."""
+from storage.models.base import Base, UTCDateTime, name_key
+from storage.models.calendar import (
+    Appointment,
+    Business,
+    Closure,
+    Installation,
+    Location,
+    OpeningHours,
+    Service,
+    SlotClaim,
+)
+from storage.models.groups import (
+    Credential,
+    CustomerGroup,
+    CustomerGroupMember,
+    ImportBatch,
+    Member,
+    Membership,
+    SeatGroup,
+    SeatOrder,
+)
+from storage.models.mail import MailboxState, MailIntake, Ticket, TicketMessage
+from storage.models.people import (
+    Address,
+    CustomerNote,
+    Person,
+    ProfileChange,
+    Role,
+    Staff,
+    StaffHours,
+    StaffService,
+)
+from storage.models.runtime import Audit, Choice, Code, Conversation, Outbox, Removal
+
+__all__ = [
+    "UTCDateTime",
+    "name_key",
+    "Base",
+    "Business",
+    "Installation",
+    "Location",
+    "OpeningHours",
+    "Service",
+    "Appointment",
+    "SlotClaim",
+    "Closure",
+    "Person",
+    "Address",
+    "Role",
+    "Staff",
+    "StaffService",
+    "StaffHours",
+    "CustomerNote",
+    "ProfileChange",
+    "CustomerGroup",
+    "CustomerGroupMember",
+    "SeatGroup",
+    "Membership",
+    "SeatOrder",
+    "Member",
+    "Credential",
+    "ImportBatch",
+    "Ticket",
+    "TicketMessage",
+    "MailIntake",
+    "MailboxState",
+    "Code",
+    "Conversation",
+    "Choice",
+    "Outbox",
+    "Audit",
+    "Removal",
+]

@@ -1,0 +1,101 @@
+"""The desk's running state: one-time codes, open conversations, offered choices, the outbox, the audit, removals."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base
+
+
+class Code(Base):
+    """A one-time code. Only its HMAC is stored; it is single use with an expiry and capped attempts."""
+
+    __tablename__ = "code"
+    __table_args__ = (Index("ix_code_address_created", "address", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(340))  # who asked for it
+    purpose: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(340))  # what it proves, e.g. the email address
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # wrong tries from the address that asked for it
+    # Wrong tries from the person's other addresses: a From: line proves nothing, so these close the code
+    # to other addresses at the limit but never use it up for the address that asked (a Telegram hold lives on).
+    other_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    used_at: Mapped[datetime | None]
+
+
+class Conversation(Base):
+    """The open flow of one sender: any process can continue it, a restart loses nothing."""
+
+    __tablename__ = "conversation"
+    address: Mapped[str] = mapped_column(String(340), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(32))
+    step: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    expires_at: Mapped[datetime]
+
+
+class Choice(Base):
+    """A button offered to a sender: its short key travels as callback data, the command stays here."""
+
+    __tablename__ = "choice"
+    key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(String(340), index=True)
+    command: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Outbox(Base):
+    """A message waiting for delivery, written in the same transaction as the change behind it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient_created", "recipient", "created_at"),  # automatic replies per address and hour
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email | telegram | console
+    recipient: Mapped[str] = mapped_column(String(340))
+    subject: Mapped[str | None] = mapped_column(String(998))
+    text: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attachments: Mapped[list[Any]] = mapped_column(default=list)  # [{name, type, data(base64)}]
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)  # emails: ours, to know it when it comes back
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | given_up
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
+class Audit(Base):
+    """Who did what, when, through which channel: "who booked?" always has an answer."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(340))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(340))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Removal(Base):
+    """A chat message that must go away at a time (credentials are shown once); kept here, so that a
+    crash before the time forgets none: whatever is due is removed when the bot runs again."""
+
+    __tablename__ = "removal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    remove_at: Mapped[datetime] = mapped_column(index=True)
