@@ -370,7 +370,7 @@ async def test_a_customer_cannot_use_member_words_and_is_logged(desk, clock):
 
 
 async def test_a_group_manager_may_not_read_or_change_member_records(desk, clock):
-    """A manager manages seats in their group (groups.py), nothing else: cards, set, lists stay admin-only."""
+    """A manager manages seats in their group (handlers/members), nothing else: cards, set, lists stay admin-only."""
     group_id = await make_group(desk.store, clock, "Yoga")
     inside = await activate(desk, clock)
     outside = await add(desk, clock, "Lea Berg lea@example.com")
