@@ -3,7 +3,7 @@
     python bench/import.py [--rows 10000] [--runs 3]
                            [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
-1. Baseline: reading and checking the CSV alone (handlers.imports.parse_import, no database).
+1. Baseline: reading and checking the CSV alone (handlers.members.imports.parse_import, no database).
 2. Dry run: `import GROUP` with the CSV attached, through Desk.handle: parse, compare with the
    database, store the batch, build the error file, commit.
 3. Import: `import GROUP confirm`: persons, addresses, memberships, member rows, codes and one
@@ -33,10 +33,10 @@ if str(ROOT) not in sys.path:  # `python bench/import.py` puts bench/, not the r
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from handlers import groups, identity, welcome  # noqa: E402
+from handlers import identity, members, welcome  # noqa: E402
 from handlers.bootstrap import ensure_owners  # noqa: E402
 from handlers.context import DeskConfig  # noqa: E402
-from handlers.imports import parse_import  # noqa: E402
+from handlers.members.imports import parse_import  # noqa: E402
 from handlers.messages import Attachment, Inbound  # noqa: E402
 from handlers.router import Desk, Handlers  # noqa: E402
 from storage.db import Store  # noqa: E402
@@ -91,7 +91,7 @@ async def prepare(store: Store) -> Desk:
         uow.session.add(Service(name="First Aid", minutes=480, price="49.90", kind="course"))
         await uow.commit()
     config = DeskConfig(secret_key=secrets.token_bytes(32), default_language="en")
-    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), groups.handlers()))
+    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), members.group_handlers()))
 
 
 async def timed(coro) -> tuple[float, object]:

@@ -13,7 +13,7 @@ from bot.imap import ImapIntake
 from bot.outbox import OutboxWorker
 from bot.settings import Settings, SettingsError
 from bot.transport import Transport
-from handlers import accounts, admin, booking, calendar, customers, groups, identity, welcome
+from handlers import admin, booking, calendar, customers, identity, members, welcome
 from handlers import tickets
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
@@ -34,8 +34,8 @@ def build_handlers() -> Handlers:
         booking.handlers(),
         calendar.handlers(),
         customers.handlers(),
-        groups.handlers(),
-        accounts.handlers(),
+        members.group_handlers(),
+        members.account_handlers(),
     )
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from bot.periodic import repeat
-from handlers.accounts import expire_invitations
+from handlers.members.membership import expire_invitations
 from handlers.context import Clock
 from storage.db import Store
 from storage.models import Choice, Conversation

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.settings import Settings
 from bot.telegram import Removals, build_application, start_telegram, stop_telegram
-from handlers import accounts, identity, welcome
+from handlers import identity, members, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.context import SystemClock
 from handlers.router import Desk, Handlers
@@ -24,7 +24,7 @@ async def make_desk(store, config, show_seconds: int, file_seconds: int = 1) -> 
     async with store.uow() as uow:
         await ensure_owners(uow, [f"telegram:{ADMIN}"], datetime.now(timezone.utc))
         await uow.commit()
-    parts = (welcome.handlers(), identity.handlers(), accounts.handlers(show_seconds, file_seconds))
+    parts = (welcome.handlers(), identity.handlers(), members.account_handlers(show_seconds, file_seconds))
     return Desk(store, config, Handlers.combine(*parts))
 
 

@@ -11,9 +11,9 @@ import zipfile
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from handlers import groups, identity, welcome
+from handlers import identity, members, welcome
 from handlers.router import Desk, Handlers
-from storage.models import Member, Membership, Outbox, SeatGroup
+from storage.models import ImportBatch, Member, Membership, Outbox, SeatGroup
 from tests.e2e.test_telegram import ask, buttons, click, start_bot, to_chat  # noqa: F401 - start_bot is a fixture
 from tests.fakebotapi import fake_bot_api  # noqa: F401
 
@@ -25,7 +25,7 @@ LIST = ("Name;E-Mail\n"
 
 
 def make_desk(store, config, **limits) -> Desk:
-    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), groups.handlers(**limits)))
+    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), members.group_handlers(**limits)))
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -157,7 +157,7 @@ async def test_a_list_that_takes_too_long_is_stopped_and_the_manager_told(fake_b
     [helped] = await ask(fake_bot_api, MANAGER, "/help")  # the desk goes on
     assert "/import" in helped.params["text"]
     async with store.uow() as uow:
-        assert await uow.session.scalar(select(func.count()).select_from(groups.ImportBatch)) == 0
+        assert await uow.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
 
 
 OWNER = 1001
@@ -166,14 +166,13 @@ OWNER = 1001
 async def trust_desk(store, config) -> Desk:
     from datetime import datetime, timezone
 
-    from handlers import accounts
     from handlers.bootstrap import ensure_owners
 
     async with store.uow() as uow:
         await ensure_owners(uow, [f"telegram:{OWNER}"], datetime.now(timezone.utc))
         await uow.commit()
-    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), groups.handlers(),
-                                                accounts.handlers()))
+    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), members.group_handlers(),
+                                                members.account_handlers()))
 
 
 async def test_a_big_order_waits_for_the_admins_button_and_quoted_names_work_everywhere(

@@ -9,7 +9,8 @@ import pandas
 import pytest
 from sqlalchemy import select
 
-from handlers import accounts, admin, groups, identity, welcome
+from handlers import admin, identity, members, welcome
+from handlers.members import credentials, membership
 from handlers.bootstrap import ensure_owners
 from handlers.profile_rules import verify_secret
 from handlers.router import Desk, Handlers
@@ -23,7 +24,7 @@ KIM = "Kim Novak kim@example.com phone=01 234 56 78 device=Yealink T54W services
 
 
 def make_desk(store, config, clock) -> Desk:
-    parts = (welcome.handlers(), identity.handlers(), admin.handlers(), accounts.handlers())
+    parts = (welcome.handlers(), identity.handlers(), admin.handlers(), members.account_handlers())
     return Desk(store, config, Handlers.combine(*parts), clock)
 
 
@@ -107,7 +108,7 @@ async def test_an_added_member_is_pending_with_an_e164_number_and_the_default_ex
     assert not email.verified
     code = mail.subject.split()[0]
     payload = re.search(r"/start acc-(\S+)", mail.text).group(1)
-    assert code.isdigit() and code in mail.text and accounts.token_digest(SECRET, payload) == member.invitation_token
+    assert code.isdigit() and code in mail.text and membership.link_digest(SECRET, "acc", payload) == member.invitation_token
     assert payload not in await everything_stored(desk.store, mail=False)  # only the mail has the link
     [added] = await actions(desk.store, "member_added")
     assert added.actor == ADMIN and added.detail["phone"] == "+4312345678"
@@ -165,7 +166,7 @@ async def test_an_expired_invitation_makes_the_member_failed_and_the_admin_sees_
     failed = await actions(desk.store, "member_failed")
     assert [(f.subject, f.detail) for f in failed] == [(f"member:{i}", {"reason": "invitation_expired"})
                                                        for i in (person_id, lea)]
-    described = accounts.describe_failure("en", await member_row(desk.store, lea), "Europe/Vienna")
+    described = membership.describe_failure("en", await member_row(desk.store, lea), "Europe/Vienna")
     assert described.startswith("the invitation expired on")
     assert "member invite" in await said(desk, clock, ADMIN, f"/member delete {person_id}")
 
@@ -173,14 +174,14 @@ async def test_an_expired_invitation_makes_the_member_failed_and_the_admin_sees_
 async def test_a_bounced_invitation_shows_its_reason_and_a_new_invitation_makes_them_pending(desk, clock):
     person_id = await add(desk, clock)
     async with desk.store.uow() as uow:
-        assert await accounts.mark_failed(uow, person_id, "bounced: 550 5.1.1 user unknown", now=clock.now())
+        assert await membership.mark_failed(uow, person_id, "bounced: 550 5.1.1 user unknown", now=clock.now())
         await uow.commit()
     assert "failed – bounced: 550 5.1.1 user unknown" in await said(desk, clock, ADMIN, f"/member {person_id}")
     assert "New invitation" in await said(desk, clock, ADMIN, f"/member invite {person_id}")
     member = await member_row(desk.store, person_id)
     assert member.status == "pending" and member.failure_reason is None
     _, payload = await invitation(desk.store, "kim@example.com")
-    assert accounts.token_digest(SECRET, payload.removeprefix("acc-")) == member.invitation_token
+    assert membership.link_digest(SECRET, "acc", payload.removeprefix("acc-")) == member.invitation_token
 
 
 # ---- pending members: what may change -----------------------------------------------------------
@@ -311,12 +312,12 @@ async def test_expiring_invitations_logs_each_member_once(desk, clock):
     person_id = await add(desk, clock)
     member = await member_row(desk.store, person_id)
     async with desk.store.uow() as uow:
-        assert await accounts.expire_invitations(uow, member.invitation_expires_at) == 1  # due now: run out
-        assert await accounts.expire_invitations(uow, member.invitation_expires_at) == 0
+        assert await membership.expire_invitations(uow, member.invitation_expires_at) == 1  # due now: run out
+        assert await membership.expire_invitations(uow, member.invitation_expires_at) == 0
         await uow.commit()
     assert (await member_row(desk.store, person_id)).status == "failed"
     [failed] = await actions(desk.store, "member_failed")
-    assert failed.subject == f"member:{person_id}" and failed.detail == {"reason": accounts.REASON_EXPIRED}
+    assert failed.subject == f"member:{person_id}" and failed.detail == {"reason": membership.REASON_EXPIRED}
 
 
 # ---- deleting -----------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ async def test_a_customer_cannot_use_member_words_and_is_logged(desk, clock):
 
 
 async def test_a_group_manager_may_not_read_or_change_member_records(desk, clock):
-    """A manager manages seats in their group (groups.py), nothing else: cards, set, lists stay admin-only."""
+    """A manager manages seats in their group (handlers/members), nothing else: cards, set, lists stay admin-only."""
     group_id = await make_group(desk.store, clock, "Yoga")
     inside = await activate(desk, clock)
     outside = await add(desk, clock, "Lea Berg lea@example.com")
@@ -474,8 +475,8 @@ async def test_a_chosen_password_for_many_must_be_personal_to_none_of_them(desk,
 
 async def lock_out(store, clock, person_id) -> None:
     async with store.uow() as uow:
-        for _ in range(accounts.LOCK_AFTER):
-            assert not await accounts.check_login(uow, person_id, "wrong-guess", clock.now())
+        for _ in range(credentials.LOCK_AFTER):
+            assert not await credentials.check_login(uow, person_id, "wrong-guess", clock.now())
         await uow.commit()
 
 
@@ -484,7 +485,7 @@ async def test_unlock_is_refused_until_the_member_tried_the_reset(desk, clock):
     password = secret_in((await ask(desk, clock, ADMIN, f"/credentials {person_id}"))[0].text)
     await lock_out(desk.store, clock, person_id)
     async with desk.store.uow() as uow:
-        assert not await accounts.check_login(uow, person_id, password, clock.now())  # locked: even the right one
+        assert not await credentials.check_login(uow, person_id, password, clock.now())  # locked: even the right one
     assert "has not tried the self-service reset" in await said(desk, clock, ADMIN, f"/unlock {person_id}")
     assert "ask them to send" in await said(desk, clock, ADMIN, f"/credentials {person_id}")
     assert "sent a reset code to kim@example.com" in await said(desk, clock, "telegram:2002", "/reset")
@@ -492,7 +493,7 @@ async def test_unlock_is_refused_until_the_member_tried_the_reset(desk, clock):
     async with desk.store.uow() as uow:
         credential = await uow.session.scalar(select(Credential))
         assert (credential.locked_at, credential.failed_attempts, credential.reset_requested_at) == (None, 0, None)
-        assert await accounts.check_login(uow, person_id, password, clock.now())
+        assert await credentials.check_login(uow, person_id, password, clock.now())
     assert "not locked" in await said(desk, clock, ADMIN, f"/unlock {person_id}")
     assert [a.detail for a in await actions(desk.store, "login_failed")][-1]["locked"] is True
     assert len(await actions(desk.store, "credentials_unlocked")) == 1
@@ -502,18 +503,18 @@ async def test_a_right_login_does_not_pass_a_lock_taken_meanwhile(desk, clock, m
     person_id = await activate(desk, clock)
     password = secret_in((await ask(desk, clock, ADMIN, f"/credentials {person_id}"))[0].text)
     async with desk.store.uow() as uow:
-        assert not await accounts.check_login(uow, person_id, "wrong-guess", clock.now())
-        assert await accounts.check_login(uow, person_id, password, clock.now())
+        assert not await credentials.check_login(uow, person_id, "wrong-guess", clock.now())
+        assert await credentials.check_login(uow, person_id, password, clock.now())
         credential = await uow.session.scalar(select(Credential))
         assert credential.failed_attempts == 0  # reset in SQL, and the loaded row follows
-        verify = accounts.rules.verify_secret
+        verify = credentials.rules.verify_secret
 
         def lock_then_verify(secret, digest):  # as if the account locked while scrypt ran
             credential.locked_at = clock.now()  # written by the reset's own UPDATE (autoflush)
             return verify(secret, digest)
 
-        monkeypatch.setattr(accounts.rules, "verify_secret", lock_then_verify)
-        assert not await accounts.check_login(uow, person_id, password, clock.now())
+        monkeypatch.setattr(credentials.rules, "verify_secret", lock_then_verify)
+        assert not await credentials.check_login(uow, person_id, password, clock.now())
 
 
 async def test_a_member_resets_their_own_password_with_the_mailed_code(desk, clock):
@@ -530,7 +531,7 @@ async def test_a_member_resets_their_own_password_with_the_mailed_code(desk, clo
     [done] = await ask(desk, clock, "telegram:2002", "Blue!Harbour42")
     assert "new password is set" in done.text and done.ephemeral_seconds == 60
     async with desk.store.uow() as uow:
-        assert await accounts.check_login(uow, person_id, "Blue!Harbour42", clock.now())
+        assert await credentials.check_login(uow, person_id, "Blue!Harbour42", clock.now())
     assert "Blue!Harbour42" not in await everything_stored(desk.store)
     assert len(await actions(desk.store, "credential_reset")) == 1
 
@@ -562,7 +563,7 @@ async def test_the_credentials_file_opens_in_a_spreadsheet_with_names_codes_and_
         await ensure_owners(uow, [ADMIN], clock.now())
         await uow.commit()
     desk = Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(),
-                                                accounts.handlers(), groups.handlers()), clock)
+                                                members.account_handlers(), members.group_handlers()), clock)
     await make_group(store, clock, "Team")
     kim = await activate(desk, clock, "Kim Novak kim@example.com phone=+49 30 1234567")
     await ask(desk, clock, ADMIN, f"/member group {kim} Team")

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from handlers import admin, groups, identity, welcome
+from handlers import admin, identity, members, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.messages import Attachment
 from handlers.router import Desk, Handlers
@@ -148,7 +148,7 @@ async def group_desk(store, config, clock) -> Desk:
         uow.session.add(Service(name="First Aid", minutes=480, price="49.90", kind="course"))
         await uow.commit()
     made = Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(),
-                                                groups.handlers()), clock)
+                                                members.group_handlers()), clock)
     await made.handle(inbound(LEA, "/start", clock=clock))
     async with store.uow() as uow:
         person = await uow.session.scalar(select(Address.person_id).where(Address.address == LEA))

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from handlers import admin, groups, identity, welcome
+from handlers import admin, identity, members, welcome
+from handlers.members import membership, uploads
+from handlers.members import rules as group_rules
 from handlers.bootstrap import ensure_owners
 from handlers.context import Refusal
 from handlers.messages import Attachment, Inbound
@@ -31,7 +33,7 @@ CSV_TYPE = "text/csv"
 
 def make_desk(store, config, clock) -> Desk:
     return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(),
-                                                groups.handlers()), clock)
+                                                members.group_handlers()), clock)
 
 
 @pytest.fixture
@@ -648,11 +650,11 @@ def test_every_group_text_exists_in_german_and_english():
 # ---- pure rules ---------------------------------------------------------------------------------
 
 def test_group_new_reads_name_seats_course_and_option():
-    parse = groups.parse_new_group
-    assert parse("new Team Nord 12 First Aid enroll-me") == groups.NewGroup("Team Nord", 12, "First Aid", "enroll")
-    assert parse('new "Kurs 2026" 5 mich') == groups.NewGroup("Kurs 2026", 5, "", "enroll")
-    assert parse("neu Team 3 gruppe") == groups.NewGroup("Team", 3, "", "group")
-    assert parse("new Team 3") == groups.NewGroup("Team", 3, "", None)
+    parse = group_rules.parse_new_group
+    assert parse("new Team Nord 12 First Aid enroll-me") == group_rules.NewGroup("Team Nord", 12, "First Aid", "enroll")
+    assert parse('new "Kurs 2026" 5 mich') == group_rules.NewGroup("Kurs 2026", 5, "", "enroll")
+    assert parse("neu Team 3 gruppe") == group_rules.NewGroup("Team", 3, "", "group")
+    assert parse("new Team 3") == group_rules.NewGroup("Team", 3, "", None)
     for bad in ("", "new", "new Team", "new 5", "Team 5"):
         with pytest.raises(Refusal):
             parse(bad)
@@ -661,48 +663,47 @@ def test_group_new_reads_name_seats_course_and_option():
 @pytest.mark.parametrize("typed", ["²", "٣", "9" * 5000, "1234567", "++5", "0", "50001", "5.0", " "])
 def test_a_seat_count_is_a_plain_ascii_number_in_range(typed):
     with pytest.raises(Refusal) as refused:
-        groups.seat_count(typed)
+        group_rules.seat_count(typed)
     assert refused.value.values["reason"] == "bad_seats"
 
 
 def test_a_seat_count_may_have_a_plus():
-    assert groups.seat_count("+5") == groups.seat_count(" 5 ") == groups.seat_count(5) == 5
-    assert groups.seat_count("50000") == groups.MAX_SEATS
+    assert group_rules.seat_count("+5") == group_rules.seat_count(" 5 ") == group_rules.seat_count(5) == 5
+    assert group_rules.seat_count("50000") == group_rules.MAX_SEATS
 
 
 def test_invoice_arithmetic_is_decimal_and_numbers_count_up_per_year():
-    lines, total = groups.invoice_lines("Seat", 3, "0.10")
+    lines, total = group_rules.invoice_lines("Seat", 3, "0.10")
     assert total == "0.30" and lines[0]["unit_price"] == "0.10"  # a float would give 0.30000000000000004
-    assert groups.invoice_lines("Seat", 2, None)[1] == "0.00"
-    assert groups.next_invoice_number(2026, None) == "R-2026-000001"
-    assert groups.next_invoice_number(2026, "R-2026-000041") == "R-2026-000042"
+    assert group_rules.invoice_lines("Seat", 2, None)[1] == "0.00"
+    assert group_rules.next_invoice_number(2026, None) == "R-2026-000001"
+    assert group_rules.next_invoice_number(2026, "R-2026-000041") == "R-2026-000042"
 
 
 def test_group_names_match_the_longest_leading_words_in_any_case():
     known = [(1, "Team"), (2, "Team Nord"), (3, "Kurs 2026")]
-    assert groups.match_group(["team", "nord", "Kim"], known) == (2, ["Kim"])
-    assert groups.match_group(["Team", "Kim"], known) == (1, ["Kim"])
-    assert groups.match_group(["#3", "x"], known) == (3, ["x"])
-    assert groups.match_group(["Nord"], known) is None
-    assert groups.missing_seats(5, 10, 8) == 3 and groups.missing_seats(1, 10, 8) == 0
+    assert group_rules.match_group(["team", "nord", "Kim"], known) == (2, ["Kim"])
+    assert group_rules.match_group(["Team", "Kim"], known) == (1, ["Kim"])
+    assert group_rules.match_group(["#3", "x"], known) == (3, ["x"])
+    assert group_rules.match_group(["Nord"], known) is None
+    assert group_rules.missing_seats(5, 10, 8) == 3 and group_rules.missing_seats(1, 10, 8) == 0
 
 
 def test_every_inbound_field_the_import_needs_is_in_the_channel_free_message():
     message = Inbound(channel="email", sender="email:a@example.com", received_at=None, text="import Team",
                       attachments=(csv_file("name;email\n"),))
-    assert groups.pick_attachment(message.attachments).name == "members.csv"
+    assert uploads.pick_attachment(message.attachments).name == "members.csv"
     logo = Attachment("logo.png", "image/png", b"\x89PNG")
-    assert groups.pick_attachment((logo, csv_file("x"))).name == "members.csv"
-    assert groups.pick_attachment((logo, Attachment("sig.gif", "image/gif", b""))) is None
+    assert uploads.pick_attachment((logo, csv_file("x"))).name == "members.csv"
+    assert uploads.pick_attachment((logo, Attachment("sig.gif", "image/gif", b""))) is None
 
 
 # ---- trust: what a manager may do ---------------------------------------------------------------
 
 def accounts_desk(store, config, clock) -> Desk:
-    from handlers import accounts
 
     return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(),
-                                                groups.handlers(), accounts.handlers()), clock)
+                                                members.group_handlers(), members.account_handlers()), clock)
 
 
 async def test_a_manager_enrolling_known_addresses_changes_neither_their_record_nor_their_invitation(
@@ -813,9 +814,9 @@ async def test_invitations_per_buyer_and_day_are_capped(desk, store, clock):
     async with store.uow() as uow:  # as if approved: enough seats to try
         await uow.session.execute(update(SeatGroup).values(seats_bought=250))
         await uow.commit()
-    people = [f"P{i};p{i}@example.com\n" for i in range(groups.INVITATIONS_PER_DAY + 1)]
+    people = [f"P{i};p{i}@example.com\n" for i in range(membership.INVITATIONS_PER_DAY + 1)]
     [checked] = await say(desk, BUYER, "/import Many", attachments=(csv_file("name;email\n" + "".join(people)),))
-    refused = (await click(desk, BUYER, checked, f"Import {groups.INVITATIONS_PER_DAY + 1}"))[0].text
+    refused = (await click(desk, BUYER, checked, f"Import {membership.INVITATIONS_PER_DAY + 1}"))[0].text
     assert "at most 200 a day (200 left today)" in refused
     assert await count(store, Membership) == 0 and await count(store, Outbox, Outbox.subject.contains("invit")) == 0
     [checked] = await say(desk, BUYER, "/import Many", attachments=(csv_file("name;email\n" + "".join(people[:199])),))
@@ -834,7 +835,7 @@ async def test_invitations_per_buyer_and_day_are_capped(desk, store, clock):
     ('Team"Nord', "quotation marks"),
 ])
 async def test_group_names_are_short_printable_text_without_addresses(desk, store, name, problem):
-    text = (await say(desk, BUYER, f"/group new {groups.quote(name) if ' ' in name else name} 2 group"))[0].text
+    text = (await say(desk, BUYER, f"/group new {group_rules.quote(name) if ' ' in name else name} 2 group"))[0].text
     assert "cannot be a group name" in text and problem in text
     assert await count(store, SeatGroup) == 0
 

@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from openpyxl import Workbook
 
-from handlers.imports import (
+from handlers.members.imports import (
     MAX_ROWS,
     FileRefused,
     check_zip,
@@ -279,7 +279,7 @@ def test_exported_csv_neutralises_formulas_and_opens_as_utf8_in_excel():
 
 
 def test_a_workbook_is_refused_by_the_sizes_it_declares_before_it_is_parsed():
-    from handlers.imports import dimension_size
+    from handlers.members.imports import dimension_size
 
     assert dimension_size("A1:CV26000") == (26000, 100) and dimension_size("A1") == (1, 1)
     assert dimension_size("$A$1:$XFD$1048576") == (1048576, 16384)

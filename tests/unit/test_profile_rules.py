@@ -196,7 +196,7 @@ def test_a_csv_file_has_a_bom_a_header_and_neutralised_rows():
 
 
 async def test_hashing_on_every_core_keeps_the_order_and_each_hash_verifies():
-    from handlers.accounts import hash_on_every_core
+    from handlers.members.credentials import hash_on_every_core
 
     values = [f"Secret-{n}-x" for n in range(7)]
     digests = await hash_on_every_core(values)

@@ -22,16 +22,18 @@ from pathlib import Path
 from sqlalchemy import select
 
 from handlers import codes
-from handlers.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, parse_import
+from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, parse_import
 from handlers.messages import Attachment, Inbound
 from handlers.profile_rules import region_for
+from handlers.router import split_command
 from storage.models import Business, Code, ImportBatch
 
 PARSE_SECONDS = 20.0  # a list of 50 000 rows takes ~5 s
 PARSE_MEMORY = 1024 * 1024 * 1024  # address space of the child; openpyxl on a 5 MB file needs ~300 MB
 IMPORT_UPLOAD = "import_upload"  # code purpose: an emailed list is read when this code comes back
 UPLOAD_KEY = "import"  # inbound.prepared key of the list attached to this message
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+IMPORT_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
 
 
 def batch_key(batch_id: int) -> str:
@@ -48,7 +50,7 @@ async def read_list(attachment: Attachment, region: str, seconds: float = PARSE_
         return FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "handlers.uploads", (attachment.name or "")[:255], (attachment.mime or "")[:255],
+        sys.executable, "-m", "handlers.members.uploads", (attachment.name or "")[:255], (attachment.mime or "")[:255],
         region, str(seconds), str(memory), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, env=env)
     try:
@@ -69,12 +71,20 @@ async def business_region(desk) -> str:
     return region_for(zone or desk.config.default_timezone)
 
 
-def import_preparer(seconds: float = PARSE_SECONDS, memory: int = PARSE_MEMORY):
-    """What the desk runs before the unit of work of a message that brings a member list (or its code)."""
+def pick_attachment(attachments) -> Attachment | None:
+    """The member list among the attachments (a mail may also carry a logo or a signature)."""
+    for attachment in attachments:
+        if (attachment.name or "").lower().endswith(IMPORT_SUFFIXES) or "csv" in attachment.mime \
+                or "spreadsheet" in attachment.mime or "excel" in attachment.mime:
+            return attachment
+    return attachments[0] if len(attachments) == 1 else None
+
+
+def import_preparer(import_word, seconds: float = PARSE_SECONDS, memory: int = PARSE_MEMORY):
+    """What the desk runs before the unit of work of a message that brings a member list (or its code);
+    `import_word(desk, text)` says whether a message's text is the import word."""
 
     async def prepare(desk, inbound: Inbound) -> Inbound:
-        from handlers.groups import import_word, pick_attachment  # groups builds on this module
-
         if inbound.channel == "email":
             return await prepare_returned_code(desk, inbound, seconds, memory)
         attachment = pick_attachment(inbound.attachments) if import_word(desk, inbound.text) else None
@@ -108,8 +118,6 @@ async def prepare_returned_code(desk, inbound: Inbound, seconds: float, memory: 
 
 def returned_code(desk, text: str) -> str | None:
     """The six digits of a bare code or of `confirm CODE`, else None."""
-    from handlers.router import split_command  # the router imports handlers that import this module
-
     text = (text or "").strip()
     if codes.CODE_PATTERN.match(text):
         return text

@@ -1,0 +1,210 @@
+"""Seat orders and invoices: placing and numbering orders, mailing invoices, and the approval of large orders."""
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from babel.numbers import format_currency
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from handlers.context import Context, Refusal
+from handlers.members.membership import business_language, course_of, secret_digest
+from handlers.members.rules import (
+    ADMINS, APPROVE, CURRENCY, GROUP_BUTTONS, LIST_LIMIT, REJECT, deep_link, invoice_lines, next_invoice_number,
+)
+from handlers.messages import Reply
+from handlers.names import words
+from storage.models import Address, Code, Person, SeatGroup, SeatOrder, Service
+
+GROUP_LINK = "group_link"  # code purpose: the buyer's /start g-… link (stored as a Code, never shown again)
+LINK_DAYS = 30
+DEFAULT_APPROVAL_LIMIT = 20  # [business] max_seats_without_approval
+
+
+# ---- placing and invoicing ----------------------------------------------------------------------
+
+def approval_limit(ctx: Context) -> int:
+    """The most seats one order buys without an admin's approval (setup file, default 20)."""
+    limit = ctx.business.max_seats_without_approval if ctx.business else None
+    return DEFAULT_APPROVAL_LIMIT if limit is None else limit
+
+
+def needs_approval(ctx: Context, seats: int) -> bool:
+    """An order above the limit waits for an admin; admins' and the owner's own orders do not."""
+    return seats > approval_limit(ctx) and not ctx.roles & ADMINS
+
+
+async def place_order(ctx: Context, group: SeatGroup, seats: int, course: Service | None,
+                      pending: bool = False) -> SeatOrder:
+    """One order with its invoice record; a pending one gets its invoice number when it is approved."""
+    lines, total = invoice_lines(line_text(ctx, group.name, course), seats, course.price if course else None)
+    order = SeatOrder(invoice_number=None, group_id=group.id, buyer_id=ctx.person.id, seats=seats, lines=lines,
+                      total=total, created_at=ctx.now, status="pending" if pending else "approved")
+    ctx.session.add(order)
+    await ctx.session.flush()
+    if not pending:
+        await number_order(ctx, order)
+    return order
+
+
+async def number_order(ctx: Context, order: SeatOrder) -> None:
+    """Give the order the year's next invoice number, retried if a concurrent order took it."""
+    year = ctx.now.year
+    for _ in range(5):
+        last = await ctx.session.scalar(select(func.max(SeatOrder.invoice_number))
+                                        .where(SeatOrder.invoice_number.like(f"R-{year}-%")))
+        try:
+            async with ctx.session.begin_nested():
+                await ctx.session.execute(update(SeatOrder).where(SeatOrder.id == order.id).values(
+                    invoice_number=next_invoice_number(year, last)).execution_options(synchronize_session=False))
+            await ctx.session.refresh(order)
+            return
+        except IntegrityError:
+            continue  # a concurrent order took this number; count again
+    raise Refusal("groups_refused", reason="busy", value=str(order.id))
+
+
+def invoice_view(ctx: Context, order: SeatOrder) -> dict:
+    """The invoice record with money formatted for the reader."""
+    lines = [{**line, "unit_price": money(ctx, line["unit_price"]), "amount": money(ctx, line["amount"])}
+             for line in order.lines]
+    return {"number": order.invoice_number, "lines": lines, "total": money(ctx, order.total),
+            "seats": order.seats, "created_at": order.created_at}
+
+
+def line_text(ctx: Context, name: str, course: Service | None) -> str:
+    return ctx.word("groups.invoice_line", group=name, course=course.name if course else "")
+
+
+def money(ctx: Context, amount: str) -> str:
+    return format_currency(Decimal(amount), CURRENCY, locale=ctx.lang)
+
+
+async def issue_group_link(ctx: Context, group: SeatGroup, buyer_id: int | None = None) -> str:
+    """A random `/start g-…` payload for the buyer; its HMAC is kept as a Code, single use for binding."""
+    token = secrets.token_urlsafe(18)
+    buyer_id = buyer_id or ctx.person.id
+    ctx.session.add(Code(address=f"group:{group.id}", purpose=GROUP_LINK, target=f"group:{group.id}:{buyer_id}",
+                         digest=secret_digest(ctx.config.secret_key, GROUP_LINK, token), created_at=ctx.now,
+                         expires_at=ctx.now + timedelta(days=LINK_DAYS), attempts=0))
+    return f"g-{token}"
+
+
+async def buyer_email(ctx: Context, buyer: Person) -> str | None:
+    """Where the invoice goes: the mailbox that wrote (if the buyer wrote), else the buyer's verified email."""
+    if ctx.inbound.channel == "email" and buyer.id == ctx.person.id:
+        return ctx.sender.split(":", 1)[1]
+    found = await ctx.session.scalar(select(Address.address).where(
+        Address.person_id == buyer.id, Address.kind == "email", Address.verified).order_by(Address.id).limit(1))
+    return found.split(":", 1)[1] if found else None
+
+
+async def mail_order(ctx: Context, template: str, group: SeatGroup, order: SeatOrder, course: Service | None,
+                     link: str | None, buyer: Person | None = None, lang: str | None = None) -> str | None:
+    """Mail the invoice (and the way into the group) to the buyer; None if no address is known."""
+    buyer = buyer or ctx.person
+    email = await buyer_email(ctx, buyer)
+    if email is not None:
+        await ctx.mail(email, template, lang=lang, group=group, course=course, order=invoice_view(ctx, order),
+                       link=deep_link(ctx, link) if link else None, buyer=buyer)
+    return email
+
+
+async def add_bought(ctx: Context, group_id: int, seats: int) -> None:
+    await ctx.session.execute(update(SeatGroup).where(SeatGroup.id == group_id)
+                              .values(seats_bought=SeatGroup.seats_bought + seats)
+                              .execution_options(synchronize_session=False))
+
+
+
+# ---- orders waiting for approval ----------------------------------------------------------------
+
+async def order_waits(ctx: Context, group: SeatGroup, order: SeatOrder, enroll_me: bool) -> list[Reply]:
+    """Tell the buyer their order waits for an admin; nothing is bought, invoiced or mailed yet."""
+    await ctx.audit("seat_order_pending", f"group:{group.id}", order=order.id, seats=order.seats,
+                    limit=approval_limit(ctx))
+    return [ctx.say("groups_order_pending", group=group, order=order, limit=approval_limit(ctx),
+                    enroll_me=enroll_me)]
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    id: int
+    group: str
+    seats: int
+    total: str
+    buyer: str
+    created_at: object
+
+
+async def list_orders(ctx: Context, args: str) -> list[Reply]:
+    """`orders`: seat orders waiting for an admin, oldest first, with buttons to approve or reject."""
+    rows = (await ctx.session.execute(
+        select(SeatOrder, SeatGroup.name, Person.name).join(SeatGroup, SeatGroup.id == SeatOrder.group_id)
+        .join(Person, Person.id == SeatOrder.buyer_id).where(SeatOrder.status == "pending")
+        .order_by(SeatOrder.id).limit(LIST_LIMIT + 1))).all()
+    lines = [OrderLine(o.id, group, o.seats, money(ctx, o.total), buyer or f"#{o.buyer_id}", o.created_at)
+             for o, group, buyer in rows[:LIST_LIMIT]]
+    choices = [choice for line in lines[:GROUP_BUTTONS] for choice in (
+        ctx.choice("label.groups_order_approve", f"order approve {line.id}", id=line.id),
+        ctx.choice("label.groups_order_reject", f"order reject {line.id}", id=line.id))]
+    return [ctx.say("groups_orders", orders=lines, more=len(rows) > LIST_LIMIT, choices=choices)]
+
+
+async def order_command(ctx: Context, args: str) -> list[Reply]:
+    """`order approve ID` buys the seats and sends the invoice; `order reject ID [REASON]` drops the order."""
+    tokens = words(args)
+    action = tokens[0].casefold() if tokens else ""
+    if len(tokens) < 2 or action not in APPROVE + REJECT or not re.fullmatch(r"#?[0-9]{1,9}", tokens[1]):
+        raise Refusal("groups_usage", word="order")
+    order_id, reason = int(tokens[1].lstrip("#")), " ".join(tokens[2:])[:500]
+    order = await decide_order(ctx, order_id, "approved" if action in APPROVE else "rejected")
+    group = await ctx.session.get(SeatGroup, order.group_id)
+    buyer = await ctx.session.get(Person, order.buyer_id)
+    if order.status == "approved":
+        return await approve_order(ctx, order, group, buyer)
+    await tell_buyer(ctx, buyer, "groups_order_rejected_notice", group=group, order=order, reason=reason)
+    await ctx.audit("seat_order_rejected", f"group:{group.id}", order=order.id, seats=order.seats, reason=reason)
+    return [ctx.say("groups_order_decided", group=group, order=order, reason=reason)]
+
+
+async def decide_order(ctx: Context, order_id: int, status: str) -> SeatOrder:
+    """Move a pending order to `status` in one conditional UPDATE: of two admins deciding at once, one wins."""
+    done = await ctx.session.execute(
+        update(SeatOrder).where(SeatOrder.id == order_id, SeatOrder.status == "pending")
+        .values(status=status, decided_by=ctx.sender, decided_at=ctx.now)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        raise Refusal("groups_refused", reason="no_pending_order", value=str(order_id))
+    return await ctx.session.get(SeatOrder, order_id, populate_existing=True)
+
+
+async def approve_order(ctx: Context, order: SeatOrder, group: SeatGroup, buyer: Person) -> list[Reply]:
+    """The seats are bought now: number the invoice, mail it to the buyer (with the group link if new)."""
+    first = not await ctx.session.scalar(select(func.count()).select_from(SeatOrder).where(
+        SeatOrder.group_id == group.id, SeatOrder.status == "approved", SeatOrder.id != order.id))
+    await add_bought(ctx, group.id, order.seats)
+    await number_order(ctx, order)
+    await ctx.session.refresh(group)
+    course = await course_of(ctx, group)
+    link = await issue_group_link(ctx, group, buyer.id) if first else None
+    lang = buyer.language or business_language(ctx)
+    mailed = await mail_order(ctx, "groups_bought_mail" if first else "groups_seats_mail", group, order, course,
+                              link, buyer, lang)
+    await tell_buyer(ctx, buyer, "groups_order_approved_notice", group=group, order=invoice_view(ctx, order),
+                     mailed=mailed)
+    await ctx.audit("seat_order_approved", f"group:{group.id}", order=order.id, seats=order.seats,
+                    invoice=order.invoice_number, total=order.total)
+    return [ctx.say("groups_order_decided", group=group, order=order, mailed=mailed)]
+
+
+async def tell_buyer(ctx: Context, buyer: Person, template: str, **values) -> None:
+    """A chat message to the buyer where they have a chat (their language, else the business's)."""
+    chat = await ctx.session.scalar(select(Address.address).where(
+        Address.person_id == buyer.id, Address.kind.in_(("telegram", "console"))).order_by(Address.id).limit(1))
+    if chat is not None:
+        await ctx.notify(chat, template, lang=buyer.language or business_language(ctx), **values)
