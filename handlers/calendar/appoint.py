@@ -10,7 +10,7 @@ from sqlalchemy import select
 from handlers.appointments import SlotTaken, claim, live_condition
 from handlers.availability import local_minute, on_grid
 from handlers.calendar.lookup import active_services, find_service, find_staff, staff_members
-from handlers.calendar.rights import Actor, Member, actor, require
+from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.words import AppointRequest, Invalid, fold, hhmm, parse_appoint, tokens
 from handlers.context import Context, Refusal, known_id
 from handlers.messages import Reply
@@ -42,7 +42,7 @@ async def appoint_staff(ctx: Context, me: Actor, name: str | None) -> Member:
     if name is None:
         if not me.has_calendar:
             raise Invalid("staff_needed", known=[m.name for m in await staff_members(ctx) if m.has_calendar])
-        return Member(me.person_id, ctx.person.name or "", me.kind or "")
+        return myself(ctx, me)
     staff = await find_staff(ctx, name)
     if staff.id != me.person_id:
         require(me.may("book_for_colleagues"), "book_for_colleagues")

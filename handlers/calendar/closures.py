@@ -8,14 +8,14 @@ from handlers.appointments import lock_calendars, release
 from handlers.calendar.appoint import live_between
 from handlers.calendar.lookup import find_staff
 from handlers.calendar.question import FLOW, MESSAGE_TTL, SILENT, confirm_choices, settle_pending
-from handlers.calendar.rights import Actor, Member, actor, require
+from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.views import ClosureView
 from handlers.calendar.words import (
     EVERYONE_WORDS, ClosureRequest, Invalid, closure_window, fold, parse_off, parse_pause, tokens,
 )
 from handlers.context import Context, new_key
-from handlers.notices import view
 from handlers.messages import Reply
+from handlers.notices import view
 from storage.models import Appointment, Closure, Person
 
 
@@ -52,7 +52,7 @@ async def closure_target(ctx: Context, me: Actor, who: str | None) -> Member | N
         if not me.has_calendar:
             require(me.admin, "own_calendar")
             raise Invalid("closure_who")
-        return Member(me.person_id, ctx.person.name or "", me.kind or "")
+        return myself(ctx, me)
     if fold(who) in EVERYONE_WORDS:
         require(me.admin, "admin")
         return None

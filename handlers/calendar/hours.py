@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 
 from handlers.calendar.lookup import Named, find_staff, locations
-from handlers.calendar.rights import Member, actor, require
+from handlers.calendar.rights import Member, actor, myself, require
 from handlers.calendar.words import HoursRequest, Invalid, fold, hhmm, parse_hours, tokens, week_rows
 from handlers.context import Context
 from handlers.messages import Reply
@@ -101,7 +101,6 @@ async def show_all_hours(ctx: Context) -> list[Reply]:
     tables = [await hours_table(ctx, place, None) for place in places]
     me = await actor(ctx)
     if me.has_calendar:
-        myself = Member(me.person_id, ctx.person.name or "", me.kind or "")
-        own = [await hours_table(ctx, place, myself) for place in places]
+        own = [await hours_table(ctx, place, myself(ctx, me)) for place in places]
         tables += [t for t in own if any(ranges for _, ranges in t.week)]
     return [ctx.say("calendar_hours", tables=tables, changed=False)]

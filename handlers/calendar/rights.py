@@ -61,6 +61,11 @@ async def actor(ctx: Context) -> Actor:
                  frozenset(row.rights if row else ()))
 
 
+def myself(ctx: Context, me: Actor) -> Member:
+    """The speaker as a staff member, for their own calendar."""
+    return Member(me.person_id, ctx.person.name or "", me.kind or "")
+
+
 def require(allowed: bool, need: str) -> None:
     if not allowed:
         raise Denied(need)

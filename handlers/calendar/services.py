@@ -28,6 +28,11 @@ class ServiceLine:
     staff: list[str]
 
 
+def service_line(row: Service, staff: list[str]) -> ServiceLine:
+    """A service as the lists show it, with its coloured dot and who offers it."""
+    return ServiceLine(row.name, row.minutes, row.colour, colour_dot(row.colour), row.price, staff)
+
+
 async def list_services(ctx: Context, args: str) -> list[Reply]:
     """`services`: every bookable service with minutes, colour, price and who offers it."""
     offered = await ctx.session.execute(
@@ -36,8 +41,7 @@ async def list_services(ctx: Context, args: str) -> list[Reply]:
     by_service: dict[int, list[str]] = {}
     for service_id, name in offered:
         by_service.setdefault(service_id, []).append(name or "?")
-    lines = [ServiceLine(s.name, s.minutes, s.colour, colour_dot(s.colour), s.price, by_service.get(s.id, []))
-             for s in await active_services(ctx)]
+    lines = [service_line(s, by_service.get(s.id, [])) for s in await active_services(ctx)]
     return [ctx.say("calendar_services", services=lines)]
 
 
@@ -70,7 +74,7 @@ async def add_service(ctx: Context, words: list[str]) -> list[Reply]:
     await ctx.session.flush()
     await ctx.audit("service_restored" if same else "service_added", f"service:{row.id}", name=row.name,
                     minutes=row.minutes, colour=row.colour, price=row.price)
-    line = ServiceLine(row.name, row.minutes, row.colour, colour_dot(row.colour), row.price, [])
+    line = service_line(row, [])
     return [ctx.say("calendar_service_added", service=line, restored=bool(same))]
 
 
@@ -93,7 +97,7 @@ async def set_service_staff(ctx: Context, text: str) -> list[Reply]:
         await ctx.session.execute(insert(StaffService), [{"person_id": pid, "service_id": row.id} for pid in chosen])
     staff = sorted(m.name for m in chosen.values())
     await ctx.audit("service_staff_set", f"service:{row.id}", name=row.name, staff=staff)
-    line = ServiceLine(row.name, row.minutes, row.colour, colour_dot(row.colour), row.price, staff)
+    line = service_line(row, staff)
     return [ctx.say("calendar_service_staff", service=line)]
 
 
