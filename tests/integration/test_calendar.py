@@ -15,9 +15,10 @@ from sqlalchemy import func, select
 from bot.app import build_handlers
 from handlers.appointments import claim
 from handlers.availability import local_minute
-from handlers.calendar import (
-    ClosureView, Entry, Invalid, colour_dot, group_days, parse_appoint, parse_hours, parse_off, parse_pause,
-    parse_service_add, parse_when, tokens, week_rows,
+from handlers.calendar.views import ClosureView, Entry, group_days
+from handlers.calendar.words import (
+    Invalid, colour_dot, parse_appoint, parse_hours, parse_off, parse_pause, parse_service_add, parse_when, tokens,
+    week_rows,
 )
 from handlers import calendar, welcome
 from handlers.router import Desk, Handlers

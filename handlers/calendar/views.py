@@ -1,0 +1,130 @@
+"""The day and week views: who sees whose appointments and closures, grouped by day."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import aliased
+
+from handlers.appointments import live_condition
+from handlers.availability import day_bounds
+from handlers.calendar.lookup import find_staff, local_date, locations
+from handlers.calendar.rights import Actor, actor, require
+from handlers.calendar.words import EVERYONE_WORDS, colour_dot, fold, parse_when, tokens
+from handlers.context import Context
+from handlers.messages import Reply
+from storage.models import Appointment, Closure, Location, Person, Service
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the calendar."""
+
+    id: int
+    start: datetime
+    end: datetime
+    status: str
+    service: str
+    colour: str | None
+    dot: str
+    staff: str
+    customer: str
+    location: str | None
+
+
+@dataclass(frozen=True)
+class ClosureView:
+    kind: str
+    start: datetime
+    end: datetime
+    staff: str | None  # None: the whole business
+
+    @property
+    def last(self) -> datetime:
+        """An instant on the last day a whole-day closure covers."""
+        return self.end - timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class DayView:
+    day: date
+    closures: list[ClosureView]
+    entries: list[Entry]
+
+
+def group_days(days: Sequence[date], tz: ZoneInfo, entries: Sequence[Entry],
+               closures: Sequence[ClosureView]) -> list[DayView]:
+    """Each day with the appointments that start on it and the closures that touch it."""
+    grouped = []
+    for day in days:
+        start, end = day_bounds(day, tz)
+        grouped.append(DayView(day, [c for c in closures if c.start < end and c.end > start],
+                               [e for e in entries if start <= e.start < end]))
+    return grouped
+
+
+async def show_day(ctx: Context, args: str) -> list[Reply]:
+    """`day [DATE] [STAFF]`: one day of the calendar."""
+    day, who = parse_when(tokens(args), local_date(ctx, ctx.now))
+    return await show_days(ctx, [day], who)
+
+
+async def show_week(ctx: Context, args: str) -> list[Reply]:
+    """`week [DATE] [STAFF]`: Monday to Sunday of the week with that date."""
+    day, who = parse_when(tokens(args), local_date(ctx, ctx.now))
+    monday = day - timedelta(days=day.weekday())
+    return await show_days(ctx, [monday + timedelta(days=i) for i in range(7)], who)
+
+
+async def show_days(ctx: Context, days: list[date], who: str | None) -> list[Reply]:
+    """Render the calendar for consecutive days, limited to what the speaker may see."""
+    scope, name = await view_scope(ctx, await actor(ctx), who)
+    tz = ZoneInfo(ctx.tz)
+    start, end = day_bounds(days[0], tz)[0], day_bounds(days[-1], tz)[1]
+    entries = await entries_between(ctx, start, end, scope)
+    closures = await closures_between(ctx, start, end, scope)
+    return [ctx.say("calendar_day", days=group_days(days, tz, entries, closures), staff=name,
+                    many_locations=len(await locations(ctx)) > 1)]
+
+
+async def view_scope(ctx: Context, me: Actor, who: str | None) -> tuple[list[int] | None, str | None]:
+    """Whose appointments the speaker reads: one's own, or (admins, assistants) anyone's or all."""
+    if who is not None and fold(who) not in EVERYONE_WORDS:
+        staff = await find_staff(ctx, who)
+        if staff.id != me.person_id:
+            require(me.sees_all, "see_others")
+        return [staff.id], staff.name
+    if me.sees_all:
+        return None, None
+    return [me.person_id], ctx.person.name
+
+
+async def entries_between(ctx: Context, start: datetime, end: datetime, scope: list[int] | None) -> list[Entry]:
+    """Live appointments overlapping [start, end), with the names a person reads, in one query."""
+    staffer, customer = aliased(Person), aliased(Person)
+    query = (select(Appointment.id, Appointment.start_at, Appointment.end_at, Appointment.status, Service.name,
+                    Service.colour, staffer.name, customer.name, customer.id, Location.name)
+             .join(Service, Service.id == Appointment.service_id)
+             .join(staffer, staffer.id == Appointment.staff_id)
+             .join(customer, customer.id == Appointment.customer_id)
+             .outerjoin(Location, Location.id == Appointment.location_id)
+             .where(Appointment.start_at < end, Appointment.end_at > start, live_condition(ctx.now))
+             .order_by(Appointment.start_at, staffer.name))
+    if scope is not None:
+        query = query.where(Appointment.staff_id.in_(scope))
+    return [Entry(i, s, e, status, svc, colour, colour_dot(colour), staff or "?", cust or f"#{cid}", loc)
+            for i, s, e, status, svc, colour, staff, cust, cid, loc in await ctx.session.execute(query)]
+
+
+async def closures_between(ctx: Context, start: datetime, end: datetime,
+                           scope: list[int] | None) -> list[ClosureView]:
+    """Closures touching [start, end) that concern the scope (whole-business closures always do)."""
+    query = (select(Closure.kind, Closure.start_at, Closure.end_at, Person.name)
+             .outerjoin(Person, Person.id == Closure.staff_id)
+             .where(Closure.start_at < end, Closure.end_at > start).order_by(Closure.start_at))
+    if scope is not None:
+        query = query.where(Closure.staff_id.is_(None) | Closure.staff_id.in_(scope))
+    return [ClosureView(kind, s, e, name) for kind, s, e, name in await ctx.session.execute(query)]
