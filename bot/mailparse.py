@@ -18,7 +18,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from html.parser import HTMLParser
 
-from handlers.identity import canonical_email
+from handlers.rules.addresses import canonical_email
 from handlers.messages import Attachment
 
 MB = 1024 * 1024

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from handlers.context import address_kind
-from handlers.identity import canonical_address
+from handlers.rules.addresses import canonical_address
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Person, Role

@@ -1,8 +1,6 @@
 """Addresses and codes: `email ADDRESS` sends a code, `confirm CODE` (or the bare digits) proves it."""
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import timedelta
 from collections.abc import Awaitable, Callable
 
@@ -10,12 +8,13 @@ from sqlalchemy import select, update
 
 from handlers import codes
 from handlers.context import Context, Refusal, effective_roles
+from handlers.customers import record_email_change
 from handlers.messages import Reply
 from handlers.router import Command, Handlers
+from handlers.rules.addresses import normalise_email
 from storage.dialect import serialize
 from storage.models import Address, Code, Role
 
-EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]{2,}$")
 VERIFY_EMAIL = "verify_email"
 EMAIL_COMMAND = "email_command"  # a command that arrived by email and waits for its round trip
 MAX_TARGET = 340  # width of code.target, where the waiting command is kept
@@ -25,42 +24,6 @@ CODE_SENT = "email_sent"
 
 # What a correct code completes, by purpose; other modules add theirs (e.g. booking).
 Completion = Callable[[Context, Code], Awaitable[list[Reply]]]
-
-
-def canonical_email(text: str) -> str | None:
-    """The one spelling of an address that is stored, compared and rate-limited, or None if it is none.
-
-    NFKC folds full-width letters and dots, the domain goes through IDNA and back (so "Bücher.DE" and
-    "bücher.de" are one), and the whole address is lower case: `Target@` and `target@` are one mailbox
-    in practice, and a limit per address must not be dodged by changing letter case.
-    """
-    candidate = unicodedata.normalize("NFKC", text).strip().strip("<>").strip()
-    if len(candidate) > 254 or not EMAIL.match(candidate):
-        return None
-    local, _, domain = candidate.rpartition("@")
-    try:
-        domain = domain.encode("idna").decode("idna")
-    except UnicodeError:
-        return None
-    address = f"{local}@{domain}".lower()
-    return address if EMAIL.match(address) else None
-
-
-def canonical_address(address: str) -> str:
-    """A channel address ("email:…", "telegram:…") with its email part in the one stored spelling."""
-    kind, _, value = address.partition(":")
-    if kind != "email":
-        return address
-    email = canonical_email(value)
-    return f"email:{email}" if email else address
-
-
-def normalise_email(text: str) -> str:
-    """Check and normalise an address, or refuse with a message naming what was typed."""
-    email = canonical_email(text)
-    if email is None:
-        raise Refusal("email_invalid", value=text.strip()[:80])
-    return email
 
 
 async def ask_email(ctx: Context, args: str) -> list[Reply]:
@@ -248,7 +211,6 @@ async def email_verified(ctx: Context, row: Code) -> list[Reply]:
     """Attach the proven address; a proven address that already belongs to someone links this chat to them."""
     address = f"email:{row.target}"
     existing = await ctx.session.scalar(select(Address).where(Address.address == address))
-    from handlers.customers import record_email_change  # here, not on top: customers imports identity
     await record_email_change(ctx, row.target, existing)  # a second verified email waits for an admin
     if existing is None:
         ctx.session.add(Address(address=address, kind="email", person_id=ctx.person.id, verified=True, created_at=ctx.now))

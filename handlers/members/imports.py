@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from handlers.context import Refusal
-from handlers.identity import normalise_email
 from handlers.profile_rules import DEFAULT_REGION, FIRST_NAME_MAX, LAST_NAME_MAX, UTF8_BOM, parse_phone
+from handlers.rules.addresses import normalise_email
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from bot.app import build_handlers
 from handlers.appointments import claim
 from handlers.availability import day_bounds
-from handlers import booking
+from handlers.booking import walk
 from handlers.booking import ANY, BookingQuery, book_command, parse_booking, parse_move, split_id
 from handlers.context import Refusal
 from handlers.messages import Reply
@@ -299,7 +299,7 @@ async def test_a_new_hold_that_loses_the_race_keeps_the_earlier_hold(desk, store
     async def someone_was_quicker(*args) -> None:  # the slot went between our look and our claim
         return None
 
-    monkeypatch.setattr(booking, "claim_fairly", someone_was_quicker)
+    monkeypatch.setattr(walk, "claim_fairly", someone_was_quicker)
     [taken] = await kim.send(f"/book Massage {TUESDAY} 14:00 Lukas Huber")
     assert "just taken" in taken.text and "09:00" in labels(taken)
     async with store.uow() as uow:

@@ -1,0 +1,31 @@
+"""Booking for customers: the button walk, the typed form, holds confirmed by a code, and one's own appointments.
+
+Every button runs a typed partial form (`book Massage at Linz with any on 2026-12-03`), so the same walk
+works by email, where choices arrive as lines to reply with.
+"""
+from __future__ import annotations
+
+from handlers.booking.confirm import booking_exhausted, complete_booking
+from handlers.booking.form import (
+    ANY, FIRST_YEAR, LAST_YEAR, BookingQuery, book_command, parse_booking, parse_move, plausible, split_id,
+)
+from handlers.booking.manage import cancel_booking, list_bookings, move_booking
+from handlers.booking.walk import BOOKING, book
+from handlers.router import Command, Handlers
+
+__all__ = ["ANY", "FIRST_YEAR", "LAST_YEAR", "BookingQuery", "book_command", "handlers", "parse_booking",
+           "parse_move", "plausible", "split_id"]
+
+
+def handlers() -> Handlers:
+    # cancel and move are open to everyone: ownership and rights are checked per appointment.
+    return Handlers(
+        commands=[
+            Command("book", book, aliases=("buchen",), section="customer"),
+            Command("bookings", list_bookings, aliases=("termine",), section="customer", safe=True),
+            Command("cancel", cancel_booking, aliases=("stornieren",), section="customer"),
+            Command("move", move_booking, aliases=("verschieben",), section="customer"),
+        ],
+        completions={BOOKING: complete_booking},
+        exhaustions={BOOKING: booking_exhausted},
+    )

@@ -1,0 +1,184 @@
+"""Free slots: pure over a loaded DayPlan, loaded from the store (reusable by the calendar), and offered as choices."""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import exists, select
+
+from handlers.appointments import DayPlan, load_plan, qualified_staff
+from handlers.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
+from handlers.booking.form import ANY, BookingQuery, Commander
+from handlers.booking.rules import Rules, local_day, local_minutes
+from handlers.context import Context, Refusal
+from handlers.messages import Choice
+from storage.db import UnitOfWork
+from storage.models import Appointment, Location, Person, Service, Staff, StaffHours, StaffService
+
+DAYS_OFFERED = 10
+MAX_TIMES = 48  # a keyboard stays usable; other times can still be typed
+
+
+# ---- free slots (pure, over a loaded DayPlan) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where and with whom a service's slots are looked for."""
+
+    service: Service
+    location_ids: tuple[int, ...]
+    staff_ids: tuple[int, ...]
+
+    @property
+    def length(self) -> timedelta:
+        return timedelta(minutes=self.service.minutes)
+
+
+def slots_on(plan: DayPlan, rules: Rules, scope: Scope, day: date, first_only: bool = False) -> list[Slot]:
+    """Free start times of one day, on the slot grid counted from local midnight."""
+    calendars = plan.calendars(day, rules.tz, list(scope.location_ids), list(scope.staff_ids))
+    anchor = day_bounds(day, rules.tz)[0]
+    return free_slots(calendars, scope.length, rules.step, anchor, rules.earliest, first_only=first_only)
+
+
+def days_with_slots(plan: DayPlan, rules: Rules, scope: Scope, limit: int) -> list[date]:
+    """The first `limit` days in reach that have at least one free slot."""
+    days, day = [], rules.first_day
+    while day <= rules.last_day and len(days) < limit:
+        if slots_on(plan, rules, scope, day, first_only=True):
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def fits(calendar: StaffCalendar, start: datetime, end: datetime, anchor: datetime, rules: Rules,
+         busy: bool = True) -> bool:
+    """True if [start, end) is a slot customers may book in this calendar (with busy=False: ignoring bookings)."""
+    on_step = (start - anchor) % rules.step == timedelta(0)
+    inside = any(a <= start and end <= b for a, b in calendar.windows)
+    return start >= rules.earliest and on_step and inside and (not busy or is_free(calendar.busy, start, end))
+
+
+def places_at(plan: DayPlan, rules: Rules, scope: Scope, start: datetime, busy: bool = True) -> dict[int, int]:
+    """Who may be booked at exactly `start`, and where: staff id → location id."""
+    day = local_day(start, rules.tz)
+    anchor, places = day_bounds(day, rules.tz)[0], {}
+    for location in scope.location_ids:
+        for calendar in plan.calendars(day, rules.tz, [location], list(scope.staff_ids)):
+            if fits(calendar, start, start + scope.length, anchor, rules, busy):
+                places.setdefault(calendar.staff_id, location)
+    return places
+
+
+def without(plan: DayPlan, appointment: Appointment) -> DayPlan:
+    """The plan as if `appointment` were not there: a move may overlap its own old time."""
+    own = (appointment.staff_id, appointment.start_at, appointment.end_at)
+    return replace(plan, busy={s: [iv for iv in ivs if (s, *iv) != own] for s, ivs in plan.busy.items()})
+
+
+# ---- free slots from the store (reusable by the calendar module) -----------------------------
+
+
+async def plan_for(uow: UnitOfWork, rules: Rules, scope: Scope, first: date, last: date,
+                   ignore: Appointment | None = None) -> DayPlan:
+    """Load hours, closures and live appointments for the scope's staff over whole local days."""
+    start, end = day_bounds(first, rules.tz)[0], day_bounds(last, rules.tz)[1]
+    plan = await load_plan(uow, list(scope.staff_ids), start, end, rules.now)
+    return without(plan, ignore) if ignore is not None else plan
+
+
+async def free_days(uow: UnitOfWork, rules: Rules, scope: Scope, limit: int = DAYS_OFFERED,
+                    ignore: Appointment | None = None) -> list[date]:
+    """The next `limit` days with at least one slot customers may book."""
+    if rules.first_day > rules.last_day or not scope.staff_ids:
+        return []
+    plan = await plan_for(uow, rules, scope, rules.first_day, rules.last_day, ignore)
+    return days_with_slots(plan, rules, scope, limit)
+
+
+async def free_times(uow: UnitOfWork, rules: Rules, scope: Scope, day: date,
+                     ignore: Appointment | None = None) -> list[Slot]:
+    """The slots customers may book on `day`."""
+    if not (rules.first_day <= day <= rules.last_day) or not scope.staff_ids:
+        return []
+    return slots_on(await plan_for(uow, rules, scope, day, day, ignore), rules, scope, day)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Bookable services, locations and staff, by the names people type."""
+
+    services: dict[str, Service]
+    locations: dict[str, int]
+    staff: dict[str, int]
+
+    def location_name(self, location_id: int) -> str:
+        return next(name for name, i in self.locations.items() if i == location_id)
+
+    def staff_name(self, person_id: int) -> str:
+        return next(name for name, i in self.staff.items() if i == person_id)
+
+
+async def load_catalog(uow: UnitOfWork) -> Catalog:
+    """Services that can be booked (not deleted, and someone offers them), every location, and staff members
+    with a name."""
+    session = uow.session
+    offered = exists().where(StaffService.service_id == Service.id)
+    services = await session.scalars(select(Service).where(Service.deleted_at.is_(None), offered)
+                                     .order_by(Service.id))
+    locations = await session.execute(select(Location.name, Location.id).order_by(Location.id))
+    staff = await session.execute(select(Person.name, Person.id).join(Staff, Staff.person_id == Person.id)
+                                  .where(Person.name.is_not(None)).order_by(Person.id))
+    return Catalog({s.name: s for s in services}, dict(locations.all()), dict(staff.all()))
+
+
+async def offering(uow: UnitOfWork, service_id: int) -> dict[int, list[int]]:
+    """Location → the staff qualified for the service who have bookable hours there."""
+    qualified = await qualified_staff(uow, service_id)
+    rows = await uow.session.execute(select(StaffHours.location_id, StaffHours.person_id).distinct()
+                                     .where(StaffHours.person_id.in_(qualified)))
+    found: dict[int, set[int]] = {}
+    for location, person in rows:
+        found.setdefault(location, set()).add(person)
+    return {location: sorted(people) for location, people in sorted(found.items())}
+
+
+def narrow(catalog: Catalog, query: BookingQuery, offer: dict[int, list[int]]) -> Scope:
+    """The locations and staff a query leaves open, or a refusal naming the valid ones."""
+    locations = list(offer)
+    if query.location is not None:
+        if catalog.locations[query.location] not in offer:
+            raise Refusal("booking_unknown_location", value=query.location,
+                          locations=[catalog.location_name(i) for i in offer])
+        locations = [catalog.locations[query.location]]
+    staff = sorted({person for location in locations for person in offer[location]})
+    if query.staff not in (None, ANY):
+        if catalog.staff[query.staff] not in staff:
+            raise Refusal("booking_unknown_staff", value=query.staff, staff=[catalog.staff_name(i) for i in staff])
+        staff = [catalog.staff[query.staff]]
+    return Scope(catalog.services[query.service], tuple(locations), tuple(staff))
+
+
+# ---- choices ---------------------------------------------------------------------------------
+
+
+def day_choices(ctx: Context, days: list[date], command: Commander) -> list[Choice]:
+    """One button per day."""
+    return [ctx.choice("booking_label.day", command(day, None), day=day) for day in days]
+
+
+def time_choices(ctx: Context, slots: list[Slot], rules: Rules, command: Commander) -> list[Choice]:
+    """One button per start time (HH:MM on the local wall clock), at most MAX_TIMES."""
+    return [ctx.choice("booking_label.time", command(local_day(s.start, rules.tz), local_minutes(s.start, rules.tz)),
+                       start=s.start, tz=rules.tz.key) for s in slots[:MAX_TIMES]]
+
+
+async def alternatives(ctx: Context, scope: Scope, rules: Rules, day: date, command: Commander,
+                       ignore: Appointment | None = None) -> dict:
+    """Fresh times of the same day as choices, or the next free days when that day has none left."""
+    slots = await free_times(ctx.uow, rules, scope, day, ignore)
+    if slots:
+        return {"times_left": True, "choices": time_choices(ctx, slots, rules, command)}
+    days = await free_days(ctx.uow, rules, scope, ignore=ignore)
+    return {"times_left": False, "choices": day_choices(ctx, days, command)}

@@ -1,0 +1,245 @@
+"""The typed form, pure: reading `book …` and `move ID …`, and writing the commands that buttons run."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+
+from handlers.context import Refusal, known_id
+from handlers.messages import Choice
+
+ANY = "*"  # "any free staff member"
+GRID_MINUTES = 5  # appointments start on the 5-minute cells that slot_claim guards
+
+LOCATION_WORDS = frozenset({"at", "in"})
+STAFF_WORDS = frozenset({"with", "bei", "mit"})
+ANY_WORDS = frozenset({"any", "anyone", "anybody", "egal", "beliebig", "jemand", "*"})
+DATE_WORDS = frozenset({"on", "am"})
+TIME_WORDS = frozenset({"at", "um"})
+FILLER = frozenset({"uhr", "h", "o'clock"})
+KEYWORDS = LOCATION_WORDS | STAFF_WORDS | DATE_WORDS | TIME_WORDS
+ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# The years a typed date may name (calendar words too): near year 1 or 9999, turning a day into UTC overflows.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
+
+# (day, minute or None) → the command a button runs
+Commander = Callable[[date, "int | None"], str]
+
+
+# ---- parsing the typed form (pure) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookingQuery:
+    """What a typed or tapped `book …` asks for so far; None means not chosen yet."""
+
+    service: str | None = None
+    location: str | None = None
+    staff: str | None = None  # a staff member's name, or ANY
+    day: date | None = None
+    minute: int | None = None  # minutes after local midnight
+
+
+def fold(text: str) -> str:
+    """Compare names as people type them: any case, any spacing."""
+    return " ".join(text.split()).casefold()
+
+
+def pop_word(text: str) -> tuple[str, str]:
+    """The first word and the untouched rest (a personal message keeps its line breaks)."""
+    parts = text.strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], (parts[1] if len(parts) > 1 else "")
+
+
+def longest_name(tokens: list[str], names: list[str]) -> tuple[str | None, int]:
+    """The longest of `names` that the first tokens spell (case-insensitive), and how many tokens it takes."""
+    index = {fold(name): name for name in names}
+    for count in range(len(tokens), 0, -1):
+        name = index.get(fold(" ".join(tokens[:count])))
+        if name is not None:
+            return name, count
+    return None, 0
+
+
+def staff_name(tokens: list[str], names: list[str]) -> tuple[str | None, int]:
+    """A staff member's full name, or one word that names exactly one of them (a first or last name)."""
+    name, used = longest_name(tokens, names)
+    if name is not None or not tokens:
+        return name, used
+    hits = [n for n in names if fold(tokens[0]) in fold(n).split()]
+    return (hits[0], 1) if len(hits) == 1 else (None, 0)
+
+
+def leading_words(tokens: list[str]) -> str:
+    """The words before the first date, time or keyword: what the speaker meant as a name."""
+    taken = []
+    for token in tokens:
+        if token[:1].isdigit() or fold(token) in KEYWORDS:
+            break
+        taken.append(token)
+    return " ".join(taken or tokens[:1])[:60]
+
+
+def plausible(day: date) -> bool:
+    """True if the day lies in the years the desk works with (FIRST_YEAR to LAST_YEAR)."""
+    return FIRST_YEAR <= day.year <= LAST_YEAR
+
+
+def read_date(token: str) -> date:
+    """YYYY-MM-DD as a date in the years the desk works with, or a refusal that quotes what was typed."""
+    match = ISO_DATE.match(token)
+    if match:
+        try:
+            day = date(*map(int, match.groups()))
+        except ValueError:
+            pass
+        else:
+            if not plausible(day):
+                raise Refusal("booking_date_range", value=token, first=FIRST_YEAR, last=LAST_YEAR)
+            return day
+    raise Refusal("booking_bad_format", value=token[:20])
+
+
+def read_time(token: str) -> int:
+    """HH:MM as minutes after midnight, on the 5-minute grid."""
+    match = HH_MM.match(token)
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise Refusal("booking_bad_format", value=token[:20])
+    minute = int(match[1]) * 60 + int(match[2])
+    if minute % GRID_MINUTES:
+        raise Refusal("booking_off_grid", value=token)
+    return minute
+
+
+def read_moment(token: str, found: dict) -> None:
+    """A token that starts with a digit is a time (with a colon) or a date."""
+    if ":" in token:
+        found["minute"] = read_time(token)
+    else:
+        found["day"] = read_date(token)
+
+
+def parse_booking(text: str, services: list[str], locations: list[str], staff: list[str]) -> BookingQuery:
+    """Read `SERVICE [at|in LOCATION] [with|bei STAFF|any] [[on|am] YYYY-MM-DD] [[at|um] HH:MM] [STAFF]`."""
+    tokens = text.split()
+    if not tokens:
+        return BookingQuery()
+    service, used = longest_name(tokens, services)
+    if service is None:
+        raise Refusal("booking_unknown_service", value=leading_words(tokens), services=sorted(services),
+                      choices=[Choice(name, f"book {name}") for name in services])
+    found: dict = {"service": service}
+    rest = tokens[used:]
+    while rest:
+        rest = read_part(rest, found, locations, staff)
+    if "minute" in found and "day" not in found:
+        raise Refusal("booking_missing_date", time=hhmm(found["minute"]))
+    return BookingQuery(**found)
+
+
+def read_part(rest: list[str], found: dict, locations: list[str], staff: list[str]) -> list[str]:
+    """Read one part of a typed booking into `found`; return the words left."""
+    head, tail = fold(rest[0]), rest[1:]
+    if head in FILLER:
+        return tail
+    if head in TIME_WORDS | DATE_WORDS and tail and tail[0][:1].isdigit():
+        read_moment(tail[0], found)
+        return tail[1:]
+    if rest[0][:1].isdigit():
+        read_moment(rest[0], found)
+        return tail
+    if head in LOCATION_WORDS and tail:
+        return read_location(tail, locations, found)
+    if head in STAFF_WORDS and tail:
+        return read_staff(tail, staff, found)
+    name, used = longest_name(rest, locations)  # a bare location, or the contract's trailing [staff]
+    if name is not None:
+        found["location"] = name
+        return rest[used:]
+    return read_staff(rest, staff, found)
+
+
+def read_location(words: list[str], locations: list[str], found: dict) -> list[str]:
+    name, used = longest_name(words, locations)
+    if name is None:
+        raise Refusal("booking_unknown_location", value=leading_words(words), locations=sorted(locations))
+    found["location"] = name
+    return words[used:]
+
+
+def read_staff(words: list[str], staff: list[str], found: dict) -> list[str]:
+    if fold(words[0]) in ANY_WORDS:
+        found["staff"] = ANY
+        return words[1:]
+    name, used = staff_name(words, staff)
+    if name is None:
+        raise Refusal("booking_unknown_staff", value=leading_words(words), staff=sorted(staff))
+    found["staff"] = name
+    return words[used:]
+
+
+def hhmm(minute: int) -> str:
+    """Minutes after midnight as the HH:MM people type."""
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def book_command(q: BookingQuery) -> str:
+    """The typed form of a query: what a button runs, and what a customer could type by email."""
+    parts = ["book", q.service]
+    if q.minute is not None:
+        parts += [q.day.isoformat(), hhmm(q.minute)]
+        if q.staff not in (None, ANY):
+            parts.append(q.staff)
+        elif q.location:
+            parts += ["at", q.location]
+        return " ".join(parts)
+    if q.location:
+        parts += ["at", q.location]
+    if q.staff:
+        parts += ["with", "any" if q.staff == ANY else q.staff]
+    if q.day:
+        parts += ["on", q.day.isoformat()]
+    return " ".join(parts)
+
+
+def booking_commander(query: BookingQuery) -> Commander:
+    """Buttons that complete `query` with a day and a time."""
+    return lambda day, minute: book_command(replace(query, day=day, minute=minute))
+
+
+def move_commander(number: int) -> Commander:
+    """Buttons that move appointment `number` to a day and a time."""
+    def command(day: date, minute: int | None) -> str:
+        return " ".join(["move", str(number), day.isoformat(), *([hhmm(minute)] if minute is not None else [])])
+    return command
+
+
+def split_id(args: str) -> tuple[int, str]:
+    """`12 rest…` or `#12 rest…` → (12, 'rest…')."""
+    head, rest = pop_word(args)
+    number = head.lstrip("#")
+    if not (number.isascii() and number.isdigit()):
+        raise Refusal("booking_bad_id", value=head[:20])
+    return known_id(int(number)), rest.strip()
+
+
+def parse_move(text: str) -> tuple[date | None, int | None, str]:
+    """`[on] YYYY-MM-DD [[at] HH:MM] [message]` → (day, minute, message)."""
+    word, rest = pop_word(text)
+    if fold(word) in DATE_WORDS:
+        word, rest = pop_word(rest)
+    if not word:
+        return None, None, ""
+    day = read_date(word)
+    word, tail = pop_word(rest)
+    if fold(word) in TIME_WORDS:
+        word, tail = pop_word(tail)
+    if not word[:1].isdigit():
+        return day, None, rest.strip()
+    minute = read_time(word)
+    filler, after = pop_word(tail)
+    return day, minute, (after if fold(filler) in FILLER else tail).strip()
