@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from bot.app import Runtime, demo_secret, open_runtime
 from bot.console import AnnouncingTransport, Console, speaker_worker
 from bot.housekeeping import Housekeeping
-from bot.mail import EmlDirTransport, transport_for
+from bot.mail.smtp import EmlDirTransport, transport_for
 from bot.settings import Settings, SettingsError, describe_invalid
 from handlers.bootstrap import BootstrapError
 from handlers.setup import SetupError, apply_setup, load_setup
