@@ -13,7 +13,7 @@ from bot.mail import parse as mailparse
 from bot.mail.imap import batches, fetched_records, parse_imap_url
 from bot.mail.intake import EmailEdge, Incoming, MailPolicy, email_choice
 from bot.mail.parse import Limits, clean, is_synthetic, parse, strip_quotes
-from handlers.rules.mailthread import reply_subject, topic
+from handlers.rules.mailthread import MAX_REFERENCES, reply_subject, topic
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
 from handlers.router import Desk, Handlers
@@ -410,3 +410,16 @@ async def test_overlong_names_and_subjects_fit_the_store(store, config, clock):
     async with store.uow() as uow:
         subjects = (await uow.session.scalars(select(Outbox.subject))).all()
     assert subjects and all(len(subject) <= 998 for subject in subjects)
+
+
+async def test_an_answer_in_a_long_thread_references_its_root_and_the_latest(store, config, clock):
+    """The edge threads its answers as the tickets do: the thread's first id stays, then the latest ones."""
+    edge = make_edge(store, config, clock)
+    refs = " ".join(f"<{n}@example.org>" for n in range(30))
+    raw = raw_mail("", subject="LANGUAGE en", headers={"Message-ID": "<30@example.org>", "References": refs})
+    assert await edge.take(Incoming(raw)) == "processed"
+    async with store.uow() as uow:
+        [row] = (await uow.session.scalars(select(Outbox))).all()
+    kept = row.headers["References"].split()
+    assert len(kept) == MAX_REFERENCES and kept[0] == "<0@example.org>" and kept[-1] == "<30@example.org>"
+    assert kept[1:] == [f"<{n}@example.org>" for n in range(12, 31)]
