@@ -61,6 +61,7 @@ class Runtime:
     worker: OutboxWorker
     transports: dict[str, Transport] = field(default_factory=dict)
     intake: ImapIntake | None = None  # set when FRONTDESK_IMAP_URL is
+    clock: Clock = field(default_factory=SystemClock)  # the one the desk and the edges read
 
     async def close(self) -> None:
         for transport in set(self.transports.values()):
@@ -79,7 +80,7 @@ async def open_runtime(settings: Settings, transports: dict[str, Transport], clo
         log.info("setup: %s", line)
     desk = Desk(store, desk_config(settings), build_handlers(), clock)
     worker = OutboxWorker(store, transports, clock=clock, max_attempts=settings.outbox_max_attempts)
-    return Runtime(settings, store, desk, worker, transports, build_intake(settings, desk, store, clock))
+    return Runtime(settings, store, desk, worker, transports, build_intake(settings, desk, store, clock), clock)
 
 
 def build_intake(settings: Settings, desk: Desk, store: Store, clock: Clock) -> ImapIntake | None:
