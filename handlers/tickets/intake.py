@@ -19,6 +19,7 @@ from handlers.tickets.records import (
 from storage.models import Address, Person, Role, Ticket
 
 MAX_SUBJECT = 300  # of a ticket's stored subject
+
 _PEOPLE, _ADDRESSES, _ROLES = Person.__table__, Address.__table__, Role.__table__
 # Everyone who answers tickets (but the writer), with their language and confirmed addresses.
 SUPPORT_ADDRESSES = (
