@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))  # the test servers live in tests/
 from sqlalchemy import delete, func, select  # noqa: E402
 
 from bot.app import build_handlers  # noqa: E402
-from bot.email_edge import EmailEdge  # noqa: E402
-from bot.imap import ImapIntake  # noqa: E402
-from bot.mail import SmtpTransport  # noqa: E402
+from bot.mail.imap import ImapIntake  # noqa: E402
+from bot.mail.intake import EmailEdge  # noqa: E402
+from bot.mail.smtp import SmtpTransport  # noqa: E402
 from bot.outbox import OutboxWorker  # noqa: E402
 from handlers.context import DeskConfig  # noqa: E402
 from handlers import identity, welcome  # noqa: E402
@@ -97,13 +97,14 @@ def serve_imap(pipe: Connection, mails: int, first: int) -> None:
 
 async def bench_intake(store: Store, mails: int, handlers: Handlers, first: int = 0) -> tuple[int, float]:
     """(mails taken, mails per second) from an IMAP server in another process through the intake."""
-    desk = Desk(store, DeskConfig(secret_key=b"bench-secret-key-0123456789abcdef"), handlers, FakeClock(NOW))
+    clock = FakeClock(NOW)
+    desk = Desk(store, DeskConfig(secret_key=b"bench-secret-key-0123456789abcdef"), handlers, clock)
     pipe, child_end = multiprocessing.Pipe()
     server = multiprocessing.Process(target=serve_imap, args=(child_end, mails, first), daemon=True)
     server.start()
     try:
         url = await asyncio.to_thread(pipe.recv)
-        intake = ImapIntake(url, EmailEdge(desk), timeout=60)
+        intake = ImapIntake(url, EmailEdge(desk, store, clock), timeout=60)
         async with intake.connect() as connection:
             started = time.perf_counter()
             taken = await intake.sync(connection, deadline(INTAKE_LIMIT))

@@ -8,8 +8,8 @@ from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 
-from bot.email_edge import EmailEdge
-from bot.imap import ImapIntake
+from bot.mail.imap import ImapIntake
+from bot.mail.intake import EmailEdge
 from bot.outbox import OutboxWorker
 from bot.settings import Settings, SettingsError
 from bot.transport import Transport
@@ -61,6 +61,7 @@ class Runtime:
     worker: OutboxWorker
     transports: dict[str, Transport] = field(default_factory=dict)
     intake: ImapIntake | None = None  # set when FRONTDESK_IMAP_URL is
+    clock: Clock = field(default_factory=SystemClock)  # the one the desk and the edges read
 
     async def close(self) -> None:
         for transport in set(self.transports.values()):
@@ -79,15 +80,15 @@ async def open_runtime(settings: Settings, transports: dict[str, Transport], clo
         log.info("setup: %s", line)
     desk = Desk(store, desk_config(settings), build_handlers(), clock)
     worker = OutboxWorker(store, transports, clock=clock, max_attempts=settings.outbox_max_attempts)
-    return Runtime(settings, store, desk, worker, transports, build_intake(settings, desk))
+    return Runtime(settings, store, desk, worker, transports, build_intake(settings, desk, store, clock), clock)
 
 
-def build_intake(settings: Settings, desk: Desk) -> ImapIntake | None:
+def build_intake(settings: Settings, desk: Desk, store: Store, clock: Clock) -> ImapIntake | None:
     """The IMAP intake when FRONTDESK_IMAP_URL is set; a malformed URL fails at start, naming the variable."""
     if not settings.imap_url:
         return None
     try:
-        return ImapIntake(settings.imap_url, EmailEdge(desk), poll_seconds=settings.imap_poll_seconds)
+        return ImapIntake(settings.imap_url, EmailEdge(desk, store, clock), poll_seconds=settings.imap_poll_seconds)
     except ValueError as exc:
         raise SettingsError(str(exc)) from exc
 

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from sqlalchemy import or_
 
-from bot.mail import EmlDirTransport
+from bot.mail.smtp import EmlDirTransport
 from bot.outbox import OutboxWorker
 from handlers.messages import Attachment, Choice, Inbound, Reply
 from handlers.router import Desk

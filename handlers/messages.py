@@ -41,7 +41,7 @@ class MailMeta:
     references: tuple[str, ...] = ()
     body: str = ""  # the whole text, quotes and signature included (kept on tickets)
     automatic: bool = False  # auto-submitted, bulk, list or bounce: never answered automatically
-    unread: tuple[str, ...] = ()  # what of the mail could not be read (see bot/mailparse.py UNREAD)
+    unread: tuple[str, ...] = ()  # what of the mail could not be read (see bot/mail/parse/nesting.py)
     looked_like: str = ""  # a line starting with a command word in a mail that is no command (for a hint)
     quiet: bool = False  # the sender had their automatic answers for this hour: acknowledge nothing
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_handlers
-from bot.mail import SmtpTransport
+from bot.mail.smtp import SmtpTransport
 from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.telegram import TelegramTransport, build_application, start_telegram, stop_telegram

@@ -23,9 +23,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import build_handlers
-from bot.email_edge import EmailEdge, Incoming
-from bot.imap import ImapIntake
-from bot.mail import SmtpTransport
+from bot.mail.imap import ImapIntake
+from bot.mail.intake import EmailEdge, Incoming
+from bot.mail.smtp import SmtpTransport
 from bot.outbox import OutboxWorker
 from handlers.appointments import claim
 from handlers.messages import Inbound
@@ -106,7 +106,7 @@ async def rig(store, config, smtp_server, imap_server):  # noqa: F811 - fixtures
         await apply_setup(uow, load_setup(EXAMPLE), clock.now())
         await uow.commit()
     desk = Desk(store, config, build_handlers(), clock)
-    edge = EmailEdge(desk)
+    edge = EmailEdge(desk, store, clock)
     transport = SmtpTransport(smtp_server.url, DESK, timeout=5)
     yield Rig(store, clock, desk, edge, imap_server, smtp_server, ImapIntake(imap_server.url, edge, timeout=10),
               OutboxWorker(store, {"email": transport}, clock))
@@ -640,7 +640,7 @@ async def test_without_idle_the_intake_polls(rig):
 
 
 async def test_the_intake_reconnects_after_the_server_went_away(rig, caplog):
-    caplog.set_level(logging.INFO, logger="bot.imap")
+    caplog.set_level(logging.INFO, logger="bot.mail.imap")
     intake = ImapIntake(rig.imap.url, rig.edge, poll_seconds=120, timeout=10)
     stop, task = await running(intake)
     try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.mail import SmtpTransport
+from bot.mail.smtp import SmtpTransport
 from bot.outbox import OutboxWorker
 from storage.models import Address
 from tests.e2e.test_telegram import ask, click, make_desk, start_bot  # noqa: F401

@@ -18,7 +18,7 @@ from alembic.config import Config
 from sqlalchemy import select
 
 from bot.app import Runtime, open_runtime
-from bot.mail import SmtpTransport
+from bot.mail.smtp import SmtpTransport
 from bot.settings import Settings
 from handlers.appointments import claim
 from handlers.messages import Inbound

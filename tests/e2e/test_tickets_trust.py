@@ -15,8 +15,8 @@ from email.message import EmailMessage
 import pytest
 from sqlalchemy import select
 
-from bot import mailparse
-from bot.email_edge import Incoming
+from bot.mail import parse as mailparse
+from bot.mail.intake import Incoming
 from bot.settings import Settings
 from bot.telegram import build_application, start_telegram, stop_telegram
 from storage.models import Address, Person, Role, Ticket, TicketMessage

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.email_edge import EmailEdge, Incoming, MailPolicy, email_choice, reply_subject, strip_subject
-from bot.imap import batches, fetched_records, parse_imap_url
-from bot.mailparse import Limits, clean, is_synthetic, parse, strip_quotes
-from bot import mailparse
+from bot.mail import parse as mailparse
+from bot.mail.imap import batches, fetched_records, parse_imap_url
+from bot.mail.intake import EmailEdge, Incoming, MailPolicy, email_choice
+from bot.mail.parse import Limits, clean, is_synthetic, parse, strip_quotes
+from handlers.rules.mailthread import MAX_REFERENCES, reply_subject, topic
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
 from handlers.router import Desk, Handlers
@@ -175,7 +176,7 @@ def test_every_corpus_message_parses():
 
 
 def test_subjects_lose_prefixes_and_tags_for_commands_and_keep_tags_in_replies():
-    assert strip_subject("AW: Re: Fwd: [#T-12] cancel 4") == "cancel 4"
+    assert topic("AW: Re: Fwd: [#T-12] cancel 4") == "cancel 4"
     assert reply_subject("AW: Re: [#T-12] Parking", "your message") == "Re: [#T-12] Parking"
     assert reply_subject("", "your message") == "Re: your message"
 
@@ -233,7 +234,7 @@ def make_edge(store, config, clock, fallback=None) -> EmailEdge:
     parts = [welcome.handlers(), identity.handlers()]
     if fallback is not None:
         parts.append(Handlers(fallbacks={"email": fallback}))
-    return EmailEdge(Desk(store, config, Handlers.combine(*parts), clock), MailPolicy(max_attempts=3))
+    return EmailEdge(Desk(store, config, Handlers.combine(*parts), clock), store, clock, MailPolicy(max_attempts=3))
 
 
 async def intake(store) -> list[MailIntake]:
@@ -386,8 +387,8 @@ async def test_mail_from_nobody_is_recorded_as_ignored(store, config, clock):
 
 
 async def test_a_command_with_a_refused_attachment_gets_both_answers(store, config, clock):
-    edge = EmailEdge(Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers()), clock),
-                     MailPolicy(limits=Limits(attachment=10, total=10)))
+    edge = EmailEdge(Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers()), clock), store,
+                     clock, MailPolicy(limits=Limits(attachment=10, total=10)))
     msg = EmailMessage(policy=email.policy.SMTP)
     msg["From"], msg["Subject"], msg["Content-Language"] = "k@example.org", "LANGUAGE", "en"
     msg.set_content("")  # the command alone: a covering text would make it a support mail
@@ -402,10 +403,23 @@ async def test_a_command_with_a_refused_attachment_gets_both_answers(store, conf
 async def test_overlong_names_and_subjects_fit_the_store(store, config, clock):
     from bot.app import build_handlers
 
-    edge = EmailEdge(Desk(store, config, build_handlers(), clock))
+    edge = EmailEdge(Desk(store, config, build_handlers(), clock), store, clock)
     raw = raw_mail("A question", subject="Frage " * 400, sender=f"{'Müller ' * 60}<m@example.org>",
                    headers={"Message-ID": "<long@example.org>", "In-Reply-To": f"<{'r' * 400}@example.org>"})
     assert await edge.take(Incoming(raw)) == "processed"
     async with store.uow() as uow:
         subjects = (await uow.session.scalars(select(Outbox.subject))).all()
     assert subjects and all(len(subject) <= 998 for subject in subjects)
+
+
+async def test_an_answer_in_a_long_thread_references_its_root_and_the_latest(store, config, clock):
+    """The edge threads its answers as the tickets do: the thread's first id stays, then the latest ones."""
+    edge = make_edge(store, config, clock)
+    refs = " ".join(f"<{n}@example.org>" for n in range(30))
+    raw = raw_mail("", subject="LANGUAGE en", headers={"Message-ID": "<30@example.org>", "References": refs})
+    assert await edge.take(Incoming(raw)) == "processed"
+    async with store.uow() as uow:
+        [row] = (await uow.session.scalars(select(Outbox))).all()
+    kept = row.headers["References"].split()
+    assert len(kept) == MAX_REFERENCES and kept[0] == "<0@example.org>" and kept[-1] == "<30@example.org>"
+    assert kept[1:] == [f"<{n}@example.org>" for n in range(12, 31)]

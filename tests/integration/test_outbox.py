@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from bot.mail import EmlDirTransport, SmtpTransport, build_email, parse_smtp_url, transport_for
+from bot.mail.smtp import EmlDirTransport, SmtpTransport, build_email, parse_smtp_url, transport_for
 from bot.outbox import OutboxWorker, backoff
 from storage.db import Store
 from storage.models import Outbox

@@ -15,7 +15,7 @@ from email.utils import make_msgid
 import pytest
 from sqlalchemy import func, select
 
-from bot.email_edge import EmailEdge, Incoming
+from bot.mail.intake import EmailEdge, Incoming
 from handlers import identity, welcome
 from handlers.messages import Reply
 from handlers.router import Command, Desk, Handlers
@@ -133,7 +133,7 @@ def counting_mail(sender: str) -> Incoming:
 
 async def test_one_senders_mails_on_two_intakes_each_see_the_one_before(store_and_url, config, clock):
     first, second, other = await two_desks(store_and_url, config, clock)
-    edges = [EmailEdge(first), EmailEdge(second)]
+    edges = [EmailEdge(first, first.store, clock), EmailEdge(second, second.store, clock)]
     try:
         statuses = await asyncio.gather(*(edges[i % 2].take(counting_mail("kim@example.org")) for i in range(6)))
     finally:
@@ -146,10 +146,10 @@ async def test_two_intakes_taking_batches_of_the_same_senders_need_no_second_try
         store_and_url, config, clock, caplog):
     """Batches hold their senders in one fixed order: crossing batches wait for each other, never deadlock."""
     first, second, other = await two_desks(store_and_url, config, clock)
-    edges = [EmailEdge(first), EmailEdge(second)]
+    edges = [EmailEdge(first, first.store, clock), EmailEdge(second, second.store, clock)]
     kim, uli = "kim@example.org", "uli@example.org"
     try:
-        with caplog.at_level(logging.INFO, logger="bot.email_edge"):
+        with caplog.at_level(logging.INFO, logger="bot.mail.intake"):
             results = await asyncio.gather(*(
                 edges[i % 2].take_all([counting_mail(a), counting_mail(b)])
                 for i, (a, b) in enumerate([(kim, uli), (uli, kim)] * 3)))

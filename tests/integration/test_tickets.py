@@ -5,6 +5,8 @@ import pytest
 from sqlalchemy import func, select
 
 from handlers import admin, identity, tickets, welcome
+from handlers.rules import mailthread
+from handlers.tickets import display, intake, records
 from handlers.messages import Attachment, Inbound, MailMeta
 from handlers.router import Desk, Handlers
 from storage.models import Address, Audit, Outbox, Person, Role, Ticket, TicketMessage
@@ -182,11 +184,11 @@ async def test_the_same_mail_twice_is_kept_once(store, config, clock):
 
 async def test_a_flood_of_new_mails_from_one_address_gets_capped_acknowledgements(store, config, clock):
     desk = make_desk(store, config, clock)
-    for n in range(tickets.ACKS_PER_HOUR + 3):
+    for n in range(records.ACKS_PER_HOUR + 3):
         await desk.handle(mail(CUSTOMER, f"question {n}", "hello?", clock=clock, message_id=f"<flood{n}@x>"))
     async with store.uow() as uow:
-        assert await uow.session.scalar(select(func.count()).select_from(Ticket)) == tickets.ACKS_PER_HOUR + 3
-    assert len(await outbox(store, CUSTOMER)) == tickets.ACKS_PER_HOUR
+        assert await uow.session.scalar(select(func.count()).select_from(Ticket)) == records.ACKS_PER_HOUR + 3
+    assert len(await outbox(store, CUSTOMER)) == records.ACKS_PER_HOUR
 
 
 # --- support from chat --------------------------------------------------------------------------------------
@@ -362,39 +364,39 @@ def test_the_composition_root_routes_support_words_and_email_to_tickets():
     handlers = build_handlers()
     words = {name: c for c in handlers.commands for name in (c.word, *c.aliases)}
     for word in ("tickets", "ticket", "reply", "note", "close"):
-        assert words[word].run.__module__ == "handlers.tickets", word
-    assert handlers.fallbacks["email"] is tickets.on_mail
+        assert words[word].run.__module__ in ("handlers.tickets.words", "handlers.tickets.display"), word
+    assert handlers.fallbacks["email"] is intake.on_mail
 
 
 @pytest.mark.parametrize("typed, number", [("12", 12), ("#12", 12), ("T-12", 12), ("#t-12", 12), ("[#T-12]", 12),
                                            ("12a", None), ("", None), ("-3", None)])
 def test_ticket_numbers_are_read_in_any_usual_form(typed, number):
-    assert tickets.parse_ticket_id(typed) == number
+    assert records.parse_ticket_id(typed) == number
 
 
 def test_subjects_lose_tags_and_reply_prefixes():
-    assert tickets.clean_subject("Re: AW: Fwd:  Termin [#T-7] morgen") == "Termin morgen"
-    assert tickets.tagged_id("AW: Re: Termin [#t-7]") == 7
-    assert tickets.tagged_id("Termin #T-7") is None
+    assert mailthread.topic("Re: AW: Fwd:  Termin [#T-7] morgen") == "Termin morgen"
+    assert records.tagged_id("AW: Re: Termin [#t-7]") == 7
+    assert records.tagged_id("Termin #T-7") is None
 
 
 def test_references_keep_the_root_and_the_latest():
     chain = [f"<{n}@x>" for n in range(30)]
-    kept = tickets.trimmed(chain)
-    assert len(kept) == tickets.MAX_REFERENCES and kept[0] == "<0@x>" and kept[-1] == "<29@x>"
+    kept = mailthread.trimmed(chain)
+    assert len(kept) == mailthread.MAX_REFERENCES and kept[0] == "<0@x>" and kept[-1] == "<29@x>"
 
 
 def test_an_answer_references_the_parents_chain_then_the_parent():
     meta = MailMeta(message_id="c@x", in_reply_to="<b@x>", references=("<a@x>", "<b@x>"))
-    assert tickets.chain_after(meta) == ["<a@x>", "<b@x>", "<c@x>"]
-    assert tickets.thread_refs(meta) == ["<b@x>", "<a@x>"]
+    assert mailthread.chain_after(meta) == ["<a@x>", "<b@x>", "<c@x>"]
+    assert mailthread.thread_refs(meta) == ["<b@x>", "<a@x>"]
 
 
 def test_age_is_said_in_the_readers_language():
     then = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)
     now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
-    assert tickets.age_text(now, then, "en") == "3 hours ago"
-    assert tickets.age_text(now, then, "de") == "vor 3 Stunden"
+    assert display.age_text(now, then, "en") == "3 hours ago"
+    assert display.age_text(now, then, "de") == "vor 3 Stunden"
 
 
 async def test_a_support_answer_by_mail_past_the_code_limit_is_kept_unsent_and_support_is_told(store, config, clock):

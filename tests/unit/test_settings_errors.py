@@ -5,8 +5,8 @@ import pytest
 from pydantic import ValidationError
 
 from bot.cli import main
-from bot.imap import parse_imap_url
-from bot.mail import parse_smtp_url, transport_for
+from bot.mail.imap import parse_imap_url
+from bot.mail.smtp import parse_smtp_url, transport_for
 from bot.settings import Settings, SettingsError, describe_invalid, hide_password
 from tests.fakebotapi import fake_bot_api  # noqa: F401
 

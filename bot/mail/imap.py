@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote
 
 import aioimaplib
 
-from bot.email_edge import EmailEdge, Incoming, describe
+from bot.mail.intake import EmailEdge, Incoming, describe
 from bot.settings import hide_password, split_url
 from storage.models import MailboxState
 

@@ -16,14 +16,15 @@ from datetime import timedelta
 
 from sqlalchemy import bindparam, func, select, update
 
-from bot import mailparse
-from bot.mailparse import MB, Limits, ParsedMail
-from handlers.context import address_kind
+from bot.mail import parse as mailparse
+from bot.mail.parse import MB, Limits, ParsedMail
+from handlers.context import Clock, address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
 from handlers.commandlines import only_line, takes_file
 from handlers.router import Desk, hold_sender
-from handlers.tickets import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets, thread_refs
-from storage.db import UnitOfWork
+from handlers.rules.mailthread import TAG, chain_after, references, reply_subject, thread_refs, topic
+from handlers.tickets.records import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets
+from storage.db import Store, UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
 from templates import language, render, word
@@ -31,12 +32,7 @@ from templates import language, render, word
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
-MAX_REFERENCES = 20  # enough to thread; keeps the References header a sane length
 PARSE_IN_THREAD = 1024 * 1024  # parse big mails off the event loop
-# Prefixes mail clients put before a subject when replying or forwarding, in the languages we serve.
-PREFIX = re.compile(r"^\s*((re|aw|antw|sv|fwd?|wg)\s*(\[\d+\])?\s*:\s*)+", re.I)
-REPLY_PREFIX = re.compile(r"^\s*((re|aw|antw|sv)\s*(\[\d+\])?\s*:\s*)+", re.I)
-TICKET_TAG = re.compile(r"\[#T-\d+\]", re.I)
 # The line a mail client or phone adds under one's words: "Sent from Outlook", "Von meinem iPhone gesendet".
 FOOTER = re.compile(r"^((sent|gesendet)\s+(from|with|via|von|mit|über)\s.{0,60}|get outlook for \S+"
                     r"|von meinem .{1,40} gesendet)$", re.I)
@@ -84,11 +80,6 @@ def describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
-def strip_subject(subject: str) -> str:
-    """The subject without Re:/AW:/Fwd: prefixes and ticket tags: where an email command may stand."""
-    return " ".join(TICKET_TAG.sub(" ", PREFIX.sub("", subject)).split())
-
-
 def own_words(text: str) -> str:
     """A mail's own words (quotes and signature already gone) without a client's "Sent from …" line."""
     lines = text.strip().split("\n")
@@ -109,15 +100,6 @@ class Route:
 Prepared = tuple[Route, Inbound | None]  # a mail's route, and what the desk gets, read before the transaction
 
 
-def reply_subject(subject: str, fallback: str) -> str:
-    """'Re: ' + the original subject (its ticket tag kept), without piling up 'Re: AW: Re:'."""
-    return f"Re: {REPLY_PREFIX.sub('', subject).strip() or fallback}"
-
-
-def references(parsed: ParsedMail) -> str:
-    return " ".join([*parsed.references[-(MAX_REFERENCES - 1):], parsed.message_id])
-
-
 def email_choice(choice: Choice) -> dict:
     """A choice as a line to send back: the command with its word in capitals."""
     command_word, _, rest = choice.command.strip().lstrip("/").partition(" ")
@@ -127,10 +109,10 @@ def email_choice(choice: Choice) -> dict:
 class EmailEdge:
     """Turns mail into Inbounds for the desk, in the intake's transaction, and queues the answers."""
 
-    def __init__(self, desk: Desk, policy: MailPolicy = MailPolicy()):
+    def __init__(self, desk: Desk, store: Store, clock: Clock, policy: MailPolicy = MailPolicy()):
         self.desk = desk
-        self.store = desk.store
-        self.clock = desk.clock
+        self.store = store
+        self.clock = clock
         self.policy = policy
 
     # ---- intake ---------------------------------------------------------------------------
@@ -332,7 +314,7 @@ class EmailEdge:
         if parsed.automatic:  # machines never run commands: an autoresponder may echo a code
             return Route("" if fallback else None)
         own = await self.without_our_words(uow, parsed, own_words(parsed.command_text))
-        subject = "" if await self.on_ticket_thread(uow, parsed) else strip_subject(parsed.subject)
+        subject = "" if await self.on_ticket_thread(uow, parsed) else topic(parsed.subject)
         if await self.desk.is_command(uow, own):
             return Route(only_line(own), command=True)
         if subject and await self.subject_commands(uow, subject, own, parsed):
@@ -360,10 +342,9 @@ class EmailEdge:
 
     async def on_ticket_thread(self, uow: UnitOfWork, parsed: ParsedMail) -> bool:
         """Whether a mail carries a ticket's tag or answers one of a ticket's messages."""
-        if TICKET_TAG.search(parsed.subject):
+        if TAG.search(parsed.subject):
             return True
-        meta = MailMeta(message_id=parsed.message_id, in_reply_to=parsed.in_reply_to, references=parsed.references)
-        return bool(await answered_tickets(uow, thread_refs(meta)))  # a bounded lookup, as the tickets do
+        return bool(await answered_tickets(uow, thread_refs(parsed)))  # a bounded lookup, as the tickets do
 
     def inbound(self, parsed: ParsedMail, route: Route, quiet: bool = False) -> Inbound:
         meta = MailMeta(
@@ -465,7 +446,7 @@ class EmailEdge:
         row.headers = {"Message-ID": row.message_id, "Auto-Submitted": "auto-replied"}
         row.subject = row.subject or reply_subject(parsed.subject, word(lang, "mail.no_subject"))
         if threaded and not mailparse.is_synthetic(parsed.message_id):
-            row.headers.update({"In-Reply-To": parsed.message_id, "References": references(parsed)})
+            row.headers.update({"In-Reply-To": parsed.message_id, "References": references(chain_after(parsed))})
 
 
 def senders(parsed: list[ParsedMail]) -> list[str]:

@@ -1,0 +1,1 @@
+"""Mail: the IMAP intake, the routing of a parsed mail into the desk, mail parsing, and building and sending mail."""
