@@ -13,7 +13,6 @@ from handlers.messages import Reply
 from handlers.notices import tell_customer, tell_staff_and_admins, verified_email, view
 from storage.models import Appointment, Code, Service
 
-
 # ---- the code comes back ---------------------------------------------------------------------
 
 

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 from handlers.context import Refusal
 from storage.models import Appointment, Business
 
-
 # ---- the rules customers book under (pure) ---------------------------------------------------
 
 

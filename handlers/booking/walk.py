@@ -8,16 +8,27 @@ from sqlalchemy import select
 
 from handlers import identity
 from handlers.appointments import SlotTaken, claim, live_load, lock_calendars, release
-from handlers.availability import day_bounds, local_minute, pick_fairly
 from handlers.booking.catalog import (
-    MAX_TIMES, Catalog, Scope, alternatives, day_choices, free_days, free_times, load_catalog, narrow, offering,
-    places_at, plan_for, time_choices,
+    MAX_TIMES,
+    Catalog,
+    Scope,
+    alternatives,
+    day_choices,
+    free_days,
+    free_times,
+    load_catalog,
+    narrow,
+    offering,
+    places_at,
+    plan_for,
+    time_choices,
 )
 from handlers.booking.form import ANY, BookingQuery, book_command, booking_commander, parse_booking
 from handlers.booking.rules import Rules, booking_rules, check_day, local_day
 from handlers.context import Context, Refusal
 from handlers.messages import Choice, Reply
 from handlers.notices import AppointmentView, verified_email, view
+from handlers.rules.availability import day_bounds, local_minute, pick_fairly
 from storage.models import Appointment, Service
 
 BOOKING = "booking"  # the code purpose

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from handlers.appointments import SlotTaken, claim, live_condition
-from handlers.availability import local_minute, on_grid
 from handlers.calendar.lookup import active_services, find_service, find_staff, staff_members
 from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.words import AppointRequest, Invalid, fold, hhmm, parse_appoint, tokens
 from handlers.context import Context, Refusal, known_id
 from handlers.messages import Reply
 from handlers.notices import chat_address, display_address, tell_customer, view
+from handlers.rules.availability import local_minute, on_grid
 from storage.models import Appointment, Closure, Location, Person, Service, StaffHours
 
 

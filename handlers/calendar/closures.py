@@ -11,7 +11,14 @@ from handlers.calendar.question import FLOW, MESSAGE_TTL, SILENT, confirm_choice
 from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.views import ClosureView
 from handlers.calendar.words import (
-    EVERYONE_WORDS, ClosureRequest, Invalid, closure_window, fold, parse_off, parse_pause, tokens,
+    EVERYONE_WORDS,
+    ClosureRequest,
+    Invalid,
+    closure_window,
+    fold,
+    parse_off,
+    parse_pause,
+    tokens,
 )
 from handlers.context import Context, new_key
 from handlers.messages import Reply

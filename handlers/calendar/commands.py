@@ -5,7 +5,15 @@ from handlers.calendar.appoint import appoint
 from handlers.calendar.closures import confirm_closure, off, pause
 from handlers.calendar.hours import hours
 from handlers.calendar.question import (
-    ABORT, CONFIRM, FLOW, MAX_MESSAGE, SILENT, abort_pending, confirm_choices, pending, send_closure_notices,
+    ABORT,
+    CONFIRM,
+    FLOW,
+    MAX_MESSAGE,
+    SILENT,
+    abort_pending,
+    confirm_choices,
+    pending,
+    send_closure_notices,
     skip_message,
 )
 from handlers.calendar.requests import approve, list_requests, mode, reject

@@ -10,7 +10,15 @@ from handlers.calendar.lookup import active_services, find_service, find_staff
 from handlers.calendar.question import FLOW, confirm_choices, settle_pending
 from handlers.calendar.rights import actor, require
 from handlers.calendar.words import (
-    ADD_WORDS, DELETE_WORDS, NOBODY, STAFF_WORDS, Invalid, colour_dot, fold, parse_service_add, tokens,
+    ADD_WORDS,
+    DELETE_WORDS,
+    NOBODY,
+    STAFF_WORDS,
+    Invalid,
+    colour_dot,
+    fold,
+    parse_service_add,
+    tokens,
 )
 from handlers.context import Context, new_key
 from handlers.messages import Reply

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from handlers.appointments import live_condition
-from handlers.availability import day_bounds
 from handlers.calendar.lookup import find_staff, local_date, locations
 from handlers.calendar.rights import Actor, actor, require
 from handlers.calendar.words import EVERYONE_WORDS, colour_dot, fold, parse_when, tokens
 from handlers.context import Context
 from handlers.messages import Reply
+from handlers.rules.availability import day_bounds
 from storage.models import Appointment, Closure, Location, Person, Service
 
 

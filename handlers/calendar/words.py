@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.availability import day_bounds, local_minute
 from handlers.booking import FIRST_YEAR, LAST_YEAR, plausible
 from handlers.context import Refusal, known_id
+from handlers.rules.availability import day_bounds, local_minute
 from handlers.setup import COLOUR, PRICE, parse_range
 
 MAX_CLOSURE_DAYS = 366

@@ -9,7 +9,7 @@ from handlers.customers.parsing import (
     CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line, parse_id, split_first,
 )
 from handlers.messages import Reply
-from handlers.names import name_key, unquote
+from handlers.rules.names import name_key, unquote
 from handlers.rules.addresses import normalise_email
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Person

@@ -13,16 +13,21 @@ from datetime import timedelta
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from handlers import profile_rules as rules
 from handlers.context import Context, Refusal
 from handlers.customers import parse_id, split_first
 from handlers.identity import normalise_email
 from handlers.members.membership import (
-    business_language, display_name, expire_invitations, invite, subject, take_seats,
+    business_language,
+    display_name,
+    expire_invitations,
+    invite,
+    subject,
+    take_seats,
 )
 from handlers.members.rules import ADMINS, LIST_LIMIT
 from handlers.messages import Reply
-from handlers.names import name_key, unquote
+from handlers.rules import profile as rules
+from handlers.rules.names import name_key, unquote
 from storage.models import Address, Credential, Member, Membership, Person, SeatGroup
 from templates import language
 

@@ -12,14 +12,14 @@ from datetime import datetime
 
 from sqlalchemy import delete, exists, select, update
 
-from handlers import profile_rules as rules
 from handlers.context import Context, Refusal
 from handlers.customers import parse_id
 from handlers.identity import confirm, issue_code
 from handlers.members.accounts import ephemeral, find_group, find_member, member_email
 from handlers.members.membership import display_name, subject
 from handlers.messages import Attachment, Reply
-from handlers.names import split_first as split_name
+from handlers.rules import profile as rules
+from handlers.rules.names import split_first as split_name
 from storage.db import UnitOfWork
 from storage.models import Address, Audit, Code, Credential, Member, Membership, Person
 

@@ -12,11 +12,17 @@ from handlers.context import Context, Refusal
 from handlers.identity import normalise_email
 from handlers.members.groups import find_group
 from handlers.members.membership import (
-    Invitee, add_memberships, current_membership, member_statuses, seats_missing, take_seats, welcome_members,
+    Invitee,
+    add_memberships,
+    current_membership,
+    member_statuses,
+    seats_missing,
+    take_seats,
+    welcome_members,
 )
 from handlers.members.rules import MAX_NAME
 from handlers.messages import Reply
-from handlers.names import words
+from handlers.rules.names import words
 from storage.models import Address, Person, SeatGroup
 
 

@@ -14,23 +14,50 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
 from handlers.members.membership import (
-    REASON_EXPIRED, bind_chat, course_of, expire_invitations, secret_digest, seats_missing, take_seats,
+    REASON_EXPIRED,
+    bind_chat,
+    course_of,
+    expire_invitations,
+    seats_missing,
+    secret_digest,
+    take_seats,
 )
 from handlers.members.orders import (
-    GROUP_LINK, add_bought, invoice_lines, issue_group_link, line_text, mail_order, money, needs_approval,
-    order_waits, place_order, invoice_view,
+    GROUP_LINK,
+    add_bought,
+    invoice_lines,
+    invoice_view,
+    issue_group_link,
+    line_text,
+    mail_order,
+    money,
+    needs_approval,
+    order_waits,
+    place_order,
 )
 from handlers.members.rules import (
-    ADMINS, FULL_ACCESS, GROUP_BUTTONS, LIST_LIMIT, MANAGER, MANAGERS, MAX_GROUP_NAME, OWNERS, deep_link,
-    file_slug, group_name, match_group, parse_new_group, quote, seat_count,
+    ADMINS,
+    FULL_ACCESS,
+    GROUP_BUTTONS,
+    LIST_LIMIT,
+    MANAGER,
+    MANAGERS,
+    MAX_GROUP_NAME,
+    OWNERS,
+    deep_link,
+    file_slug,
+    group_name,
+    match_group,
+    parse_new_group,
+    quote,
+    seat_count,
 )
 from handlers.messages import Attachment, Choice, Reply
-from handlers.names import name_key, skeleton, words
-from handlers.profile_rules import csv_bytes
+from handlers.rules.names import name_key, skeleton, words
+from handlers.rules.profile import csv_bytes
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Code, Member, Membership, Person, Role, SeatGroup, Service
 from templates import has_word
-
 
 # ---- access -------------------------------------------------------------------------------------
 

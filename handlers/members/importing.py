@@ -8,20 +8,26 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from handlers.members import uploads
 from handlers.context import Context, Refusal
 from handlers.identity import issue_code
-from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, row_from_dict
+from handlers.members import uploads
 from handlers.members.groups import find_group
+from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, row_from_dict
 from handlers.members.membership import (
-    Invitee, add_memberships, in_chunks, member_statuses, seats_missing, take_seats, welcome_members,
+    Invitee,
+    add_memberships,
+    in_chunks,
+    member_statuses,
+    seats_missing,
+    take_seats,
+    welcome_members,
 )
 from handlers.members.rules import BUYERS, CONFIRM, file_slug, missing_seats, quote
-from handlers.messages import Attachment, Choice, Reply
-from handlers.names import words
-from handlers.profile_rules import csv_bytes
-from handlers.router import split_command
 from handlers.members.uploads import pick_attachment
+from handlers.messages import Attachment, Choice, Reply
+from handlers.router import split_command
+from handlers.rules.names import words
+from handlers.rules.profile import csv_bytes
 from storage.models import Address, Code, ImportBatch, Member, Membership, Person, SeatGroup
 
 IMPORT_CONFIRM = "import_confirm"  # code purpose: by email, an import runs when the check mail's code comes back

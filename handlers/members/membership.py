@@ -18,11 +18,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from handlers import codes
 from handlers.context import Context, Refusal
 from handlers.members.imports import ImportRow
 from handlers.members.rules import ADMINS, deep_link, missing_seats, quote
 from handlers.messages import Reply, new_message_id
+from handlers.rules import codes
 from storage.db import UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Audit, Code, Member, Membership, Outbox, Person, SeatGroup, Service

@@ -14,10 +14,18 @@ from sqlalchemy.exc import IntegrityError
 from handlers.context import Context, Refusal
 from handlers.members.membership import business_language, course_of, secret_digest
 from handlers.members.rules import (
-    ADMINS, APPROVE, CURRENCY, GROUP_BUTTONS, LIST_LIMIT, REJECT, deep_link, invoice_lines, next_invoice_number,
+    ADMINS,
+    APPROVE,
+    CURRENCY,
+    GROUP_BUTTONS,
+    LIST_LIMIT,
+    REJECT,
+    deep_link,
+    invoice_lines,
+    next_invoice_number,
 )
 from handlers.messages import Reply
-from handlers.names import words
+from handlers.rules.names import words
 from storage.models import Address, Code, Person, SeatGroup, SeatOrder, Service
 
 GROUP_LINK = "group_link"  # code purpose: the buyer's /start g-… link (stored as a Code, never shown again)

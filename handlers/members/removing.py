@@ -10,7 +10,7 @@ from handlers.members.groups import find_group
 from handlers.members.membership import current_membership, retire_invitation
 from handlers.members.rules import NUMBER, REFUNDERS, seat_count
 from handlers.messages import Reply
-from handlers.names import words
+from handlers.rules.names import words
 from storage.models import Address, Membership, SeatGroup
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from handlers.context import Context, Refusal
-from handlers.names import name_key, name_problem, words
+from handlers.rules.names import name_key, name_problem, words
 
 MANAGERS = frozenset({"manager", "admin", "owner"})  # may list, enrol, remove and import
 ADMINS = frozenset({"admin", "owner"})  # manage every group, not only their own

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from handlers import codes
 from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, parse_import
 from handlers.messages import Attachment, Inbound
-from handlers.profile_rules import region_for
 from handlers.router import split_command
+from handlers.rules import codes
+from handlers.rules.profile import region_for
 from storage.models import Business, Code, ImportBatch
 
 PARSE_SECONDS = 20.0  # a list of 50 000 rows takes ~5 s

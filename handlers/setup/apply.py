@@ -9,12 +9,30 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.setup.spec import (
-    BUSINESS_KEYS, MANAGED_ROLES, ROLE_ROWS, BusinessSpec, Interval, LocationSpec, ServiceSpec, SetupError,
-    SetupSpec, StaffSpec,
+    BUSINESS_KEYS,
+    MANAGED_ROLES,
+    ROLE_ROWS,
+    BusinessSpec,
+    Interval,
+    LocationSpec,
+    ServiceSpec,
+    SetupError,
+    SetupSpec,
+    StaffSpec,
 )
 from storage.db import UnitOfWork
 from storage.models import (
-    Address, Audit, Business, Location, OpeningHours, Person, Role, Service, Staff, StaffHours, StaffService,
+    Address,
+    Audit,
+    Business,
+    Location,
+    OpeningHours,
+    Person,
+    Role,
+    Service,
+    Staff,
+    StaffHours,
+    StaffService,
 )
 
 

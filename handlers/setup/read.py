@@ -11,9 +11,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from handlers.context import Refusal
 from handlers.identity import normalise_email
 from handlers.setup.spec import (
-    BOOKING_MODES, BUSINESS_KEYS, COLOUR, DAYS, LANGUAGES, LOCATION_KEYS, MAX_SEATS, PRICE, RIGHTS,
-    SERVICE_KEYS, SERVICE_KINDS, STAFF_KEYS, STAFF_ROLES, TOP_KEYS, BusinessSpec, Interval, LocationSpec,
-    ServiceSpec, SetupError, SetupSpec, StaffHoursSpec, StaffSpec, parse_range,
+    BOOKING_MODES,
+    BUSINESS_KEYS,
+    COLOUR,
+    DAYS,
+    LANGUAGES,
+    LOCATION_KEYS,
+    MAX_SEATS,
+    PRICE,
+    RIGHTS,
+    SERVICE_KEYS,
+    SERVICE_KINDS,
+    STAFF_KEYS,
+    STAFF_ROLES,
+    TOP_KEYS,
+    BusinessSpec,
+    Interval,
+    LocationSpec,
+    ServiceSpec,
+    SetupError,
+    SetupSpec,
+    StaffHoursSpec,
+    StaffSpec,
+    parse_range,
 )
 
 HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.app import build_handlers
 from handlers.appointments import claim
-from handlers.availability import local_minute
+from handlers.rules.availability import local_minute
 from handlers.calendar.views import ClosureView, Entry, group_days
 from handlers.calendar.words import (
     Invalid, colour_dot, parse_appoint, parse_hours, parse_off, parse_pause, parse_service_add, parse_when, tokens,
