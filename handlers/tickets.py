@@ -14,11 +14,12 @@ from babel.dates import format_timedelta
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
-from handlers.context import Context, Queued, Refusal, known_id
+from handlers.context import Context, Queued, Refusal
 from handlers.identity import issue_code
 from handlers.messages import Attachment, Inbound, MailMeta, Reply
 from handlers.notices import preferred_addresses
 from handlers.router import Command, Handlers, command_hint
+from handlers.rules.words import known_id
 from storage.db import UnitOfWork
 from storage.models import Address, Code, Person, Role, Ticket, TicketMessage
 

@@ -1,7 +1,6 @@
 """Appointments entered by staff: any time, for any customer by name, never over another appointment."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,18 +9,19 @@ from sqlalchemy import select
 from handlers.appointments import SlotTaken, claim, live_condition
 from handlers.calendar.lookup import active_services, find_service, find_staff, staff_members
 from handlers.calendar.rights import Actor, Member, actor, myself, require
-from handlers.calendar.words import AppointRequest, Invalid, fold, hhmm, parse_appoint, tokens
-from handlers.context import Context, Refusal, known_id
+from handlers.calendar.words import AppointRequest, Invalid, parse_appoint
+from handlers.context import Context, Refusal
 from handlers.messages import Reply
 from handlers.notices import chat_address, display_address, tell_customer, view
 from handlers.rules.availability import local_minute, on_grid
+from handlers.rules.words import fold, hhmm, parse_id, split_words
 from storage.models import Appointment, Closure, Location, Person, Service, StaffHours
 
 
 async def appoint(ctx: Context, args: str) -> list[Reply]:
     """`appoint CUSTOMER SERVICE DATE TIME [STAFF]`: outside opening hours too, never over another appointment."""
     services = await active_services(ctx)
-    request = parse_appoint(tokens(args), [s.name for s in services])
+    request = parse_appoint(split_words(args), [s.name for s in services])
     chosen = find_service(services, request.service)
     staff = await appoint_staff(ctx, await actor(ctx), request.staff)
     start = local_minute(request.day, request.minute, ZoneInfo(ctx.tz))
@@ -53,8 +53,9 @@ async def appoint_staff(ctx: Context, me: Actor, name: str | None) -> Member:
 
 async def customers_named(ctx: Context, text: str) -> list[Person]:
     """`#ID`, else every person whose name matches exactly, case-insensitively."""
-    if re.fullmatch(r"#[0-9]+", text):
-        person = await ctx.session.get(Person, known_id(int(text[1:])))
+    number = parse_id(text) if text.startswith("#") else None
+    if number is not None:
+        person = await ctx.session.get(Person, number)
         if person is None:
             raise Invalid("customer_id", value=text)
         return [person]

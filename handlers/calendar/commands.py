@@ -20,10 +20,11 @@ from handlers.calendar.requests import approve, list_requests, mode, reject
 from handlers.calendar.rights import Run, guarded
 from handlers.calendar.services import confirm_service_delete, list_services, service
 from handlers.calendar.views import show_day, show_week
-from handlers.calendar.words import NO, YES, fold
+from handlers.calendar.words import NO, YES
 from handlers.context import Context
 from handlers.messages import Reply
 from handlers.router import Command, Handlers
+from handlers.rules.words import fold
 
 STAFF = frozenset({"staff"})  # owners and admins imply staff (context.IMPLIED_ROLES)
 

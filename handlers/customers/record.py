@@ -6,10 +6,11 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
 from handlers.customers.parsing import (
-    CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line, parse_id, split_first,
+    CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line,
 )
 from handlers.messages import Reply
-from handlers.rules.names import name_key, unquote
+from handlers.rules.names import name_key
+from handlers.rules.words import first_word, parse_id, unquote
 from handlers.rules.addresses import normalise_email
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Person
@@ -19,7 +20,7 @@ from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMem
 
 async def rename(ctx: Context, args: str) -> list[Reply]:
     """`customer rename ID NEW NAME`: fix a pseudonym in the business's own record."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     name = one_line(rest, MAX_NAME, "customers_name_empty")
     old, person.name = person.name, name
@@ -29,7 +30,7 @@ async def rename(ctx: Context, args: str) -> list[Reply]:
 
 async def add_note(ctx: Context, args: str) -> list[Reply]:
     """`customer note ID TEXT`: a note on the customer, signed by the speaker's address."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     text = note_text(rest)
     ctx.session.add(CustomerNote(person_id=person.id, author=ctx.sender, text=text, created_at=ctx.now))
@@ -39,7 +40,7 @@ async def add_note(ctx: Context, args: str) -> list[Reply]:
 
 async def group(ctx: Context, args: str) -> list[Reply]:
     """`customer group ID GROUP`: add to a group, creating the group if it is new (several groups are fine)."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     name = one_line(unquote(rest), MAX_GROUP, "customers_group_empty")
     group_row, created = await find_or_create_group(ctx, name)
@@ -70,7 +71,7 @@ async def find_or_create_group(ctx: Context, name: str) -> tuple[CustomerGroup, 
 
 async def ungroup(ctx: Context, args: str) -> list[Reply]:
     """`customer ungroup ID GROUP`: take the customer out of one group; the group itself stays."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     name = one_line(unquote(rest), MAX_GROUP, "customers_group_empty")
     group_row = await find_group(ctx, name)
@@ -130,10 +131,10 @@ async def namesakes(ctx: Context, person: Person) -> list[Person]:
 
 async def booking(ctx: Context, args: str) -> list[Reply]:
     """`booking note ID TEXT`: set (or with "-" remove) an appointment's note; the card shows it."""
-    head, rest = split_first(args)
+    head, rest = first_word(args)
     if head.lower() not in ("note", "notiz"):
         raise Refusal("customers_booking_usage")
-    id_text, text = split_first(rest)
+    id_text, text = first_word(rest)
     number = parse_id(id_text)
     if number is None:
         raise Refusal("customers_bad_id", value=id_text[:40])

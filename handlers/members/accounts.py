@@ -14,7 +14,6 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
-from handlers.customers import parse_id, split_first
 from handlers.identity import normalise_email
 from handlers.members.membership import (
     business_language,
@@ -27,7 +26,8 @@ from handlers.members.membership import (
 from handlers.members.rules import ADMINS, LIST_LIMIT
 from handlers.messages import Reply
 from handlers.rules import profile as rules
-from handlers.rules.names import name_key, unquote
+from handlers.rules.names import name_key
+from handlers.rules.words import first_word, parse_id, unquote
 from storage.models import Address, Credential, Member, Membership, Person, SeatGroup
 from templates import language
 
@@ -175,7 +175,7 @@ async def refuse_clash(ctx: Context, person_id: int, field: str, column, value) 
 
 async def set_fields(ctx: Context, args: str) -> list[Reply]:
     """`member set ID field=value …`: profile and services for anyone, configuration only once activated."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     member = await find_member(ctx, id_text)
     words, options = rules.parse_options(rest)
     if words or not options:
@@ -280,7 +280,7 @@ async def warn_if_pending_in_queue(ctx: Context, person_id: int, group: SeatGrou
 
 async def put_in_group(ctx: Context, args: str) -> list[Reply]:
     """`member group ID GROUP`: the member takes a free seat of the group (pending members may too)."""
-    id_text, name = split_first(args)
+    id_text, name = first_word(args)
     member = await find_member(ctx, id_text)
     group = await find_group(ctx, name)
     if await ctx.session.scalar(select(exists().where(Membership.group_id == group.id,
@@ -306,7 +306,7 @@ async def put_in_group(ctx: Context, args: str) -> list[Reply]:
 
 async def delete_member(ctx: Context, args: str) -> list[Reply]:
     """`member delete ID`: for activated members only, after an explicit confirmation."""
-    id_text, answer = split_first(args)
+    id_text, answer = first_word(args)
     member = await find_member(ctx, id_text)
     if answer:
         return await answer_delete(ctx, member.person_id, answer)

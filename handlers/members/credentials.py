@@ -13,13 +13,12 @@ from datetime import datetime
 from sqlalchemy import delete, exists, select, update
 
 from handlers.context import Context, Refusal
-from handlers.customers import parse_id
 from handlers.identity import confirm, issue_code
 from handlers.members.accounts import ephemeral, find_group, find_member, member_email
 from handlers.members.membership import display_name, subject
 from handlers.messages import Attachment, Reply
 from handlers.rules import profile as rules
-from handlers.rules.names import split_first as split_name
+from handlers.rules.words import parse_id, split_first
 from storage.db import UnitOfWork
 from storage.models import Address, Audit, Code, Credential, Member, Membership, Person
 
@@ -54,7 +53,7 @@ async def credentials(ctx: Context, args: str, *, show_seconds: int = SHOW_SECON
     """`credentials ID|GROUP|all [code|PASSWORD]`: new credentials, shown once, kept only as a hash."""
     if ctx.inbound.channel == "email":
         raise Refusal("accounts_credentials_not_by_email")  # a mail cannot be taken back after a minute
-    target, rest = split_name(args)  # a group name may be quoted, as in every command that takes one
+    target, rest = split_first(args)  # a group name may be quoted, as in every command that takes one
     if not target:
         raise Refusal("accounts_credentials_usage")
     kind, chosen = credential_request(rest)

@@ -22,13 +22,13 @@ from handlers.members.membership import (
 )
 from handlers.members.rules import MAX_NAME
 from handlers.messages import Reply
-from handlers.rules.names import words
+from handlers.rules.words import split_words
 from storage.models import Address, Person, SeatGroup
 
 
 async def enroll(ctx: Context, args: str) -> list[Reply]:
     """`enroll GROUP NAME EMAIL`: take a free seat and invite the member (pending until they accept)."""
-    tokens = words(args)
+    tokens = split_words(args)
     if len(tokens) < 3 or "@" not in tokens[-1]:
         raise Refusal("groups_usage", word="enroll")
     email = normalise_email(tokens[-1])

@@ -53,8 +53,9 @@ from handlers.members.rules import (
     seat_count,
 )
 from handlers.messages import Attachment, Choice, Reply
-from handlers.rules.names import name_key, skeleton, words
+from handlers.rules.names import name_key, skeleton
 from handlers.rules.profile import csv_bytes
+from handlers.rules.words import split_words
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Code, Member, Membership, Person, Role, SeatGroup, Service
 from templates import has_word
@@ -182,7 +183,7 @@ async def enroll_buyer(ctx: Context, group: SeatGroup) -> None:
 
 async def buy_more(ctx: Context, args: str) -> list[Reply]:
     """`seats GROUP +N`: a new order with its own invoice; the seats are free at once."""
-    tokens = words(args)
+    tokens = split_words(args)
     if len(tokens) < 2:
         raise Refusal("groups_usage", word="seats")
     group, _ = await find_group(ctx, tokens[:-1], full=OWNERS)
@@ -249,7 +250,7 @@ class MemberLine:
 
 async def members(ctx: Context, args: str) -> list[Reply]:
     """`members GROUP`: name, email, status, enrolled at, seat used; a long list also comes as a CSV file."""
-    group, _ = await find_group(ctx, words(args))
+    group, _ = await find_group(ctx, split_words(args))
     await expire_invitations(ctx.uow, ctx.now)
     lines = await member_lines(ctx, group.id)
     shown = [(m, status_text(ctx, m)) for m in lines[:LIST_LIMIT]]

@@ -26,8 +26,8 @@ from handlers.members.rules import BUYERS, CONFIRM, file_slug, missing_seats, qu
 from handlers.members.uploads import pick_attachment
 from handlers.messages import Attachment, Choice, Reply
 from handlers.router import split_command
-from handlers.rules.names import words
 from handlers.rules.profile import csv_bytes
+from handlers.rules.words import split_words
 from storage.models import Address, Code, ImportBatch, Member, Membership, Person, SeatGroup
 
 IMPORT_CONFIRM = "import_confirm"  # code purpose: by email, an import runs when the check mail's code comes back
@@ -46,7 +46,7 @@ class ImportPlan:
 
 async def import_members(ctx: Context, args: str) -> list[Reply]:
     """`import GROUP` with a CSV or XLSX: a dry run; `import GROUP confirm` then imports it."""
-    tokens = words(args)
+    tokens = split_words(args)
     confirm = bool(tokens) and tokens[-1].casefold() in CONFIRM
     group, _ = await find_group(ctx, tokens[:-1] if confirm else tokens)
     if confirm and ctx.inbound.channel == "email":

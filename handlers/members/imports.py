@@ -307,8 +307,9 @@ def first_sheet(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     try:
         rid = SHEET_TARGET.search(xml_head(archive, "xl/workbook.xml")).group(1)
         rels = xml_head(archive, "xl/_rels/workbook.xml.rels")
-        target = re.search(r"<(?:\w+:)?Relationship\b[^>]*?\bId=\"%s\"[^>]*?\bTarget=\"([^\"]+)\"" % re.escape(rid)
-                           + r"|<(?:\w+:)?Relationship\b[^>]*?\bTarget=\"([^\"]+)\"[^>]*?\bId=\"%s\"" % re.escape(rid),
+        escaped = re.escape(rid)
+        target = re.search(rf"<(?:\w+:)?Relationship\b[^>]*?\bId=\"{escaped}\"[^>]*?\bTarget=\"([^\"]+)\""
+                           rf"|<(?:\w+:)?Relationship\b[^>]*?\bTarget=\"([^\"]+)\"[^>]*?\bId=\"{escaped}\"",
                            rels)
         path = next(g for g in target.groups() if g)
     except (KeyError, AttributeError, StopIteration):

@@ -25,7 +25,7 @@ from handlers.members.rules import (
     next_invoice_number,
 )
 from handlers.messages import Reply
-from handlers.rules.names import words
+from handlers.rules.words import split_words
 from storage.models import Address, Code, Person, SeatGroup, SeatOrder, Service
 
 GROUP_LINK = "group_link"  # code purpose: the buyer's /start g-… link (stored as a Code, never shown again)
@@ -165,7 +165,7 @@ async def list_orders(ctx: Context, args: str) -> list[Reply]:
 
 async def order_command(ctx: Context, args: str) -> list[Reply]:
     """`order approve ID` buys the seats and sends the invoice; `order reject ID [REASON]` drops the order."""
-    tokens = words(args)
+    tokens = split_words(args)
     action = tokens[0].casefold() if tokens else ""
     if len(tokens) < 2 or action not in APPROVE + REJECT or not re.fullmatch(r"#?[0-9]{1,9}", tokens[1]):
         raise Refusal("groups_usage", word="order")

@@ -55,7 +55,7 @@ async def read_list(attachment: Attachment, region: str, seconds: float = PARSE_
         stderr=asyncio.subprocess.DEVNULL, env=env)
     try:
         out, _ = await asyncio.wait_for(child.communicate(attachment.data), seconds)
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:  # asyncio.TimeoutError is this one since Python 3.11
         child.kill()
         await child.wait()
         return FileRefused("too_slow", seconds=int(seconds))

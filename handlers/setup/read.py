@@ -10,15 +10,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import Refusal
 from handlers.identity import normalise_email
+from handlers.rules.values import COLOUR, MAX_SEATS, PRICE, parse_range
+from handlers.rules.words import hhmm
 from handlers.setup.spec import (
     BOOKING_MODES,
     BUSINESS_KEYS,
-    COLOUR,
     DAYS,
     LANGUAGES,
     LOCATION_KEYS,
-    MAX_SEATS,
-    PRICE,
     RIGHTS,
     SERVICE_KEYS,
     SERVICE_KINDS,
@@ -33,7 +32,6 @@ from handlers.setup.spec import (
     SetupSpec,
     StaffHoursSpec,
     StaffSpec,
-    parse_range,
 )
 
 HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -364,7 +362,7 @@ def _no_double_booking(table: _Table, hours: list[StaffHoursSpec]) -> None:
 
 
 def _hhmm_range(start: int, end: int) -> str:
-    return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+    return f"{hhmm(start)}-{hhmm(end)}"
 
 
 def _week(table: _Table, path: tuple[str, ...], days: dict) -> list[Interval]:
