@@ -5,13 +5,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
-from handlers.customers.parsing import (
-    CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line,
-)
+from handlers.customers.parsing import CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line
 from handlers.messages import Reply
+from handlers.rules.addresses import normalise_email
 from handlers.rules.names import name_key
 from handlers.rules.words import first_word, parse_id, unquote
-from handlers.rules.addresses import normalise_email
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Person
 
@@ -53,7 +51,7 @@ async def group(ctx: Context, args: str) -> list[Reply]:
     return [ctx.say("customers_grouped", customer=person, group=group_row.name, created=created)]
 
 
-async def find_group(ctx: Context, name: str) -> CustomerGroup | None:
+async def find_customer_group(ctx: Context, name: str) -> CustomerGroup | None:
     """Group names are matched regardless of case (name_key), so "VIP" and "vip" are one group."""
     return await ctx.session.scalar(select(CustomerGroup).where(CustomerGroup.name_key == name_key(name)))
 
@@ -61,12 +59,12 @@ async def find_group(ctx: Context, name: str) -> CustomerGroup | None:
 async def find_or_create_group(ctx: Context, name: str) -> tuple[CustomerGroup, bool]:
     """The group of that name; a concurrent creation of the same name in any case is absorbed by the unique
     index on name_key (the database's word, not a check before the insert)."""
-    found = await find_group(ctx, name)
+    found = await find_customer_group(ctx, name)
     if found is not None:
         return found, False
     created = await ctx.session.execute(
         insert_ignoring_conflicts(ctx.uow.dialect, CustomerGroup, ["name_key"]).values(name=name))
-    return await find_group(ctx, name), bool(created.rowcount)
+    return await find_customer_group(ctx, name), bool(created.rowcount)
 
 
 async def ungroup(ctx: Context, args: str) -> list[Reply]:
@@ -74,7 +72,7 @@ async def ungroup(ctx: Context, args: str) -> list[Reply]:
     id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     name = one_line(unquote(rest), MAX_GROUP, "customers_group_empty")
-    group_row = await find_group(ctx, name)
+    group_row = await find_customer_group(ctx, name)
     if group_row is None:
         raise Refusal("customers_group_unknown", group=name)
     removed = await ctx.session.execute(delete(CustomerGroupMember).where(

@@ -14,7 +14,7 @@ from sqlalchemy import delete, exists, select, update
 
 from handlers.context import Context, Refusal
 from handlers.identity import confirm, issue_code
-from handlers.members.accounts import ephemeral, find_group, find_member, member_email
+from handlers.members.accounts import account_group, ephemeral, find_member, member_email
 from handlers.members.membership import display_name, subject
 from handlers.messages import Attachment, Reply
 from handlers.rules import profile as rules
@@ -131,7 +131,7 @@ async def bulk_targets(ctx: Context, target: str) -> tuple[str, list[tuple[Membe
     if target.lower() in ALL:
         label = target.lower()
     else:
-        group = await find_group(ctx, target)
+        group = await account_group(ctx, target)
         label = group.name
         query = query.where(Member.person_id.in_(select(Membership.person_id).where(Membership.group_id == group.id)))
     return label, list((await ctx.session.execute(query.order_by(Member.person_id))).all())

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
 from handlers.identity import normalise_email
-from handlers.members.groups import find_group
+from handlers.members.groups import find_seat_group
 from handlers.members.membership import (
     Invitee,
     add_memberships,
@@ -32,7 +32,7 @@ async def enroll(ctx: Context, args: str) -> list[Reply]:
     if len(tokens) < 3 or "@" not in tokens[-1]:
         raise Refusal("groups_usage", word="enroll")
     email = normalise_email(tokens[-1])
-    group, rest = await find_group(ctx, tokens[:-1], whole=False)
+    group, rest = await find_seat_group(ctx, tokens[:-1], whole=False)
     name = " ".join(" ".join(rest).split())
     if not name or len(name) > MAX_NAME:
         raise Refusal("groups_usage", word="enroll")

@@ -71,7 +71,7 @@ async def visible_groups(ctx: Context, full: frozenset[str]) -> list[tuple[int, 
     return [tuple(row) for row in await ctx.session.execute(query)]
 
 
-async def find_group(ctx: Context, tokens: list[str], whole: bool = True,
+async def find_seat_group(ctx: Context, tokens: list[str], whole: bool = True,
                      full: frozenset[str] = ADMINS) -> tuple[SeatGroup, list[str]]:
     """The group named at the start of `tokens` that the speaker may see; unknown and foreign look alike."""
     found = match_group(tokens, await visible_groups(ctx, full))
@@ -186,7 +186,7 @@ async def buy_more(ctx: Context, args: str) -> list[Reply]:
     tokens = split_words(args)
     if len(tokens) < 2:
         raise Refusal("groups_usage", word="seats")
-    group, _ = await find_group(ctx, tokens[:-1], full=OWNERS)
+    group, _ = await find_seat_group(ctx, tokens[:-1], full=OWNERS)
     seats = seat_count(tokens[-1])
     course = await course_of(ctx, group)
     if needs_approval(ctx, seats):
@@ -250,7 +250,7 @@ class MemberLine:
 
 async def members(ctx: Context, args: str) -> list[Reply]:
     """`members GROUP`: name, email, status, enrolled at, seat used; a long list also comes as a CSV file."""
-    group, _ = await find_group(ctx, split_words(args))
+    group, _ = await find_seat_group(ctx, split_words(args))
     await expire_invitations(ctx.uow, ctx.now)
     lines = await member_lines(ctx, group.id)
     shown = [(m, status_text(ctx, m)) for m in lines[:LIST_LIMIT]]

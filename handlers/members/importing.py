@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from handlers.context import Context, Refusal
 from handlers.identity import issue_code
 from handlers.members import uploads
-from handlers.members.groups import find_group
+from handlers.members.groups import find_seat_group
 from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, row_from_dict
 from handlers.members.membership import (
     Invitee,
@@ -48,7 +48,7 @@ async def import_members(ctx: Context, args: str) -> list[Reply]:
     """`import GROUP` with a CSV or XLSX: a dry run; `import GROUP confirm` then imports it."""
     tokens = split_words(args)
     confirm = bool(tokens) and tokens[-1].casefold() in CONFIRM
-    group, _ = await find_group(ctx, tokens[:-1] if confirm else tokens)
+    group, _ = await find_seat_group(ctx, tokens[:-1] if confirm else tokens)
     if confirm and ctx.inbound.channel == "email":
         return await ask_import_code(ctx, group)
     if confirm:
