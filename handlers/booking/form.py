@@ -167,10 +167,10 @@ def read_staff(words: list[str], staff: list[str], found: dict) -> list[str]:
 
 def book_command(q: BookingQuery) -> str:
     """The typed form of a query: what a button runs, and what a customer could type by email."""
-    parts = ["book", q.service]
-    if q.minute is not None:
+    parts = ["book", q.service or ""]  # every command a button runs names its service
+    if q.minute is not None and q.day is not None:  # a typed time always comes with its day
         parts += [q.day.isoformat(), hhmm(q.minute)]
-        if q.staff not in (None, ANY):
+        if q.staff is not None and q.staff != ANY:
             parts.append(q.staff)
         elif q.location:
             parts += ["at", q.location]

@@ -159,11 +159,13 @@ async def credentials_many(ctx: Context, target: str, kind: str, chosen: str | N
     return [summary, ephemeral(file, seconds)]
 
 
-async def bulk_split(ctx: Context, rows) -> tuple[list, list]:
+async def bulk_split(ctx: Context, rows: list[tuple[Member, Person]]) -> tuple[list[tuple[Member, Person]],
+                                                                            list[tuple[Member, Person]]]:
     """Activated members who may get credentials, and the others (not activated, or locked awaiting a reset)."""
     locked = set((await ctx.session.scalars(select(Credential.person_id).where(
         Credential.locked_at.is_not(None), Credential.reset_requested_at.is_(None)))).all())
-    ready, skipped = [], []
+    ready: list[tuple[Member, Person]] = []
+    skipped: list[tuple[Member, Person]] = []
     for member, person in rows:
         blocked = member.status != "activated" or member.person_id in locked
         (skipped if blocked else ready).append((member, person))
