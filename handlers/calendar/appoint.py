@@ -135,11 +135,11 @@ async def tell_staff(ctx: Context, appointment: Appointment, template: str) -> N
         return
     staff = await ctx.session.get(Person, appointment.staff_id)
     lang = staff.language or (ctx.business.language if ctx.business else ctx.config.default_language)
-    values = {"appointment": await view(ctx.uow, appointment), "by": ctx.person.name or ctx.sender}
+    changed, by = await view(ctx.uow, appointment), ctx.person.name or ctx.sender
     if address.startswith("email:"):
-        await ctx.mail(address.split(":", 1)[1], template, lang=lang, **values)
+        await ctx.mail(address.split(":", 1)[1], template, lang=lang, appointment=changed, by=by)
     else:
-        await ctx.notify(address, template, lang=lang, **values)
+        await ctx.notify(address, template, lang=lang, appointment=changed, by=by)
 
 
 async def closure_over(ctx: Context, appointment: Appointment) -> str | None:

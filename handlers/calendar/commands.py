@@ -31,17 +31,20 @@ STAFF = frozenset({"staff"})  # owners and admins imply staff (context.IMPLIED_R
 
 async def confirm_pending(ctx: Context, args: str) -> list[Reply]:
     """The Confirm button of a closure or a service deletion."""
-    data = pending(ctx, args, "closure", "service_delete")
-    if data is None:
+    data, conversation = pending(ctx, args, "closure", "service_delete"), ctx.conversation
+    if data is None or conversation is None:  # pending() finds no data without a conversation
         return [ctx.say("calendar_question_gone")]
-    if ctx.conversation.step == "closure":
+    if conversation.step == "closure":
         return await confirm_closure(ctx, data)
     return await confirm_service_delete(ctx, data)
 
 
 async def calendar_step(ctx: Context, text: str) -> list[Reply]:
     """A typed answer in an open calendar conversation: yes/no to a question, or the personal message."""
-    step, nonce = ctx.conversation.step, ctx.conversation.data.get("nonce", "")
+    conversation = ctx.conversation
+    if conversation is None:  # a flow step runs inside its conversation; gone meanwhile, the question is
+        return [ctx.say("calendar_question_gone")]
+    step, nonce = conversation.step, conversation.data.get("nonce", "")
     if step == "closure_message":
         return await send_closure_notices(ctx, text.strip()[:MAX_MESSAGE])
     if fold(text) in YES:

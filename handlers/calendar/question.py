@@ -46,6 +46,8 @@ async def skip_message(ctx: Context, args: str) -> list[Reply]:
 
 async def send_closure_notices(ctx: Context, message: str | None) -> list[Reply]:
     """Mail every affected customer who has an email; name the others, who must be told another way."""
+    if ctx.conversation is None:
+        return [ctx.say("calendar_question_gone")]
     ids = list(ctx.conversation.data["ids"])
     await ctx.end_flow()
     told: list[AppointmentView] = []
