@@ -47,7 +47,7 @@ from sqlalchemy.orm import aliased  # noqa: E402
 from handlers.appointments import (  # noqa: E402
     DayPlan, SlotTaken, claim, day_range, load_plan, qualified_staff,
 )
-from handlers.availability import cells, day_bounds, free_slots, local_minute  # noqa: E402
+from handlers.rules.availability import cells, day_bounds, free_slots, local_minute  # noqa: E402
 from storage.db import Store  # noqa: E402
 from storage.models import (  # noqa: E402
     Appointment, Business, Location, OpeningHours, Person, Service, SlotClaim, Staff, StaffHours, StaffService,

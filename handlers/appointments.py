@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, Integer, and_, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from handlers.availability import (
+from handlers.rules.availability import (
     Interval, StaffCalendar, cells, day_bounds, intersect, local_intervals, subtract,
 )
 from storage.db import UnitOfWork

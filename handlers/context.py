@@ -61,17 +61,6 @@ class Refusal(Exception):
         self.values = values
 
 
-MAX_ID = 2**31 - 1  # ids are PostgreSQL integers
-
-
-def known_id(number: int) -> int:
-    """A typed id as it may be looked up: one beyond the column's range is 0, which no row has.
-
-    Without this a long number is an error in PostgreSQL, not "unknown".
-    """
-    return number if number <= MAX_ID else 0
-
-
 def address_kind(address: str) -> str:
     return address.split(":", 1)[0]
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
 
-from handlers import codes
+from handlers.rules import codes
 from handlers.context import Context, Refusal, effective_roles
 from handlers.customers import record_email_change
 from handlers.messages import Reply

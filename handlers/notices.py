@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from handlers.context import Context
-from handlers.ics import Party, invite
+from handlers.rules.ics import Party, invite
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, Installation, Location, Person, Role, Service

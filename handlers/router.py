@@ -13,6 +13,7 @@ from handlers.context import (
     Clock, Context, DeskConfig, Refusal, SystemClock, effective_roles, load_context, new_key,
 )
 from handlers.messages import Choice, Inbound, Reply
+from handlers.rules.words import first_word
 from storage.db import Store, UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Person, Role
@@ -90,10 +91,8 @@ class CommandLine:
 
 def split_command(text: str) -> tuple[str, str]:
     """'/Book@desk_bot Massage …' → ('book', 'Massage …'); email's 'BOOK …' parses alike."""
-    parts = text.strip().split(None, 1)
-    if not parts:
-        return "", ""
-    return parts[0].lstrip("/").split("@", 1)[0].lower(), (parts[1] if len(parts) > 1 else "").strip()
+    word, rest = first_word(text)
+    return word.lstrip("/").split("@", 1)[0].lower(), rest.strip()
 
 
 async def hold_sender(uow: UnitOfWork, *senders: str) -> None:

@@ -5,16 +5,21 @@ works by email, where choices arrive as lines to reply with.
 """
 from __future__ import annotations
 
+from handlers.booking.catalog import load_catalog
 from handlers.booking.confirm import booking_exhausted, complete_booking
 from handlers.booking.form import (
-    ANY, FIRST_YEAR, LAST_YEAR, BookingQuery, book_command, parse_booking, parse_move, plausible, split_id,
+    ANY,
+    BookingQuery,
+    book_command,
+    parse_booking,
+    parse_move,
+    split_id,
 )
 from handlers.booking.manage import cancel_booking, list_bookings, move_booking
 from handlers.booking.walk import BOOKING, book
 from handlers.router import Command, Handlers
 
-__all__ = ["ANY", "FIRST_YEAR", "LAST_YEAR", "BookingQuery", "book_command", "handlers", "parse_booking",
-           "parse_move", "plausible", "split_id"]
+__all__ = ["ANY", "BookingQuery", "book_command", "handlers", "load_catalog", "parse_booking", "parse_move", "split_id"]
 
 
 def handlers() -> Handlers:

@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import exists, select
 
 from handlers.appointments import DayPlan, load_plan, qualified_staff
-from handlers.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
 from handlers.booking.form import ANY, BookingQuery, Commander
 from handlers.booking.rules import Rules, local_day, local_minutes
 from handlers.context import Context, Refusal
 from handlers.messages import Choice
+from handlers.rules.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
 from storage.db import UnitOfWork
 from storage.models import Appointment, Location, Person, Service, Staff, StaffHours, StaffService
 
@@ -44,7 +44,8 @@ def slots_on(plan: DayPlan, rules: Rules, scope: Scope, day: date, first_only: b
 
 def days_with_slots(plan: DayPlan, rules: Rules, scope: Scope, limit: int) -> list[date]:
     """The first `limit` days in reach that have at least one free slot."""
-    days, day = [], rules.first_day
+    days: list[date] = []
+    day = rules.first_day
     while day <= rules.last_day and len(days) < limit:
         if slots_on(plan, rules, scope, day, first_only=True):
             days.append(day)
@@ -63,7 +64,7 @@ def fits(calendar: StaffCalendar, start: datetime, end: datetime, anchor: dateti
 def places_at(plan: DayPlan, rules: Rules, scope: Scope, start: datetime, busy: bool = True) -> dict[int, int]:
     """Who may be booked at exactly `start`, and where: staff id → location id."""
     day = local_day(start, rules.tz)
-    anchor, places = day_bounds(day, rules.tz)[0], {}
+    anchor, places = day_bounds(day, rules.tz)[0], dict[int, int]()
     for location in scope.location_ids:
         for calendar in plan.calendars(day, rules.tz, [location], list(scope.staff_ids)):
             if fits(calendar, start, start + scope.length, anchor, rules, busy):
@@ -130,7 +131,8 @@ async def load_catalog(uow: UnitOfWork) -> Catalog:
     locations = await session.execute(select(Location.name, Location.id).order_by(Location.id))
     staff = await session.execute(select(Person.name, Person.id).join(Staff, Staff.person_id == Person.id)
                                   .where(Person.name.is_not(None)).order_by(Person.id))
-    return Catalog({s.name: s for s in services}, dict(locations.all()), dict(staff.all()))
+    return Catalog({s.name: s for s in services}, {name: i for name, i in locations},
+                   {name: i for name, i in staff if name is not None})
 
 
 async def offering(uow: UnitOfWork, service_id: int) -> dict[int, list[int]]:
@@ -144,7 +146,7 @@ async def offering(uow: UnitOfWork, service_id: int) -> dict[int, list[int]]:
     return {location: sorted(people) for location, people in sorted(found.items())}
 
 
-def narrow(catalog: Catalog, query: BookingQuery, offer: dict[int, list[int]]) -> Scope:
+def narrow(catalog: Catalog, service: Service, query: BookingQuery, offer: dict[int, list[int]]) -> Scope:
     """The locations and staff a query leaves open, or a refusal naming the valid ones."""
     locations = list(offer)
     if query.location is not None:
@@ -153,11 +155,11 @@ def narrow(catalog: Catalog, query: BookingQuery, offer: dict[int, list[int]]) -
                           locations=[catalog.location_name(i) for i in offer])
         locations = [catalog.locations[query.location]]
     staff = sorted({person for location in locations for person in offer[location]})
-    if query.staff not in (None, ANY):
+    if query.staff is not None and query.staff != ANY:
         if catalog.staff[query.staff] not in staff:
             raise Refusal("booking_unknown_staff", value=query.staff, staff=[catalog.staff_name(i) for i in staff])
         staff = [catalog.staff[query.staff]]
-    return Scope(catalog.services[query.service], tuple(locations), tuple(staff))
+    return Scope(service, tuple(locations), tuple(staff))
 
 
 # ---- choices ---------------------------------------------------------------------------------

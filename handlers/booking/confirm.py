@@ -13,7 +13,6 @@ from handlers.messages import Reply
 from handlers.notices import tell_customer, tell_staff_and_admins, verified_email, view
 from storage.models import Appointment, Code, Service
 
-
 # ---- the code comes back ---------------------------------------------------------------------
 
 
@@ -28,7 +27,8 @@ async def complete_booking(ctx: Context, code: Code) -> list[Reply]:
     appointment = await appointment_of(ctx, code.target)
     if appointment is None or appointment.status not in ("held", "expired"):
         return [ctx.say("booking_not_held")]
-    status = "requested" if ctx.business.booking_mode == "request" else "confirmed"
+    requests = ctx.business is not None and ctx.business.booking_mode == "request"
+    status = "requested" if requests else "confirmed"
     if not await settle_hold(ctx, appointment, status):
         return await hold_expired(ctx, appointment)
     email = await verified_email(ctx.uow, appointment.customer_id)
@@ -68,12 +68,13 @@ async def retry_offers(ctx: Context, appointment: Appointment) -> dict:
         return {"times_left": False, "choices": []}
     location = catalog.location_name(appointment.location_id) if appointment.location_id else None
     rules = booking_rules(ctx.business, ctx.now)
-    query = BookingQuery(service.name, location, ANY, local_day(appointment.start_at, rules.tz))
+    day = local_day(appointment.start_at, rules.tz)
+    query = BookingQuery(service.name, location, ANY, day)
     try:
-        scope = narrow(catalog, query, await offering(ctx.uow, service.id))
+        scope = narrow(catalog, service, query, await offering(ctx.uow, service.id))
     except Refusal:
         return {"times_left": False, "choices": []}
-    return await alternatives(ctx, scope, rules, query.day, booking_commander(query))
+    return await alternatives(ctx, scope, rules, day, booking_commander(query))
 
 
 async def booking_exhausted(ctx: Context, code: Code) -> list[Reply]:

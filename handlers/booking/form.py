@@ -1,13 +1,23 @@
 """The typed form, pure: reading `book …` and `move ID …`, and writing the commands that buttons run."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
 
-from handlers.context import Refusal, known_id
+from handlers.context import Refusal
 from handlers.messages import Choice
+from handlers.rules.words import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    OutOfRange,
+    clock_minutes,
+    first_word,
+    fold,
+    hhmm,
+    iso_date,
+    parse_id,
+)
 
 ANY = "*"  # "any free staff member"
 GRID_MINUTES = 5  # appointments start on the 5-minute cells that slot_claim guards
@@ -19,10 +29,6 @@ DATE_WORDS = frozenset({"on", "am"})
 TIME_WORDS = frozenset({"at", "um"})
 FILLER = frozenset({"uhr", "h", "o'clock"})
 KEYWORDS = LOCATION_WORDS | STAFF_WORDS | DATE_WORDS | TIME_WORDS
-ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-# The years a typed date may name (calendar words too): near year 1 or 9999, turning a day into UTC overflows.
-FIRST_YEAR, LAST_YEAR = 2000, 2100
-HH_MM = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 # (day, minute or None) → the command a button runs
 Commander = Callable[[date, "int | None"], str]
@@ -40,19 +46,6 @@ class BookingQuery:
     staff: str | None = None  # a staff member's name, or ANY
     day: date | None = None
     minute: int | None = None  # minutes after local midnight
-
-
-def fold(text: str) -> str:
-    """Compare names as people type them: any case, any spacing."""
-    return " ".join(text.split()).casefold()
-
-
-def pop_word(text: str) -> tuple[str, str]:
-    """The first word and the untouched rest (a personal message keeps its line breaks)."""
-    parts = text.strip().split(None, 1)
-    if not parts:
-        return "", ""
-    return parts[0], (parts[1] if len(parts) > 1 else "")
 
 
 def longest_name(tokens: list[str], names: list[str]) -> tuple[str | None, int]:
@@ -84,32 +77,22 @@ def leading_words(tokens: list[str]) -> str:
     return " ".join(taken or tokens[:1])[:60]
 
 
-def plausible(day: date) -> bool:
-    """True if the day lies in the years the desk works with (FIRST_YEAR to LAST_YEAR)."""
-    return FIRST_YEAR <= day.year <= LAST_YEAR
-
-
 def read_date(token: str) -> date:
     """YYYY-MM-DD as a date in the years the desk works with, or a refusal that quotes what was typed."""
-    match = ISO_DATE.match(token)
-    if match:
-        try:
-            day = date(*map(int, match.groups()))
-        except ValueError:
-            pass
-        else:
-            if not plausible(day):
-                raise Refusal("booking_date_range", value=token, first=FIRST_YEAR, last=LAST_YEAR)
-            return day
-    raise Refusal("booking_bad_format", value=token[:20])
+    try:
+        return iso_date(token)
+    except OutOfRange:
+        raise Refusal("booking_date_range", value=token, first=FIRST_YEAR, last=LAST_YEAR) from None
+    except ValueError:
+        raise Refusal("booking_bad_format", value=token[:20]) from None
 
 
 def read_time(token: str) -> int:
     """HH:MM as minutes after midnight, on the 5-minute grid."""
-    match = HH_MM.match(token)
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise Refusal("booking_bad_format", value=token[:20])
-    minute = int(match[1]) * 60 + int(match[2])
+    try:
+        minute = clock_minutes(token)
+    except ValueError:
+        raise Refusal("booking_bad_format", value=token[:20]) from None
     if minute % GRID_MINUTES:
         raise Refusal("booking_off_grid", value=token)
     return minute
@@ -182,17 +165,12 @@ def read_staff(words: list[str], staff: list[str], found: dict) -> list[str]:
     return words[used:]
 
 
-def hhmm(minute: int) -> str:
-    """Minutes after midnight as the HH:MM people type."""
-    return f"{minute // 60:02d}:{minute % 60:02d}"
-
-
 def book_command(q: BookingQuery) -> str:
     """The typed form of a query: what a button runs, and what a customer could type by email."""
-    parts = ["book", q.service]
-    if q.minute is not None:
+    parts = ["book", q.service or ""]  # every command a button runs names its service
+    if q.minute is not None and q.day is not None:  # a typed time always comes with its day
         parts += [q.day.isoformat(), hhmm(q.minute)]
-        if q.staff not in (None, ANY):
+        if q.staff is not None and q.staff != ANY:
             parts.append(q.staff)
         elif q.location:
             parts += ["at", q.location]
@@ -220,26 +198,26 @@ def move_commander(number: int) -> Commander:
 
 def split_id(args: str) -> tuple[int, str]:
     """`12 rest…` or `#12 rest…` → (12, 'rest…')."""
-    head, rest = pop_word(args)
-    number = head.lstrip("#")
-    if not (number.isascii() and number.isdigit()):
+    head, rest = first_word(args)
+    number = parse_id(head)
+    if number is None:
         raise Refusal("booking_bad_id", value=head[:20])
-    return known_id(int(number)), rest.strip()
+    return number, rest.strip()
 
 
 def parse_move(text: str) -> tuple[date | None, int | None, str]:
     """`[on] YYYY-MM-DD [[at] HH:MM] [message]` → (day, minute, message)."""
-    word, rest = pop_word(text)
+    word, rest = first_word(text)
     if fold(word) in DATE_WORDS:
-        word, rest = pop_word(rest)
+        word, rest = first_word(rest)
     if not word:
         return None, None, ""
     day = read_date(word)
-    word, tail = pop_word(rest)
+    word, tail = first_word(rest)
     if fold(word) in TIME_WORDS:
-        word, tail = pop_word(tail)
+        word, tail = first_word(tail)
     if not word[:1].isdigit():
         return day, None, rest.strip()
     minute = read_time(word)
-    filler, after = pop_word(tail)
+    filler, after = first_word(tail)
     return day, minute, (after if fold(filler) in FILLER else tail).strip()

@@ -7,7 +7,6 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from handlers.appointments import SlotTaken, live_condition, location_ids, move, release
-from handlers.availability import local_minute
 from handlers.booking.catalog import Scope, alternatives, day_choices, free_days, places_at, plan_for
 from handlers.booking.form import Commander, move_commander, parse_move, split_id
 from handlers.booking.rules import Rules, booking_rules, check_day, is_live, local_day
@@ -15,6 +14,7 @@ from handlers.booking.walk import target
 from handlers.context import Context, Refusal
 from handlers.messages import Choice, Reply
 from handlers.notices import AppointmentView, tell_customer, tell_staff_and_admins, view
+from handlers.rules.availability import local_minute
 from storage.models import Appointment, Service, Staff
 
 ADMINS = frozenset({"owner", "admin"})

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 from handlers.context import Refusal
 from storage.models import Appointment, Business
 
-
 # ---- the rules customers book under (pure) ---------------------------------------------------
 
 
@@ -30,8 +29,10 @@ class Rules:
         return self.earliest.astimezone(self.tz).date()
 
 
-def booking_rules(business: Business, now: datetime) -> Rules:
-    """The business's booking settings as they apply at `now`."""
+def booking_rules(business: Business | None, now: datetime) -> Rules:
+    """The business's booking settings as they apply at `now`; before any setup nothing is bookable."""
+    if business is None:
+        raise Refusal("booking_unavailable")
     tz = ZoneInfo(business.timezone)
     today = now.astimezone(tz).date()
     earliest = now + timedelta(minutes=business.min_notice_minutes)

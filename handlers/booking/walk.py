@@ -2,22 +2,33 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
 from handlers import identity
 from handlers.appointments import SlotTaken, claim, live_load, lock_calendars, release
-from handlers.availability import day_bounds, local_minute, pick_fairly
 from handlers.booking.catalog import (
-    MAX_TIMES, Catalog, Scope, alternatives, day_choices, free_days, free_times, load_catalog, narrow, offering,
-    places_at, plan_for, time_choices,
+    MAX_TIMES,
+    Catalog,
+    Scope,
+    alternatives,
+    day_choices,
+    free_days,
+    free_times,
+    load_catalog,
+    narrow,
+    offering,
+    places_at,
+    plan_for,
+    time_choices,
 )
 from handlers.booking.form import ANY, BookingQuery, book_command, booking_commander, parse_booking
 from handlers.booking.rules import Rules, booking_rules, check_day, local_day
 from handlers.context import Context, Refusal
 from handlers.messages import Choice, Reply
 from handlers.notices import AppointmentView, verified_email, view
+from handlers.rules.availability import day_bounds, local_minute, pick_fairly
 from storage.models import Appointment, Service
 
 BOOKING = "booking"  # the code purpose
@@ -35,14 +46,15 @@ async def book(ctx: Context, args: str) -> list[Reply]:
     if query.service is None:
         return [ctx.say("booking_pick_service", services=list(catalog.services.values()),
                         choices=[Choice(name, f"book {name}") for name in catalog.services])]
-    offer = await offering(ctx.uow, catalog.services[query.service].id)
-    scope, rules = narrow(catalog, query, offer), booking_rules(ctx.business, ctx.now)
+    service = catalog.services[query.service]
+    offer = await offering(ctx.uow, service.id)
+    scope, rules = narrow(catalog, service, query, offer), booking_rules(ctx.business, ctx.now)
     if query.day is None:
         return [await next_question(ctx, catalog, query, scope, offer, rules)]
     check_day(rules, query.day)
     if query.minute is None:
-        return [await ask_time(ctx, query, scope, rules)]
-    return await hold(ctx, query, scope, rules)
+        return [await ask_time(ctx, query, query.day, scope, rules)]
+    return await hold(ctx, query, query.day, query.minute, scope, rules)
 
 
 def named(staff: str | None) -> str | None:
@@ -74,59 +86,61 @@ async def ask_day(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules)
                    choices=day_choices(ctx, days, booking_commander(query)))
 
 
-async def ask_time(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules) -> Reply:
+async def ask_time(ctx: Context, query: BookingQuery, day: date, scope: Scope, rules: Rules) -> Reply:
     """Offer the free times of the chosen day, or other days if it is full."""
-    slots = await free_times(ctx.uow, rules, scope, query.day)
+    slots = await free_times(ctx.uow, rules, scope, day)
     if not slots:
         days = await free_days(ctx.uow, rules, scope)
-        raise Refusal("booking_day_full", day=query.day, choices=day_choices(ctx, days, booking_commander(query)))
+        raise Refusal("booking_day_full", day=day, choices=day_choices(ctx, days, booking_commander(query)))
     return ctx.say("booking_pick_time", service=query.service, location=query.location, staff=named(query.staff),
-                   day=query.day, more=len(slots) > MAX_TIMES,
+                   day=day, more=len(slots) > MAX_TIMES,
                    choices=time_choices(ctx, slots, rules, booking_commander(query)))
 
 
 # ---- holding a slot and sending the code -----------------------------------------------------
 
 
-async def hold(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules) -> list[Reply]:
+async def hold(ctx: Context, query: BookingQuery, day: date, minute: int, scope: Scope, rules: Rules) -> list[Reply]:
     """Hold the chosen slot and send the booking code by email (after asking for an address if needed)."""
-    start = local_minute(query.day, query.minute, rules.tz)
-    await check_start(ctx, query, scope, rules, start)
+    start = local_minute(day, minute, rules.tz)
+    await check_start(ctx, query, day, scope, rules, start)
     # Before the plan is read: a closure decided at this moment either comes first and is seen below,
     # or waits for this hold and then lists it.
     await lock_calendars(ctx.uow, sorted(scope.staff_ids), closing=False)
     released = await release_own_holds(ctx)
-    places = await places_for(ctx, query, scope, rules, start)
+    places = await places_for(ctx, query, day, scope, rules, start)
     email = await verified_email(ctx.uow, ctx.person.id)
     if email is None:
         await identity.ask_email_first(ctx, book_command(query), "booking_continue", "booking_label.continue")
         return [ctx.say("booking_need_email")]
     appointment = await claim_fairly(ctx, scope, places, start, rules)
     if appointment is None:  # someone was quicker between our look and our claim
-        offers = await alternatives(ctx, scope, rules, query.day, booking_commander(query))
+        offers = await alternatives(ctx, scope, rules, day, booking_commander(query))
         # A refusal, not a reply: rolling back puts the earlier holds released above back in place.
-        raise Refusal("booking_just_taken", day=query.day, start=start, **offers)
+        raise Refusal("booking_just_taken", day=day, start=start, **offers)
     return await send_code(ctx, appointment, email, released)
 
 
-async def check_start(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules, start: datetime) -> None:
+async def check_start(ctx: Context, query: BookingQuery, day: date, scope: Scope, rules: Rules,
+                      start: datetime) -> None:
     """Refuse a start in the past or inside the minimum notice (offering what is still free)."""
     if start <= rules.now:
-        raise Refusal("booking_in_past", day=query.day)
+        raise Refusal("booking_in_past", day=day)
     if start < rules.earliest:
-        offers = await alternatives(ctx, scope, rules, query.day, booking_commander(query))
-        raise Refusal("booking_too_soon", minutes=rules.min_notice, day=query.day, **offers)
+        offers = await alternatives(ctx, scope, rules, day, booking_commander(query))
+        raise Refusal("booking_too_soon", minutes=rules.min_notice, day=day, **offers)
 
 
-async def places_for(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules, start: datetime) -> dict[int, int]:
+async def places_for(ctx: Context, query: BookingQuery, day: date, scope: Scope, rules: Rules,
+                     start: datetime) -> dict[int, int]:
     """Who is free at `start`; else refuse: "just taken" if bookings block it, "not free" if hours do."""
-    plan = await plan_for(ctx.uow, rules, scope, query.day, query.day)
+    plan = await plan_for(ctx.uow, rules, scope, day, day)
     places = places_at(plan, rules, scope, start)
     if places:
         return places
     template = "booking_just_taken" if places_at(plan, rules, scope, start, busy=False) else "booking_not_free"
-    offers = await alternatives(ctx, scope, rules, query.day, booking_commander(query))
-    raise Refusal(template, day=query.day, start=start, **offers)
+    offers = await alternatives(ctx, scope, rules, day, booking_commander(query))
+    raise Refusal(template, day=day, start=start, **offers)
 
 
 async def release_own_holds(ctx: Context) -> list[AppointmentView]:
@@ -177,5 +191,5 @@ async def send_code(ctx: Context, appointment: Appointment, email: str, released
     until = appointment.hold_expires_at
     await ctx.mail(email, "booking_code_mail", code=code, appointment=v, until=until)
     await ctx.audit("appointment_held", target(appointment), staff=appointment.staff_id,
-                    start=appointment.start_at.isoformat(), until=until.isoformat())
+                    start=appointment.start_at.isoformat(), until=until.isoformat() if until else None)
     return [ctx.say("booking_held", appointment=v, email=email, until=until, released=released)]

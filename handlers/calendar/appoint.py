@@ -1,27 +1,27 @@
 """Appointments entered by staff: any time, for any customer by name, never over another appointment."""
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from handlers.appointments import SlotTaken, claim, live_condition
-from handlers.availability import local_minute, on_grid
 from handlers.calendar.lookup import active_services, find_service, find_staff, staff_members
 from handlers.calendar.rights import Actor, Member, actor, myself, require
-from handlers.calendar.words import AppointRequest, Invalid, fold, hhmm, parse_appoint, tokens
-from handlers.context import Context, Refusal, known_id
+from handlers.calendar.words import AppointRequest, Invalid, parse_appoint
+from handlers.context import Context, Refusal
 from handlers.messages import Reply
 from handlers.notices import chat_address, display_address, tell_customer, view
+from handlers.rules.availability import local_minute, on_grid
+from handlers.rules.words import fold, hhmm, parse_id, split_words
 from storage.models import Appointment, Closure, Location, Person, Service, StaffHours
 
 
 async def appoint(ctx: Context, args: str) -> list[Reply]:
     """`appoint CUSTOMER SERVICE DATE TIME [STAFF]`: outside opening hours too, never over another appointment."""
     services = await active_services(ctx)
-    request = parse_appoint(tokens(args), [s.name for s in services])
+    request = parse_appoint(split_words(args), [s.name for s in services])
     chosen = find_service(services, request.service)
     staff = await appoint_staff(ctx, await actor(ctx), request.staff)
     start = local_minute(request.day, request.minute, ZoneInfo(ctx.tz))
@@ -53,8 +53,9 @@ async def appoint_staff(ctx: Context, me: Actor, name: str | None) -> Member:
 
 async def customers_named(ctx: Context, text: str) -> list[Person]:
     """`#ID`, else every person whose name matches exactly, case-insensitively."""
-    if re.fullmatch(r"#[0-9]+", text):
-        person = await ctx.session.get(Person, known_id(int(text[1:])))
+    number = parse_id(text) if text.startswith("#") else None
+    if number is not None:
+        person = await ctx.session.get(Person, number)
         if person is None:
             raise Invalid("customer_id", value=text)
         return [person]
@@ -134,11 +135,11 @@ async def tell_staff(ctx: Context, appointment: Appointment, template: str) -> N
         return
     staff = await ctx.session.get(Person, appointment.staff_id)
     lang = staff.language or (ctx.business.language if ctx.business else ctx.config.default_language)
-    values = {"appointment": await view(ctx.uow, appointment), "by": ctx.person.name or ctx.sender}
+    changed, by = await view(ctx.uow, appointment), ctx.person.name or ctx.sender
     if address.startswith("email:"):
-        await ctx.mail(address.split(":", 1)[1], template, lang=lang, **values)
+        await ctx.mail(address.split(":", 1)[1], template, lang=lang, appointment=changed, by=by)
     else:
-        await ctx.notify(address, template, lang=lang, **values)
+        await ctx.notify(address, template, lang=lang, appointment=changed, by=by)
 
 
 async def closure_over(ctx: Context, appointment: Appointment) -> str | None:

@@ -10,23 +10,22 @@ from handlers.calendar.lookup import find_staff
 from handlers.calendar.question import FLOW, MESSAGE_TTL, SILENT, confirm_choices, settle_pending
 from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.views import ClosureView
-from handlers.calendar.words import (
-    EVERYONE_WORDS, ClosureRequest, Invalid, closure_window, fold, parse_off, parse_pause, tokens,
-)
+from handlers.calendar.words import EVERYONE_WORDS, ClosureRequest, Invalid, closure_window, parse_off, parse_pause
 from handlers.context import Context, new_key
 from handlers.messages import Reply
 from handlers.notices import view
+from handlers.rules.words import fold, split_words
 from storage.models import Appointment, Closure, Person
 
 
 async def off(ctx: Context, args: str) -> list[Reply]:
     """`off sick|vacation FROM [TO] [STAFF|all]`: whole days closed for online booking."""
-    return await close(ctx, parse_off(tokens(args)))
+    return await close(ctx, parse_off(split_words(args)))
 
 
 async def pause(ctx: Context, args: str) -> list[Reply]:
     """`pause DATE HH:MM-HH:MM [STAFF|all]`: hours closed for online booking."""
-    return await close(ctx, parse_pause(tokens(args)))
+    return await close(ctx, parse_pause(split_words(args)))
 
 
 async def close(ctx: Context, request: ClosureRequest) -> list[Reply]:

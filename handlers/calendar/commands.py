@@ -5,34 +5,46 @@ from handlers.calendar.appoint import appoint
 from handlers.calendar.closures import confirm_closure, off, pause
 from handlers.calendar.hours import hours
 from handlers.calendar.question import (
-    ABORT, CONFIRM, FLOW, MAX_MESSAGE, SILENT, abort_pending, confirm_choices, pending, send_closure_notices,
+    ABORT,
+    CONFIRM,
+    FLOW,
+    MAX_MESSAGE,
+    SILENT,
+    abort_pending,
+    confirm_choices,
+    pending,
+    send_closure_notices,
     skip_message,
 )
 from handlers.calendar.requests import approve, list_requests, mode, reject
 from handlers.calendar.rights import Run, guarded
 from handlers.calendar.services import confirm_service_delete, list_services, service
 from handlers.calendar.views import show_day, show_week
-from handlers.calendar.words import NO, YES, fold
+from handlers.calendar.words import NO, YES
 from handlers.context import Context
 from handlers.messages import Reply
 from handlers.router import Command, Handlers
+from handlers.rules.words import fold
 
 STAFF = frozenset({"staff"})  # owners and admins imply staff (context.IMPLIED_ROLES)
 
 
 async def confirm_pending(ctx: Context, args: str) -> list[Reply]:
     """The Confirm button of a closure or a service deletion."""
-    data = pending(ctx, args, "closure", "service_delete")
-    if data is None:
+    data, conversation = pending(ctx, args, "closure", "service_delete"), ctx.conversation
+    if data is None or conversation is None:  # pending() finds no data without a conversation
         return [ctx.say("calendar_question_gone")]
-    if ctx.conversation.step == "closure":
+    if conversation.step == "closure":
         return await confirm_closure(ctx, data)
     return await confirm_service_delete(ctx, data)
 
 
 async def calendar_step(ctx: Context, text: str) -> list[Reply]:
     """A typed answer in an open calendar conversation: yes/no to a question, or the personal message."""
-    step, nonce = ctx.conversation.step, ctx.conversation.data.get("nonce", "")
+    conversation = ctx.conversation
+    if conversation is None:  # a flow step runs inside its conversation; gone meanwhile, the question is
+        return [ctx.say("calendar_question_gone")]
+    step, nonce = conversation.step, conversation.data.get("nonce", "")
     if step == "closure_message":
         return await send_closure_notices(ctx, text.strip()[:MAX_MESSAGE])
     if fold(text) in YES:

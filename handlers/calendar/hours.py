@@ -7,15 +7,16 @@ from sqlalchemy import delete, select
 
 from handlers.calendar.lookup import Named, find_staff, locations
 from handlers.calendar.rights import Member, actor, myself, require
-from handlers.calendar.words import HoursRequest, Invalid, fold, hhmm, parse_hours, tokens, week_rows
+from handlers.calendar.words import HoursRequest, Invalid, parse_hours, week_rows
 from handlers.context import Context
 from handlers.messages import Reply
+from handlers.rules.words import fold, hhmm, split_words
 from storage.models import Location, OpeningHours, StaffHours
 
 
 async def hours(ctx: Context, args: str) -> list[Reply]:
     """`hours LOCATION DAY RANGES` or `hours STAFF LOCATION DAY RANGES`; alone, every week's hours."""
-    words = tokens(args)
+    words = split_words(args)
     if not words:
         return await show_all_hours(ctx)
     request = parse_hours(words)

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from handlers.calendar.rights import Member
-from handlers.calendar.words import ME, Invalid, fold
+from handlers.calendar.words import ME, Invalid
 from handlers.context import Context
+from handlers.rules.words import fold
 from storage.models import Location, Person, Service, Staff
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from handlers.context import Context
 from handlers.messages import Choice, Reply
-from handlers.notices import tell_customer, view
+from handlers.notices import AppointmentView, tell_customer, view
 from storage.models import Appointment
 
 FLOW = "calendar"
@@ -46,9 +46,12 @@ async def skip_message(ctx: Context, args: str) -> list[Reply]:
 
 async def send_closure_notices(ctx: Context, message: str | None) -> list[Reply]:
     """Mail every affected customer who has an email; name the others, who must be told another way."""
+    if ctx.conversation is None:
+        return [ctx.say("calendar_question_gone")]
     ids = list(ctx.conversation.data["ids"])
     await ctx.end_flow()
-    told, untold = [], []
+    told: list[AppointmentView] = []
+    untold: list[AppointmentView] = []
     for appointment_id in ids:
         appointment = await ctx.session.get(Appointment, appointment_id)
         sent = await tell_customer(ctx, appointment, "calendar_cancelled_mail", message=message, method="CANCEL")

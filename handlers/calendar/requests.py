@@ -7,10 +7,11 @@ from handlers.appointments import release
 from handlers.calendar.appoint import tell_staff
 from handlers.calendar.question import MAX_MESSAGE
 from handlers.calendar.rights import actor, require
-from handlers.calendar.words import MODES, Invalid, fold, parse_id
+from handlers.calendar.words import MODES, Invalid, parse_id
 from handlers.context import Context
 from handlers.messages import Reply
 from handlers.notices import tell_customer, view
+from handlers.rules.words import fold
 from storage.models import Appointment
 
 MAX_REQUEST_BUTTONS = 10

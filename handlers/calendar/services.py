@@ -9,12 +9,11 @@ from handlers.appointments import live_condition
 from handlers.calendar.lookup import active_services, find_service, find_staff
 from handlers.calendar.question import FLOW, confirm_choices, settle_pending
 from handlers.calendar.rights import actor, require
-from handlers.calendar.words import (
-    ADD_WORDS, DELETE_WORDS, NOBODY, STAFF_WORDS, Invalid, colour_dot, fold, parse_service_add, tokens,
-)
+from handlers.calendar.words import ADD_WORDS, DELETE_WORDS, NOBODY, STAFF_WORDS, Invalid, colour_dot, parse_service_add
 from handlers.context import Context, new_key
 from handlers.messages import Reply
 from handlers.notices import view
+from handlers.rules.words import fold, split_words
 from storage.models import Appointment, Person, Service, StaffService
 
 
@@ -47,7 +46,7 @@ async def list_services(ctx: Context, args: str) -> list[Reply]:
 
 async def service(ctx: Context, args: str) -> list[Reply]:
     """`service add NAME MINUTES [#colour] [price]` or `service delete NAME`; alone, the list."""
-    words = tokens(args)
+    words = split_words(args)
     if not words:
         return await list_services(ctx, "")
     action, rest = fold(words[0]), words[1:]

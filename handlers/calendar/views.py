@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from handlers.appointments import live_condition
-from handlers.availability import day_bounds
 from handlers.calendar.lookup import find_staff, local_date, locations
 from handlers.calendar.rights import Actor, actor, require
-from handlers.calendar.words import EVERYONE_WORDS, colour_dot, fold, parse_when, tokens
+from handlers.calendar.words import EVERYONE_WORDS, colour_dot, parse_when
 from handlers.context import Context
 from handlers.messages import Reply
+from handlers.rules.availability import day_bounds
+from handlers.rules.words import fold, split_words
 from storage.models import Appointment, Closure, Location, Person, Service
 
 
@@ -68,13 +69,13 @@ def group_days(days: Sequence[date], tz: ZoneInfo, entries: Sequence[Entry],
 
 async def show_day(ctx: Context, args: str) -> list[Reply]:
     """`day [DATE] [STAFF]`: one day of the calendar."""
-    day, who = parse_when(tokens(args), local_date(ctx, ctx.now))
+    day, who = parse_when(split_words(args), local_date(ctx, ctx.now))
     return await show_days(ctx, [day], who)
 
 
 async def show_week(ctx: Context, args: str) -> list[Reply]:
     """`week [DATE] [STAFF]`: Monday to Sunday of the week with that date."""
-    day, who = parse_when(tokens(args), local_date(ctx, ctx.now))
+    day, who = parse_when(split_words(args), local_date(ctx, ctx.now))
     monday = day - timedelta(days=day.weekday())
     return await show_days(ctx, [monday + timedelta(days=i) for i in range(7)], who)
 

@@ -7,10 +7,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers.availability import day_bounds, local_minute
-from handlers.booking import FIRST_YEAR, LAST_YEAR, plausible
-from handlers.context import Refusal, known_id
-from handlers.setup import COLOUR, PRICE, parse_range
+from handlers.context import Refusal
+from handlers.rules.availability import day_bounds, local_minute
+from handlers.rules.values import COLOUR, PRICE, parse_range
+from handlers.rules.words import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    OutOfRange,
+    clock_minutes,
+    fold,
+    hhmm,
+    iso_date,
+    looks_like_date,
+)
+from handlers.rules.words import parse_id as read_id
 
 MAX_CLOSURE_DAYS = 366
 MAX_SERVICE_MINUTES = 720
@@ -33,9 +43,6 @@ NOBODY = frozenset({"nobody", "none", "niemand", "keiner", "-"})
 TODAY, TOMORROW = frozenset({"today", "heute"}), frozenset({"tomorrow", "morgen"})
 YES = frozenset({"yes", "ja", "ok", "confirm"})
 NO = frozenset({"no", "nein", "abort", "abbrechen"})
-TOKEN = re.compile(r'"([^"]*)"|“([^”]*)”|„([^“”]*)[“”]|(\S+)')
-DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 SHORT_COLOUR = re.compile(r"^#[0-9a-f]{3}$")
 PRICE_LIKE = re.compile(r"^(€\d+([.,]\d{1,4})?|\d+[.,]\d{1,4}€?|\d+€)$")  # minutes are bare digits
 
@@ -52,36 +59,22 @@ class Invalid(Refusal):
         super().__init__("calendar_invalid", problem=problem, **values)
 
 
-def tokens(text: str) -> list[str]:
-    """Split on spaces, keeping "quoted names" (also „German“ and “curly” quotes) together."""
-    found = [next(g for g in match.groups() if g is not None).strip() for match in TOKEN.finditer(text)]
-    return [token for token in found if token]
-
-
-def fold(text: str) -> str:
-    """A name as it is compared: spaces collapsed, case folded."""
-    return " ".join(text.split()).casefold()
-
-
 def parse_date(text: str) -> date:
-    """'2026-12-07' as a date, in the years the desk works with (booking.FIRST_YEAR to LAST_YEAR)."""
+    """'2026-12-07' as a date, in the years the desk works with (FIRST_YEAR to LAST_YEAR)."""
     try:
-        day = date.fromisoformat(text) if DATE.match(text) else None
+        return iso_date(text)
+    except OutOfRange:
+        raise Invalid("date_range", value=text, first=FIRST_YEAR, last=LAST_YEAR) from None
     except ValueError:
-        day = None
-    if day is None:
-        raise Invalid("date", value=text)
-    if not plausible(day):
-        raise Invalid("date_range", value=text, first=FIRST_YEAR, last=LAST_YEAR)
-    return day
+        raise Invalid("date", value=text) from None
 
 
 def parse_clock(text: str) -> int:
     """'09:30' as minutes after midnight."""
-    match = CLOCK.match(text)
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise Invalid("time", value=text)
-    return int(match.group(1)) * 60 + int(match.group(2))
+    try:
+        return clock_minutes(text)
+    except ValueError:
+        raise Invalid("time", value=text) from None
 
 
 def parse_weekday(text: str) -> int | None:
@@ -137,11 +130,11 @@ def parse_price(text: str) -> str:
 
 
 def parse_id(text: str) -> int:
-    """'12' or '#12' as 12 (see known_id for numbers too long to be an id)."""
-    value = text.strip().lstrip("#")
-    if not is_number(value):
+    """'12' or '#12' as 12 (an id too long for the database is 0, which no row has)."""
+    number = read_id(text)
+    if number is None:
         raise Invalid("id", value=text.strip())
-    return known_id(int(value))
+    return number
 
 
 @dataclass(frozen=True)
@@ -202,7 +195,7 @@ class AppointRequest:
 
 def parse_appoint(words: list[str], service_names: Iterable[str]) -> AppointRequest:
     """CUSTOMER SERVICE DATE TIME [STAFF]; the customer is what comes before a known service name."""
-    at = next((i for i, w in enumerate(words) if DATE.match(w)), None)
+    at = next((i for i, w in enumerate(words) if looks_like_date(w)), None)
     if at is None or at < 2:
         raise Invalid("form")
     if at + 1 >= len(words):
@@ -237,7 +230,7 @@ def parse_off(words: list[str]) -> ClosureRequest:
     if len(words) < 2:
         raise Invalid("form")
     first, rest = parse_date(words[1]), words[2:]
-    last = parse_date(rest.pop(0)) if rest and DATE.match(rest[0]) else first
+    last = parse_date(rest.pop(0)) if rest and looks_like_date(rest[0]) else first
     if last < first:
         raise Invalid("date_order", first=first, last=last)
     if (last - first).days >= MAX_CLOSURE_DAYS:
@@ -263,7 +256,7 @@ def parse_when(words: list[str], today: date) -> tuple[date, str | None]:
     """[DATE|today|tomorrow] [STAFF] for the day and week views."""
     if words and fold(words[0]) in TODAY | TOMORROW:
         return today + timedelta(days=fold(words[0]) in TOMORROW), " ".join(words[1:]) or None
-    if words and DATE.match(words[0]):
+    if words and looks_like_date(words[0]):
         return parse_date(words[0]), " ".join(words[1:]) or None
     return today, " ".join(words) or None
 
@@ -281,10 +274,6 @@ def colour_dot(colour: str | None) -> str:
         return "▫️"
     rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
     return min(DOTS, key=lambda dot: sum((a - b) ** 2 for a, b in zip(rgb, dot[1])))[0]
-
-
-def hhmm(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def week_rows(rows: Iterable[tuple[int, int, int]]) -> list[tuple[int, list[str]]]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 from handlers.customers.card import customer
 from handlers.customers.changes import accept, ignore, list_changes
 from handlers.customers.finding import list_customers
-from handlers.customers.parsing import ADMINS, TEAM, like_pattern, parse_id, split_first
+from handlers.customers.parsing import ADMINS, TEAM, like_pattern
 from handlers.customers.profile import own_name, record_email_change
 from handlers.customers.record import booking
 from handlers.router import Command, Handlers
 
-__all__ = ["handlers", "like_pattern", "parse_id", "record_email_change", "split_first"]
+__all__ = ["handlers", "like_pattern", "record_email_change"]
 
 
 def handlers() -> Handlers:

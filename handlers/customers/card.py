@@ -11,9 +11,10 @@ from handlers.appointments import live_condition
 from handlers.context import Context, Refusal
 from handlers.customers.changes import change_choices
 from handlers.customers.finding import addresses_of
-from handlers.customers.parsing import ADMINS, CARD_LIMIT, LIST_LIMIT, denied, find_customer, split_first
+from handlers.customers.parsing import ADMINS, CARD_LIMIT, LIST_LIMIT, denied, find_customer
 from handlers.customers.record import ACTIONS
 from handlers.messages import Reply
+from handlers.rules.words import first_word
 from storage.models import (
     Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Location, Person, ProfileChange, Service,
 )
@@ -35,7 +36,7 @@ class AppointmentLine:
 
 async def customer(ctx: Context, args: str) -> list[Reply]:
     """`customer ID` shows the card; `customer rename|note|group|ungroup|new …` changes the record (admins)."""
-    head, rest = split_first(args)
+    head, rest = first_word(args)
     action = ACTIONS.get(head.lower())
     if action is None:
         if not head:

@@ -4,8 +4,9 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 
 from handlers.context import Context, Refusal
-from handlers.customers.parsing import LIST_LIMIT, parse_id
+from handlers.customers.parsing import LIST_LIMIT
 from handlers.messages import Choice, Reply
+from handlers.rules.words import parse_id
 from storage.models import Address, Person, ProfileChange
 
 

@@ -10,7 +10,8 @@ from handlers.appointments import live_condition
 from handlers.context import Context
 from handlers.customers.parsing import LIST_LIMIT, MAX_NAME, is_customer, like_pattern
 from handlers.messages import Reply
-from handlers.names import name_key, unquote
+from handlers.rules.names import name_key
+from handlers.rules.words import unquote
 from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMember, Person, ProfileChange
 
 

@@ -1,12 +1,11 @@
 """Customers' parsing and checks: ids, one-line values and notes, LIKE patterns, who counts as a customer."""
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import exists, select
 
-from handlers.context import Context, Refusal, known_id
+from handlers.context import Context, Refusal
 from handlers.messages import Reply
+from handlers.rules.words import parse_id
 from storage.models import Person, Role, Staff
 
 ADMINS = frozenset({"owner", "admin"})
@@ -17,7 +16,6 @@ CARD_LIMIT = 10
 MAX_NAME = 200  # person.name
 MAX_GROUP = 120  # customer_group.name
 MAX_NOTE = 2000
-ID = re.compile(r"^#?(\d{1,12})$", re.ASCII)
 CLEAR = "-"  # `booking note ID -` removes the note
 
 
@@ -41,21 +39,6 @@ def note_text(text: str) -> str:
     if len(value) > MAX_NOTE:
         raise Refusal("customers_too_long", limit=MAX_NOTE, length=len(value))
     return value
-
-
-def parse_id(text: str) -> int | None:
-    """'12' or '#12' → 12; anything else → None. Ids beyond the column range come back as 0 (unknown)."""
-    match = ID.match(text.strip())
-    if match is None:
-        return None
-    number = int(match.group(1))
-    return known_id(number)
-
-
-def split_first(text: str) -> tuple[str, str]:
-    """'12 Anna Berger' → ('12', 'Anna Berger')."""
-    parts = text.strip().split(None, 1)
-    return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
 
 
 def like_pattern(text: str) -> str:

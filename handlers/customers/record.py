@@ -5,12 +5,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
-from handlers.customers.parsing import (
-    CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line, parse_id, split_first,
-)
+from handlers.customers.parsing import CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line
 from handlers.messages import Reply
-from handlers.names import name_key, unquote
 from handlers.rules.addresses import normalise_email
+from handlers.rules.names import name_key
+from handlers.rules.words import first_word, parse_id, unquote
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Person
 
@@ -19,7 +18,7 @@ from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMem
 
 async def rename(ctx: Context, args: str) -> list[Reply]:
     """`customer rename ID NEW NAME`: fix a pseudonym in the business's own record."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     name = one_line(rest, MAX_NAME, "customers_name_empty")
     old, person.name = person.name, name
@@ -29,7 +28,7 @@ async def rename(ctx: Context, args: str) -> list[Reply]:
 
 async def add_note(ctx: Context, args: str) -> list[Reply]:
     """`customer note ID TEXT`: a note on the customer, signed by the speaker's address."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     text = note_text(rest)
     ctx.session.add(CustomerNote(person_id=person.id, author=ctx.sender, text=text, created_at=ctx.now))
@@ -39,7 +38,7 @@ async def add_note(ctx: Context, args: str) -> list[Reply]:
 
 async def group(ctx: Context, args: str) -> list[Reply]:
     """`customer group ID GROUP`: add to a group, creating the group if it is new (several groups are fine)."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     name = one_line(unquote(rest), MAX_GROUP, "customers_group_empty")
     group_row, created = await find_or_create_group(ctx, name)
@@ -52,7 +51,7 @@ async def group(ctx: Context, args: str) -> list[Reply]:
     return [ctx.say("customers_grouped", customer=person, group=group_row.name, created=created)]
 
 
-async def find_group(ctx: Context, name: str) -> CustomerGroup | None:
+async def find_customer_group(ctx: Context, name: str) -> CustomerGroup | None:
     """Group names are matched regardless of case (name_key), so "VIP" and "vip" are one group."""
     return await ctx.session.scalar(select(CustomerGroup).where(CustomerGroup.name_key == name_key(name)))
 
@@ -60,20 +59,20 @@ async def find_group(ctx: Context, name: str) -> CustomerGroup | None:
 async def find_or_create_group(ctx: Context, name: str) -> tuple[CustomerGroup, bool]:
     """The group of that name; a concurrent creation of the same name in any case is absorbed by the unique
     index on name_key (the database's word, not a check before the insert)."""
-    found = await find_group(ctx, name)
+    found = await find_customer_group(ctx, name)
     if found is not None:
         return found, False
     created = await ctx.session.execute(
         insert_ignoring_conflicts(ctx.uow.dialect, CustomerGroup, ["name_key"]).values(name=name))
-    return await find_group(ctx, name), bool(created.rowcount)
+    return await find_customer_group(ctx, name), bool(created.rowcount)
 
 
 async def ungroup(ctx: Context, args: str) -> list[Reply]:
     """`customer ungroup ID GROUP`: take the customer out of one group; the group itself stays."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     person = await find_customer(ctx, id_text)
     name = one_line(unquote(rest), MAX_GROUP, "customers_group_empty")
-    group_row = await find_group(ctx, name)
+    group_row = await find_customer_group(ctx, name)
     if group_row is None:
         raise Refusal("customers_group_unknown", group=name)
     removed = await ctx.session.execute(delete(CustomerGroupMember).where(
@@ -130,10 +129,10 @@ async def namesakes(ctx: Context, person: Person) -> list[Person]:
 
 async def booking(ctx: Context, args: str) -> list[Reply]:
     """`booking note ID TEXT`: set (or with "-" remove) an appointment's note; the card shows it."""
-    head, rest = split_first(args)
+    head, rest = first_word(args)
     if head.lower() not in ("note", "notiz"):
         raise Refusal("customers_booking_usage")
-    id_text, text = split_first(rest)
+    id_text, text = first_word(rest)
     number = parse_id(id_text)
     if number is None:
         raise Refusal("customers_bad_id", value=id_text[:40])

@@ -13,16 +13,21 @@ from datetime import timedelta
 from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 
-from handlers import profile_rules as rules
 from handlers.context import Context, Refusal
-from handlers.customers import parse_id, split_first
 from handlers.identity import normalise_email
+from handlers.members.groups import find_seat_group
 from handlers.members.membership import (
-    business_language, display_name, expire_invitations, invite, subject, take_seats,
+    business_language,
+    display_name,
+    expire_invitations,
+    invite,
+    subject,
+    take_seats,
 )
 from handlers.members.rules import ADMINS, LIST_LIMIT
 from handlers.messages import Reply
-from handlers.names import name_key, unquote
+from handlers.rules import profile as rules
+from handlers.rules.words import first_word, parse_id, split_words, unquote
 from storage.models import Address, Credential, Member, Membership, Person, SeatGroup
 from templates import language
 
@@ -170,7 +175,7 @@ async def refuse_clash(ctx: Context, person_id: int, field: str, column, value) 
 
 async def set_fields(ctx: Context, args: str) -> list[Reply]:
     """`member set ID field=value …`: profile and services for anyone, configuration only once activated."""
-    id_text, rest = split_first(args)
+    id_text, rest = first_word(args)
     member = await find_member(ctx, id_text)
     words, options = rules.parse_options(rest)
     if words or not options:
@@ -249,18 +254,17 @@ def card_choices(ctx: Context, member: Member) -> list:
 
 # ---- groups -------------------------------------------------------------------------------------
 
-async def find_group(ctx: Context, text: str) -> SeatGroup:
-    """A seat group by name (quoted or not, any case) or number, or a refusal naming what was typed."""
-    name = unquote(text)
-    if not name:
+async def account_group(ctx: Context, text: str) -> SeatGroup:
+    """A seat group by name (quoted or not, any case) or number ('12' or '#12'), found as every group word
+    finds one (find_seat_group), or a refusal naming what was typed."""
+    tokens = split_words(text)
+    if not tokens:
         raise Refusal("accounts_group_usage")
-    group = await ctx.session.scalar(select(SeatGroup).where(SeatGroup.name_key == name_key(name)))
-    number = parse_id(name)
-    if group is None and number:
-        group = await ctx.session.get(SeatGroup, number)
-    if group is None:
-        raise Refusal("accounts_group_unknown", group=name[:120])
-    return group
+    number = parse_id(text)
+    try:
+        return (await find_seat_group(ctx, [f"#{number}"] if number else tokens))[0]
+    except Refusal:  # the only refusal: no such group; the one who asks here sees every group
+        raise Refusal("accounts_group_unknown", group=unquote(text)[:120]) from None
 
 
 async def warn_if_pending_in_queue(ctx: Context, person_id: int, group: SeatGroup) -> Reply | None:
@@ -275,9 +279,9 @@ async def warn_if_pending_in_queue(ctx: Context, person_id: int, group: SeatGrou
 
 async def put_in_group(ctx: Context, args: str) -> list[Reply]:
     """`member group ID GROUP`: the member takes a free seat of the group (pending members may too)."""
-    id_text, name = split_first(args)
+    id_text, name = first_word(args)
     member = await find_member(ctx, id_text)
-    group = await find_group(ctx, name)
+    group = await account_group(ctx, name)
     if await ctx.session.scalar(select(exists().where(Membership.group_id == group.id,
                                                       Membership.person_id == member.person_id))):
         raise Refusal("accounts_group_already", who=display_name(member), group=group.name)
@@ -301,7 +305,7 @@ async def put_in_group(ctx: Context, args: str) -> list[Reply]:
 
 async def delete_member(ctx: Context, args: str) -> list[Reply]:
     """`member delete ID`: for activated members only, after an explicit confirmation."""
-    id_text, answer = split_first(args)
+    id_text, answer = first_word(args)
     member = await find_member(ctx, id_text)
     if answer:
         return await answer_delete(ctx, member.person_id, answer)

@@ -12,14 +12,13 @@ from datetime import datetime
 
 from sqlalchemy import delete, exists, select, update
 
-from handlers import profile_rules as rules
 from handlers.context import Context, Refusal
-from handlers.customers import parse_id
 from handlers.identity import confirm, issue_code
-from handlers.members.accounts import ephemeral, find_group, find_member, member_email
+from handlers.members.accounts import account_group, ephemeral, find_member, member_email
 from handlers.members.membership import display_name, subject
 from handlers.messages import Attachment, Reply
-from handlers.names import split_first as split_name
+from handlers.rules import profile as rules
+from handlers.rules.words import parse_id, split_first
 from storage.db import UnitOfWork
 from storage.models import Address, Audit, Code, Credential, Member, Membership, Person
 
@@ -54,7 +53,7 @@ async def credentials(ctx: Context, args: str, *, show_seconds: int = SHOW_SECON
     """`credentials ID|GROUP|all [code|PASSWORD]`: new credentials, shown once, kept only as a hash."""
     if ctx.inbound.channel == "email":
         raise Refusal("accounts_credentials_not_by_email")  # a mail cannot be taken back after a minute
-    target, rest = split_name(args)  # a group name may be quoted, as in every command that takes one
+    target, rest = split_first(args)  # a group name may be quoted, as in every command that takes one
     if not target:
         raise Refusal("accounts_credentials_usage")
     kind, chosen = credential_request(rest)
@@ -132,7 +131,7 @@ async def bulk_targets(ctx: Context, target: str) -> tuple[str, list[tuple[Membe
     if target.lower() in ALL:
         label = target.lower()
     else:
-        group = await find_group(ctx, target)
+        group = await account_group(ctx, target)
         label = group.name
         query = query.where(Member.person_id.in_(select(Membership.person_id).where(Membership.group_id == group.id)))
     return label, list((await ctx.session.execute(query.order_by(Member.person_id))).all())
@@ -160,11 +159,13 @@ async def credentials_many(ctx: Context, target: str, kind: str, chosen: str | N
     return [summary, ephemeral(file, seconds)]
 
 
-async def bulk_split(ctx: Context, rows) -> tuple[list, list]:
+async def bulk_split(ctx: Context, rows: list[tuple[Member, Person]]) -> tuple[list[tuple[Member, Person]],
+                                                                            list[tuple[Member, Person]]]:
     """Activated members who may get credentials, and the others (not activated, or locked awaiting a reset)."""
     locked = set((await ctx.session.scalars(select(Credential.person_id).where(
         Credential.locked_at.is_not(None), Credential.reset_requested_at.is_(None)))).all())
-    ready, skipped = [], []
+    ready: list[tuple[Member, Person]] = []
+    skipped: list[tuple[Member, Person]] = []
     for member, person in rows:
         blocked = member.status != "activated" or member.person_id in locked
         (skipped if blocked else ready).append((member, person))

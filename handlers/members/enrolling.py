@@ -10,23 +10,29 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
 from handlers.identity import normalise_email
-from handlers.members.groups import find_group
+from handlers.members.groups import find_seat_group
 from handlers.members.membership import (
-    Invitee, add_memberships, current_membership, member_statuses, seats_missing, take_seats, welcome_members,
+    Invitee,
+    add_memberships,
+    current_membership,
+    member_statuses,
+    seats_missing,
+    take_seats,
+    welcome_members,
 )
 from handlers.members.rules import MAX_NAME
 from handlers.messages import Reply
-from handlers.names import words
+from handlers.rules.words import split_words
 from storage.models import Address, Person, SeatGroup
 
 
 async def enroll(ctx: Context, args: str) -> list[Reply]:
     """`enroll GROUP NAME EMAIL`: take a free seat and invite the member (pending until they accept)."""
-    tokens = words(args)
+    tokens = split_words(args)
     if len(tokens) < 3 or "@" not in tokens[-1]:
         raise Refusal("groups_usage", word="enroll")
     email = normalise_email(tokens[-1])
-    group, rest = await find_group(ctx, tokens[:-1], whole=False)
+    group, rest = await find_seat_group(ctx, tokens[:-1], whole=False)
     name = " ".join(" ".join(rest).split())
     if not name or len(name) > MAX_NAME:
         raise Refusal("groups_usage", word="enroll")

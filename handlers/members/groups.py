@@ -14,23 +14,51 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
 from handlers.members.membership import (
-    REASON_EXPIRED, bind_chat, course_of, expire_invitations, secret_digest, seats_missing, take_seats,
+    REASON_EXPIRED,
+    bind_chat,
+    course_of,
+    expire_invitations,
+    seats_missing,
+    secret_digest,
+    take_seats,
 )
 from handlers.members.orders import (
-    GROUP_LINK, add_bought, invoice_lines, issue_group_link, line_text, mail_order, money, needs_approval,
-    order_waits, place_order, invoice_view,
+    GROUP_LINK,
+    add_bought,
+    invoice_lines,
+    invoice_view,
+    issue_group_link,
+    line_text,
+    mail_order,
+    money,
+    needs_approval,
+    order_waits,
+    place_order,
 )
 from handlers.members.rules import (
-    ADMINS, FULL_ACCESS, GROUP_BUTTONS, LIST_LIMIT, MANAGER, MANAGERS, MAX_GROUP_NAME, OWNERS, deep_link,
-    file_slug, group_name, match_group, parse_new_group, quote, seat_count,
+    ADMINS,
+    FULL_ACCESS,
+    GROUP_BUTTONS,
+    LIST_LIMIT,
+    MANAGER,
+    MANAGERS,
+    MAX_GROUP_NAME,
+    OWNERS,
+    deep_link,
+    file_slug,
+    group_name,
+    match_group,
+    parse_new_group,
+    quote,
+    seat_count,
 )
 from handlers.messages import Attachment, Choice, Reply
-from handlers.names import name_key, skeleton, words
-from handlers.profile_rules import csv_bytes
+from handlers.rules.names import name_key, skeleton
+from handlers.rules.profile import csv_bytes
+from handlers.rules.words import split_words
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Code, Member, Membership, Person, Role, SeatGroup, Service
 from templates import has_word
-
 
 # ---- access -------------------------------------------------------------------------------------
 
@@ -43,7 +71,7 @@ async def visible_groups(ctx: Context, full: frozenset[str]) -> list[tuple[int, 
     return [tuple(row) for row in await ctx.session.execute(query)]
 
 
-async def find_group(ctx: Context, tokens: list[str], whole: bool = True,
+async def find_seat_group(ctx: Context, tokens: list[str], whole: bool = True,
                      full: frozenset[str] = ADMINS) -> tuple[SeatGroup, list[str]]:
     """The group named at the start of `tokens` that the speaker may see; unknown and foreign look alike."""
     found = match_group(tokens, await visible_groups(ctx, full))
@@ -155,10 +183,10 @@ async def enroll_buyer(ctx: Context, group: SeatGroup) -> None:
 
 async def buy_more(ctx: Context, args: str) -> list[Reply]:
     """`seats GROUP +N`: a new order with its own invoice; the seats are free at once."""
-    tokens = words(args)
+    tokens = split_words(args)
     if len(tokens) < 2:
         raise Refusal("groups_usage", word="seats")
-    group, _ = await find_group(ctx, tokens[:-1], full=OWNERS)
+    group, _ = await find_seat_group(ctx, tokens[:-1], full=OWNERS)
     seats = seat_count(tokens[-1])
     course = await course_of(ctx, group)
     if needs_approval(ctx, seats):
@@ -222,7 +250,7 @@ class MemberLine:
 
 async def members(ctx: Context, args: str) -> list[Reply]:
     """`members GROUP`: name, email, status, enrolled at, seat used; a long list also comes as a CSV file."""
-    group, _ = await find_group(ctx, words(args))
+    group, _ = await find_seat_group(ctx, split_words(args))
     await expire_invitations(ctx.uow, ctx.now)
     lines = await member_lines(ctx, group.id)
     shown = [(m, status_text(ctx, m)) for m in lines[:LIST_LIMIT]]

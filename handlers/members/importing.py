@@ -8,20 +8,26 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from handlers.members import uploads
 from handlers.context import Context, Refusal
 from handlers.identity import issue_code
+from handlers.members import uploads
+from handlers.members.groups import find_seat_group
 from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, row_from_dict
-from handlers.members.groups import find_group
 from handlers.members.membership import (
-    Invitee, add_memberships, in_chunks, member_statuses, seats_missing, take_seats, welcome_members,
+    Invitee,
+    add_memberships,
+    in_chunks,
+    member_statuses,
+    seats_missing,
+    take_seats,
+    welcome_members,
 )
 from handlers.members.rules import BUYERS, CONFIRM, file_slug, missing_seats, quote
-from handlers.messages import Attachment, Choice, Reply
-from handlers.names import words
-from handlers.profile_rules import csv_bytes
-from handlers.router import split_command
 from handlers.members.uploads import pick_attachment
+from handlers.messages import Attachment, Choice, Reply
+from handlers.router import split_command
+from handlers.rules.profile import csv_bytes
+from handlers.rules.words import split_words
 from storage.models import Address, Code, ImportBatch, Member, Membership, Person, SeatGroup
 
 IMPORT_CONFIRM = "import_confirm"  # code purpose: by email, an import runs when the check mail's code comes back
@@ -40,9 +46,9 @@ class ImportPlan:
 
 async def import_members(ctx: Context, args: str) -> list[Reply]:
     """`import GROUP` with a CSV or XLSX: a dry run; `import GROUP confirm` then imports it."""
-    tokens = words(args)
+    tokens = split_words(args)
     confirm = bool(tokens) and tokens[-1].casefold() in CONFIRM
-    group, _ = await find_group(ctx, tokens[:-1] if confirm else tokens)
+    group, _ = await find_seat_group(ctx, tokens[:-1] if confirm else tokens)
     if confirm and ctx.inbound.channel == "email":
         return await ask_import_code(ctx, group)
     if confirm:

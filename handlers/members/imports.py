@@ -1,6 +1,6 @@
 """Pure rules for bulk imports: read a CSV or XLSX member list and check every row.
 
-Names, phone numbers and the CSV writer for the error file are member accounts' rules (profile_rules).
+Names, phone numbers and the CSV writer for the error file are member accounts' rules (rules.profile).
 
 Nothing here touches the database or the network, so every rule is testable with bytes in and
 values out. A file that cannot be read at all is a `FileRefused` (a Refusal the router renders);
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 from handlers.context import Refusal
-from handlers.profile_rules import DEFAULT_REGION, FIRST_NAME_MAX, LAST_NAME_MAX, UTF8_BOM, parse_phone
 from handlers.rules.addresses import normalise_email
+from handlers.rules.profile import DEFAULT_REGION, FIRST_NAME_MAX, LAST_NAME_MAX, UTF8_BOM, parse_phone
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -307,8 +307,9 @@ def first_sheet(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     try:
         rid = SHEET_TARGET.search(xml_head(archive, "xl/workbook.xml")).group(1)
         rels = xml_head(archive, "xl/_rels/workbook.xml.rels")
-        target = re.search(r"<(?:\w+:)?Relationship\b[^>]*?\bId=\"%s\"[^>]*?\bTarget=\"([^\"]+)\"" % re.escape(rid)
-                           + r"|<(?:\w+:)?Relationship\b[^>]*?\bTarget=\"([^\"]+)\"[^>]*?\bId=\"%s\"" % re.escape(rid),
+        escaped = re.escape(rid)
+        target = re.search(rf"<(?:\w+:)?Relationship\b[^>]*?\bId=\"{escaped}\"[^>]*?\bTarget=\"([^\"]+)\""
+                           rf"|<(?:\w+:)?Relationship\b[^>]*?\bTarget=\"([^\"]+)\"[^>]*?\bId=\"{escaped}\"",
                            rels)
         path = next(g for g in target.groups() if g)
     except (KeyError, AttributeError, StopIteration):

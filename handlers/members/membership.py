@@ -18,11 +18,11 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import bindparam, func, insert, select, update
 
-from handlers import codes
 from handlers.context import Context, Refusal
 from handlers.members.imports import ImportRow
 from handlers.members.rules import ADMINS, deep_link, missing_seats, quote
 from handlers.messages import Reply, new_message_id
+from handlers.rules import codes
 from storage.db import UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Audit, Code, Member, Membership, Outbox, Person, SeatGroup, Service
@@ -194,7 +194,10 @@ async def send_invitations(ctx: Context, group: SeatGroup, invitees: list[Invite
     """Fresh invitation tokens and codes for each invitee, their Member rows, and the mails, in bulk."""
     expires = ctx.now + INVITATION_TTL
     mail = InvitationMail(ctx, group, await course_of(ctx, group), expires)
-    new_members, updates, code_rows, mails = [], [], [], []
+    new_members: list[dict] = []
+    updates: list[dict] = []
+    code_rows: list[dict] = []
+    mails: list[dict] = []
     for invitee in invitees:
         token, code = secrets.token_urlsafe(24), codes.new_code()
         member = invitation_fields(ctx, invitee, token, expires, invitee.person_id not in statuses)

@@ -14,10 +14,18 @@ from sqlalchemy.exc import IntegrityError
 from handlers.context import Context, Refusal
 from handlers.members.membership import business_language, course_of, secret_digest
 from handlers.members.rules import (
-    ADMINS, APPROVE, CURRENCY, GROUP_BUTTONS, LIST_LIMIT, REJECT, deep_link, invoice_lines, next_invoice_number,
+    ADMINS,
+    APPROVE,
+    CURRENCY,
+    GROUP_BUTTONS,
+    LIST_LIMIT,
+    REJECT,
+    deep_link,
+    invoice_lines,
+    next_invoice_number,
 )
 from handlers.messages import Reply
-from handlers.names import words
+from handlers.rules.words import split_words
 from storage.models import Address, Code, Person, SeatGroup, SeatOrder, Service
 
 GROUP_LINK = "group_link"  # code purpose: the buyer's /start g-… link (stored as a Code, never shown again)
@@ -157,7 +165,7 @@ async def list_orders(ctx: Context, args: str) -> list[Reply]:
 
 async def order_command(ctx: Context, args: str) -> list[Reply]:
     """`order approve ID` buys the seats and sends the invoice; `order reject ID [REASON]` drops the order."""
-    tokens = words(args)
+    tokens = split_words(args)
     action = tokens[0].casefold() if tokens else ""
     if len(tokens) < 2 or action not in APPROVE + REJECT or not re.fullmatch(r"#?[0-9]{1,9}", tokens[1]):
         raise Refusal("groups_usage", word="order")

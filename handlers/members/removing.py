@@ -6,21 +6,21 @@ from sqlalchemy.engine import Row
 
 from handlers.context import Context, Refusal
 from handlers.identity import normalise_email
-from handlers.members.groups import find_group
+from handlers.members.groups import find_seat_group
 from handlers.members.membership import current_membership, retire_invitation
 from handlers.members.rules import NUMBER, REFUNDERS, seat_count
 from handlers.messages import Reply
-from handlers.names import words
+from handlers.rules.words import split_words
 from storage.models import Address, Membership, SeatGroup
 
 
 async def remove(ctx: Context, args: str) -> list[Reply]:
     """`remove GROUP EMAIL`: take the member out; their seat stays taken, used or not (only a refund returns it)."""
-    tokens = words(args)
+    tokens = split_words(args)
     if len(tokens) < 2:
         raise Refusal("groups_usage", word="remove")
     email = normalise_email(tokens[-1])
-    group, _ = await find_group(ctx, tokens[:-1])
+    group, _ = await find_seat_group(ctx, tokens[:-1])
     person_id = await ctx.session.scalar(select(Address.person_id).where(Address.address == f"email:{email}"))
     gone = await delete_membership(ctx, await current_membership(ctx, group.id, person_id))
     if gone is None:
@@ -49,7 +49,7 @@ async def delete_membership(ctx: Context, held: Membership | None) -> Row | None
 
 async def refund(ctx: Context, args: str) -> list[Reply]:
     """`refund GROUP N REASON` (support or the owner): put N seats back by hand, never below the seats held."""
-    group, rest = await find_group(ctx, words(args), whole=False, full=REFUNDERS)
+    group, rest = await find_seat_group(ctx, split_words(args), whole=False, full=REFUNDERS)
     if not rest or not NUMBER.fullmatch(rest[0]):
         raise Refusal("groups_usage", word="refund")
     seats, reason = seat_count(rest[0]), " ".join(rest[1:]).strip()

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from handlers.context import Context, Refusal
-from handlers.names import name_key, name_problem, words
+from handlers.rules.names import name_key, name_problem
+from handlers.rules.values import MAX_SEATS
+from handlers.rules.words import split_words
 
 MANAGERS = frozenset({"manager", "admin", "owner"})  # may list, enrol, remove and import
 ADMINS = frozenset({"admin", "owner"})  # manage every group, not only their own
@@ -17,7 +19,6 @@ REFUNDERS = frozenset({"support", "owner"})  # seed 000: a refund goes through s
 BUYERS = frozenset({"manager", "owner"})  # may buy more seats for a group
 LISTERS = MANAGERS | SUPPORT
 MANAGER = "manager"
-MAX_SEATS = 50_000
 MAX_GROUP_NAME = 60  # group names go into other people's mail subjects
 MAX_NAME = 200
 LIST_LIMIT = 30
@@ -51,7 +52,7 @@ def quote(name: str) -> str:
 
 def parse_new_group(args: str) -> NewGroup:
     """NAME is everything before the first number (quote it if it holds one); refuse anything else."""
-    tokens = words(args)
+    tokens = split_words(args)
     if not tokens or tokens[0].casefold() not in NEW:
         raise Refusal("groups_usage", word="group")
     tokens = tokens[1:]

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from handlers import codes
 from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, parse_import
 from handlers.messages import Attachment, Inbound
-from handlers.profile_rules import region_for
 from handlers.router import split_command
+from handlers.rules import codes
+from handlers.rules.profile import region_for
 from storage.models import Business, Code, ImportBatch
 
 PARSE_SECONDS = 20.0  # a list of 50 000 rows takes ~5 s
@@ -55,7 +55,7 @@ async def read_list(attachment: Attachment, region: str, seconds: float = PARSE_
         stderr=asyncio.subprocess.DEVNULL, env=env)
     try:
         out, _ = await asyncio.wait_for(child.communicate(attachment.data), seconds)
-    except (asyncio.TimeoutError, TimeoutError):
+    except TimeoutError:  # asyncio.TimeoutError is this one since Python 3.11
         child.kill()
         await child.wait()
         return FileRefused("too_slow", seconds=int(seconds))

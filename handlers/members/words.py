@@ -4,12 +4,12 @@ from __future__ import annotations
 from functools import partial
 
 from handlers.context import Context
-from handlers.customers import split_first
 from handlers.members import accounts, credentials, enrolling, groups, importing, membership, orders, removing, uploads
 from handlers.members.credentials import FILE_SECONDS, RESET_FLOW, RESET_PURPOSE, SHOW_SECONDS
 from handlers.members.rules import ADMINS, BUYERS, LISTERS, MANAGERS, REFUNDERS
 from handlers.messages import Reply
 from handlers.router import Command, Handlers
+from handlers.rules.words import first_word
 
 ACTIONS = {
     "add": accounts.add_member, "neu": accounts.add_member, "set": accounts.set_fields,
@@ -23,7 +23,7 @@ ADMIN_ONLY = {accounts.add_member, accounts.delete_member, accounts.reinvite}
 
 async def member(ctx: Context, args: str) -> list[Reply]:
     """`member …`: list, card, add, set, group, delete, invite; the first word picks which."""
-    head, rest = split_first(args)
+    head, rest = first_word(args)
     action = ACTIONS.get(head.lower())
     if action is None:
         return await (accounts.show_member(ctx, args) if head else accounts.list_members(ctx, ""))

@@ -1,7 +1,6 @@
 """The setup file, a TOML description of the business (no conversation: it registers no chat commands)."""
 from handlers.setup.apply import apply_setup
 from handlers.setup.read import load_setup, parse_setup
-from handlers.setup.spec import COLOUR, PRICE, Interval, SetupError, SetupSpec, parse_range
+from handlers.setup.spec import Interval, SetupError, SetupSpec
 
-__all__ = ["apply_setup", "load_setup", "parse_setup", "COLOUR", "PRICE", "Interval", "SetupError", "SetupSpec",
-           "parse_range"]
+__all__ = ["apply_setup", "load_setup", "parse_setup", "Interval", "SetupError", "SetupSpec"]

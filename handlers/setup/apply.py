@@ -9,12 +9,30 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.setup.spec import (
-    BUSINESS_KEYS, MANAGED_ROLES, ROLE_ROWS, BusinessSpec, Interval, LocationSpec, ServiceSpec, SetupError,
-    SetupSpec, StaffSpec,
+    BUSINESS_KEYS,
+    MANAGED_ROLES,
+    ROLE_ROWS,
+    BusinessSpec,
+    Interval,
+    LocationSpec,
+    ServiceSpec,
+    SetupError,
+    SetupSpec,
+    StaffSpec,
 )
 from storage.db import UnitOfWork
 from storage.models import (
-    Address, Audit, Business, Location, OpeningHours, Person, Role, Service, Staff, StaffHours, StaffService,
+    Address,
+    Audit,
+    Business,
+    Location,
+    OpeningHours,
+    Person,
+    Role,
+    Service,
+    Staff,
+    StaffHours,
+    StaffService,
 )
 
 
@@ -159,7 +177,7 @@ async def _staff_person(session: AsyncSession, spec: StaffSpec, now: datetime) -
         raise _Conflict(f'staff "{spec.name}": {" and ".join(spec.addresses)} belong to different people '
                          f"(#{', #'.join(str(o) for o in sorted(owners))}); they must be merged first")
     if owners:
-        return await session.get(Person, owners.pop())
+        return await session.get_one(Person, owners.pop())  # the address's person: a foreign key
     person = await session.scalar(select(Person).join(Staff, Staff.person_id == Person.id)
                                   .where(Person.name == spec.name).order_by(Person.id).limit(1))
     if person is None:
@@ -207,8 +225,8 @@ async def _staff_services(session: AsyncSession, person_id: int, wanted: list[in
     current = sorted((await session.scalars(query)).all())
     if current == sorted(wanted):
         return []
-    query = select(Service.id, Service.name).where(Service.id.in_(current + wanted))
-    names = dict((await session.execute(query)).all())
+    named = select(Service.id, Service.name).where(Service.id.in_(current + wanted))
+    names: dict[int, str] = {service_id: name for service_id, name in await session.execute(named)}
     await session.execute(delete(StaffService).where(StaffService.person_id == person_id))
     session.add_all(StaffService(person_id=person_id, service_id=s) for s in wanted)
     return [f"services {_fmt([names[s] for s in current])} → {_fmt([names[s] for s in wanted])}"]

@@ -5,15 +5,33 @@ import re
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import Refusal
 from handlers.identity import normalise_email
+from handlers.rules.values import COLOUR, MAX_SEATS, PRICE, parse_range
+from handlers.rules.words import hhmm
 from handlers.setup.spec import (
-    BOOKING_MODES, BUSINESS_KEYS, COLOUR, DAYS, LANGUAGES, LOCATION_KEYS, MAX_SEATS, PRICE, RIGHTS,
-    SERVICE_KEYS, SERVICE_KINDS, STAFF_KEYS, STAFF_ROLES, TOP_KEYS, BusinessSpec, Interval, LocationSpec,
-    ServiceSpec, SetupError, SetupSpec, StaffHoursSpec, StaffSpec, parse_range,
+    BOOKING_MODES,
+    BUSINESS_KEYS,
+    DAYS,
+    LANGUAGES,
+    LOCATION_KEYS,
+    RIGHTS,
+    SERVICE_KEYS,
+    SERVICE_KINDS,
+    STAFF_KEYS,
+    STAFF_ROLES,
+    TOP_KEYS,
+    BusinessSpec,
+    Interval,
+    LocationSpec,
+    ServiceSpec,
+    SetupError,
+    SetupSpec,
+    StaffHoursSpec,
+    StaffSpec,
 )
 
 HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
@@ -162,7 +180,14 @@ class _Table:
             self.fail((), f'{self.where}: missing key "{key}"')
         return self.data.get(key)
 
+    @overload
+    def text(self, key: str, required: Literal[True] = True) -> str: ...
+
+    @overload
+    def text(self, key: str, required: Literal[False]) -> str | None: ...
+
     def text(self, key: str, required: bool = True) -> str | None:
+        """A non-empty string, stripped; None only for a missing key that is not required."""
         value = self.raw(key, required)
         if value is None:
             return None
@@ -170,9 +195,10 @@ class _Table:
             self.bad((key,), value, "must be a non-empty string")
         return value.strip()
 
-    def integer(self, key: str, minimum: int, default: int | None = None) -> int | None:
+    def integer(self, key: str, minimum: int, default: int | None = None) -> int:
+        """A whole number of at least `minimum`; without a default the key is required (raw fails)."""
         value = self.raw(key, default is None)
-        if value is None:
+        if value is None and default is not None:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             self.bad((key,), value, f"must be a whole number of at least {minimum}")
@@ -180,7 +206,7 @@ class _Table:
 
     def choice(self, key: str, options: tuple[str, ...], default: str | None = None) -> str:
         value = self.raw(key, default is None)
-        if value is None:
+        if value is None and default is not None:
             return default
         if value not in options:
             self.bad((key,), value, "must be one of " + ", ".join(options))
@@ -344,7 +370,7 @@ def _no_double_booking(table: _Table, hours: list[StaffHoursSpec]) -> None:
 
 
 def _hhmm_range(start: int, end: int) -> str:
-    return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"
+    return f"{hhmm(start)}-{hhmm(end)}"
 
 
 def _week(table: _Table, path: tuple[str, ...], days: dict) -> list[Interval]:

@@ -2,7 +2,6 @@
 validated spec."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -17,15 +16,10 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
                  "max_days_ahead", "support_email", "max_seats_without_approval")
-MAX_SEATS = 50_000  # as groups.MAX_SEATS: no order can be larger
 LOCATION_KEYS = ("name", "hours")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
 STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours")
-
-COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-PRICE = re.compile(r"^\d{1,9}(\.\d{1,4})?$")
-RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
 class SetupError(Exception):
@@ -105,18 +99,3 @@ class SetupSpec:
     locations: tuple[LocationSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()
     staff: tuple[StaffSpec, ...] = ()
-
-
-def parse_range(text: str) -> tuple[int, int]:
-    """"08:00-12:30" as minutes from midnight (480, 750); ValueError says what is wrong."""
-    match = RANGE.match(text)
-    if not match:
-        raise ValueError("expected HH:MM-HH:MM")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    for hour, minute in ((h1, m1), (h2, m2)):
-        if minute > 59 or hour > 24 or (hour == 24 and minute):
-            raise ValueError(f"{hour:02d}:{minute:02d} is outside 00:00-24:00")
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if start >= end:
-        raise ValueError("start must be before end")
-    return start, end

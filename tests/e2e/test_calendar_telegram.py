@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.app import build_handlers
 from handlers.appointments import claim
-from handlers.availability import local_minute
+from handlers.rules.availability import local_minute
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.models import Address, Appointment, Closure, Outbox, Person, Service

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from handlers import admin, identity, members, welcome
 from handlers.members import credentials, membership
 from handlers.bootstrap import ensure_owners
-from handlers.profile_rules import verify_secret
+from handlers.rules.profile import verify_secret
 from handlers.router import Desk, Handlers
 from storage.models import (
     Address, Audit, Choice, Code, Conversation, Credential, Member, Membership, Outbox, Person, Role, SeatGroup,

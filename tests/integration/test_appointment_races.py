@@ -8,7 +8,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from handlers.appointments import LIVE
-from handlers.availability import cells
+from handlers.rules.availability import cells
 from storage.models import Appointment, SlotClaim
 from tests.conftest import inbound
 from tests.integration.test_calendar import ANNA, LUKAS, TUESDAY, add_customer, book, desk  # noqa: F401 - fixture

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.app import build_handlers
 from handlers.appointments import claim
-from handlers.availability import day_bounds
+from handlers.rules.availability import day_bounds
 from handlers.booking import walk
 from handlers.booking import ANY, BookingQuery, book_command, parse_booking, parse_move, split_id
 from handlers.context import Refusal

@@ -94,7 +94,7 @@ async def test_bad_address_and_bad_code_get_clear_messages(store, config, clock)
 
 async def test_wrong_tries_count_against_every_pending_code_so_fresh_codes_buy_no_extra_guesses(store, config, clock):
     """A typed code is checked against all pending codes; each miss counts against all of them."""
-    from handlers import codes
+    from handlers.rules import codes
     from storage.models import Code
 
     desk = make_desk(store, config, clock)

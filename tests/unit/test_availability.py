@@ -2,7 +2,7 @@
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from handlers.availability import (
+from handlers.rules.availability import (
     StaffCalendar, cells, day_bounds, free_slots, intersect, is_free, local_intervals, on_grid, pick_fairly, subtract,
 )
 

@@ -21,7 +21,7 @@ from handlers.members.imports import (
     pick_delimiter,
     read_table,
 )
-from handlers.profile_rules import csv_bytes, safe_cell  # the one CSV writer every export uses
+from handlers.rules.profile import csv_bytes, safe_cell  # the one CSV writer every export uses
 
 ROWS = "Name;E-Mail;Telefon\nJürgen Müller;juergen@example.de;030 1234567\nKim Weiß;kim@example.de;\n"
 
@@ -163,7 +163,7 @@ def test_phone_numbers_are_stored_in_e164():
 
 
 def test_phone_numbers_follow_the_same_rules_and_regions_as_member_accounts():
-    from handlers import profile_rules as rules
+    from handlers.rules import profile as rules
 
     assert e164("030 1234567", rules.region_for("Europe/Berlin")) == rules.parse_phone("030 1234567", "DE")
     assert rules.region_for("Europe/Luxembourg") == "LU"  # one map: the import's former extra country

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from handlers import profile_rules as rules
+from handlers.rules import profile as rules
 from handlers.context import Refusal
 
 

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers.setup import Interval, SetupError, load_setup, parse_range, parse_setup
+from handlers.rules.values import parse_range
+from handlers.setup import Interval, SetupError, load_setup, parse_setup
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"
 TEXT = EXAMPLE.read_text(encoding="utf-8")

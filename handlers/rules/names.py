@@ -1,24 +1,20 @@
-"""Names typed in commands: one tokenizer for quoted names, and the rules a group name must follow.
+"""The rules a group name must follow (the quoted-name tokenizer is rules.words).
 
-Every command that takes a group name reads it with `words` or `split_first`, so `members "Rückenfit Süd"`
-and `credentials „Rückenfit Süd“` read the same name. Group names reach other people (invitation mails
-carry them in the subject), so they are short printable text without web or mail addresses, and a name
-that only looks like an existing one is refused: both are compared by `skeleton`.
+Every command that takes a group name reads it with `words.split_words` or `words.split_first`, so
+`members "Rückenfit Süd"` and `credentials „Rückenfit Süd“` read the same name. Group names reach other
+people (invitation mails carry them in the subject), so they are short printable text without web or mail
+addresses, and a name that only looks like an existing one is refused: both are compared by `skeleton`.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
 
+from handlers.rules.words import QUOTE_MARKS
 from storage.models import name_key
 
-__all__ = ["words", "split_first", "unquote", "name_key", "skeleton", "name_problem", "QUOTE_MARKS"]
+__all__ = ["name_key", "skeleton", "name_problem"]
 
-# "…", „…“ (German), “…” (English), '…', «…» and »…«. A single quote opens a name only at the start of a
-# word and closes only at its end, so O'Brien stays one word.
-TOKEN = re.compile(r'"([^"]*)"|„([^“”"]*)[“”"]|“([^”"]*)[”"]|”([^”"]*)”|«([^»]*)»|»([^«]*)«'
-                   r"|'([^']*)'(?!\S)|(\S+)")
-QUOTE_MARKS = frozenset('"„“”«»')  # never in a group name, so quoting one always works
 FORBIDDEN = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})  # controls, RTL overrides, zero-width, unassigned
 ADDRESS = re.compile(r"://|\bwww\.|@|[^\W_]\.[^\W\d_]{2,}")  # a URL, a mail address or a domain (paypal.com-verify)
 # A small, documented subset of Unicode's confusables (UTS #39): Cyrillic and Greek letters that look Latin,
@@ -31,26 +27,6 @@ CONFUSABLE = str.maketrans({
     "0": "o", "1": "l", "i": "l", "|": "l",
 })
 PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
-
-
-def words(text: str) -> list[str]:
-    """Split on spaces; a quoted name ("…", „…“, “…”, '…', «…») is one word, without its quotes."""
-    return [next(g for g in m.groups() if g is not None) for m in TOKEN.finditer(text or "")]
-
-
-def split_first(text: str) -> tuple[str, str]:
-    """The first word (a quoted name counts as one, quotes taken off) and the rest of the text as typed."""
-    text = (text or "").strip()
-    found = TOKEN.match(text)
-    if not found:
-        return "", ""
-    return next(g for g in found.groups() if g is not None), text[found.end():].strip()
-
-
-def unquote(text: str) -> str:
-    """A whole name that may be quoted: "VIP Kunden" → VIP Kunden; an unquoted name stays as typed."""
-    first, rest = split_first(text)
-    return first if not rest and first != (text or "").strip() else " ".join((text or "").split())
 
 
 def skeleton(name: str) -> str:
