@@ -6,7 +6,7 @@ from sqlalchemy import select
 from handlers.context import Context, Refusal
 from handlers.customers import like_pattern
 from handlers.messages import Reply
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
 from storage.models import Audit
 
 ADMINS = frozenset({"owner", "admin"})

@@ -6,7 +6,8 @@ import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import String, bindparam, delete, func, insert, select
 from sqlalchemy.orm import make_transient_to_detached
@@ -17,8 +18,7 @@ from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
 from templates import Rendered, language, render, word
 
-# Roles implied by a stronger role.
-IMPLIED_ROLES = {"owner": {"admin", "staff"}, "admin": {"staff"}}
+from handlers.rules.roles import effective_roles
 
 
 class Clock(Protocol):
@@ -76,11 +76,35 @@ def address_kind(address: str) -> str:
     return address.split(":", 1)[0]
 
 
-def effective_roles(granted: set[str]) -> set[str]:
-    roles = {"everyone", "customer", *granted}
-    for role in granted:
-        roles |= IMPLIED_ROLES.get(role, set())
-    return roles
+class Listed(Protocol):
+    """A command as /help lists it."""
+
+    @property
+    def word(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+
+
+class TypedLine(Protocol):
+    """A command line as a mail would carry it."""
+
+    @property
+    def typed(self) -> str: ...
+
+
+class DeskView(Protocol):
+    """What handlers use of the desk that runs them (handlers.router.Desk)."""
+
+    @property
+    def completions(self) -> Mapping[str, Callable[[Context, Any], Awaitable[list[Reply]]]]: ...
+    @property
+    def exhaustions(self) -> Mapping[str, Callable[[Context, Any], Awaitable[list[Reply]]]]: ...
+    @property
+    def start_payloads(self) -> Mapping[str, Callable[[Context, str], Awaitable[list[Reply]]]]: ...
+
+    def allowed_commands(self, roles: set[str]) -> Sequence[Listed]: ...
+    async def run_proven(self, ctx: Context, text: str) -> list[Reply]: ...
+    async def looks_like(self, uow: UnitOfWork, text: str) -> tuple[Listed, TypedLine | None] | None: ...
 
 
 @dataclass
@@ -93,8 +117,8 @@ class Context:
     roles: set[str]
     business: Business | None
     conversation: Conversation | None
+    desk: DeskView  # the router: its commands, code completions and proven runs
     lang: str = "en"
-    desk: object = None  # the router, for /help's list of commands
 
     @property
     def session(self):
@@ -200,7 +224,8 @@ def address_claim(dialect: str):
     return insert_ignoring_conflicts(dialect, Address.__table__, ["address"]).returning(Address.__table__.c.address)
 
 
-async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, now: datetime) -> Context:
+async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, now: datetime,
+                       desk: DeskView) -> Context:
     """Find (or create) the speaker and everything a handler needs about them."""
     speaker = await find_or_create_speaker(uow, inbound, now)
     conversation = speaker.conversation
@@ -208,7 +233,7 @@ async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, no
         await uow.session.delete(conversation)
         conversation = None
     ctx = Context(inbound, uow, config, now, speaker.person, effective_roles(speaker.roles), speaker.business,
-                  conversation)
+                  conversation, desk)
     ctx.lang = pick_language(speaker.person, inbound, speaker.business, config)
     return ctx
 

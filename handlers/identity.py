@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select, update
 
 from handlers import codes
-from handlers.context import Context, Refusal, effective_roles
+from handlers.context import Context, Refusal
 from handlers.customers import record_email_change
 from handlers.messages import Reply
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
+from handlers.rules.roles import effective_roles
 from handlers.rules.addresses import normalise_email
 from storage.dialect import serialize
 from storage.models import Address, Code, Role
@@ -274,4 +275,5 @@ def handlers() -> Handlers:
         ],
         flows={"email": email_step},
         completions={VERIFY_EMAIL: email_verified, EMAIL_COMMAND: email_command_confirmed},
+        round_trip=ask_round_trip,
     )

@@ -18,7 +18,8 @@ from handlers.context import Context, Queued, Refusal, known_id
 from handlers.identity import issue_code
 from handlers.messages import Attachment, Inbound, MailMeta, Reply
 from handlers.notices import preferred_addresses
-from handlers.router import Command, Handlers, command_hint
+from handlers.registry import Command, Handlers
+from handlers.router import command_hint
 from storage.db import UnitOfWork
 from storage.models import Address, Code, Person, Role, Ticket, TicketMessage
 

@@ -5,13 +5,14 @@ works by email, where choices arrive as lines to reply with.
 """
 from __future__ import annotations
 
+from handlers.booking.catalog import book_parses
 from handlers.booking.confirm import booking_exhausted, complete_booking
 from handlers.booking.form import (
     ANY, FIRST_YEAR, LAST_YEAR, BookingQuery, book_command, parse_booking, parse_move, plausible, split_id,
 )
 from handlers.booking.manage import cancel_booking, list_bookings, move_booking
 from handlers.booking.walk import BOOKING, book
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
 
 __all__ = ["ANY", "FIRST_YEAR", "LAST_YEAR", "BookingQuery", "book_command", "handlers", "parse_booking",
            "parse_move", "plausible", "split_id"]
@@ -28,4 +29,5 @@ def handlers() -> Handlers:
         ],
         completions={BOOKING: complete_booking},
         exhaustions={BOOKING: booking_exhausted},
+        line_checks={"book": book_parses},
     )

@@ -12,7 +12,7 @@ from handlers.customers.finding import list_customers
 from handlers.customers.parsing import ADMINS, TEAM, like_pattern, parse_id, split_first
 from handlers.customers.profile import own_name, record_email_change
 from handlers.customers.record import booking
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
 
 __all__ = ["handlers", "like_pattern", "parse_id", "record_email_change", "split_first"]
 

@@ -15,7 +15,8 @@ from bot.mailparse import Limits, clean, is_synthetic, parse, strip_quotes
 from bot import mailparse
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import Code, MailIntake, Outbox
 
 CORPUS = Path(__file__).parents[3] / "shared" / "data" / "email-corpus"

@@ -6,7 +6,8 @@ from sqlalchemy import func, select
 
 from handlers import admin, identity, tickets, welcome
 from handlers.messages import Attachment, Inbound, MailMeta
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import Address, Audit, Outbox, Person, Role, Ticket, TicketMessage
 from tests.conftest import inbound
 
