@@ -121,7 +121,7 @@ class Desk:
         """A line that starts with a command word anyone may use, and the command line it is if well-formed."""
         line = only_line(text)
         command = self.words.get(split_command(line)[0]) if line else None
-        if command is None or not command.allowed & BASE_ROLES:
+        if line is None or command is None or not command.allowed & BASE_ROLES:
             return None
         return command, await self.command_line(uow, line)
 
@@ -168,19 +168,19 @@ class Desk:
         return ctx
 
     async def dispatch(self, ctx: Context) -> list[Reply]:
-        text = ctx.inbound.text
+        picked: str | None = ctx.inbound.text
         if ctx.inbound.choice is not None:
-            text = await self._picked(ctx, ctx.inbound.choice)
-            if text is None:
+            picked = await self._picked(ctx, ctx.inbound.choice)
+            if picked is None:
                 return [ctx.say("choice_expired")]
-        text = (text or "").strip()
+        text = (picked or "").strip()
         if ctx.inbound.mail is not None and ctx.inbound.mail.automatic:
             # A machine's mail never runs a command: an autoresponder may echo a code back.
             fallback = self.fallbacks.get(ctx.inbound.channel)
             return await fallback(ctx, text) if fallback is not None else []
         if BARE_CODE.match(text) and "confirm" in self.words:
             return await self.run(ctx, self.words["confirm"], text)
-        if self._answers_open_question(ctx, text):
+        if ctx.conversation is not None and self._answers_open_question(ctx, text):
             return await self.flows[ctx.conversation.flow](ctx, text)
         word, args = split_command(text)
         if word in self.words and (ctx.inbound.channel != "email" or await self.is_command(ctx.uow, text)):

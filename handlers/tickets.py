@@ -17,9 +17,9 @@ from sqlalchemy.orm import make_transient_to_detached
 from handlers.context import Context, Queued, Refusal, known_id
 from handlers.identity import issue_code
 from handlers.messages import Attachment, Inbound, MailMeta, Reply
-from handlers.notices import preferred_addresses
 from handlers.registry import Command, Handlers
 from handlers.router import command_hint
+from handlers.speaking import preferred_addresses
 from storage.db import UnitOfWork
 from storage.models import Address, Code, Person, Role, Ticket, TicketMessage
 

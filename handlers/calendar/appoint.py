@@ -14,7 +14,7 @@ from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.words import AppointRequest, Invalid, fold, hhmm, parse_appoint, tokens
 from handlers.context import Context, Refusal, known_id
 from handlers.messages import Reply
-from handlers.notices import chat_address, display_address, tell_customer, view
+from handlers.notices import display_address, tell_customer, view
 from storage.models import Appointment, Closure, Location, Person, Service, StaffHours
 
 
@@ -129,16 +129,8 @@ async def tell_staff(ctx: Context, appointment: Appointment, template: str) -> N
     """The staff member hears of a change in their calendar that someone else made."""
     if appointment.staff_id == ctx.person.id:
         return
-    address = await chat_address(ctx.uow, appointment.staff_id)
-    if address is None:
-        return
-    staff = await ctx.session.get(Person, appointment.staff_id)
-    lang = staff.language or (ctx.business.language if ctx.business else ctx.config.default_language)
-    values = {"appointment": await view(ctx.uow, appointment), "by": ctx.person.name or ctx.sender}
-    if address.startswith("email:"):
-        await ctx.mail(address.split(":", 1)[1], template, lang=lang, **values)
-    else:
-        await ctx.notify(address, template, lang=lang, **values)
+    await ctx.tell(appointment.staff_id, template, appointment=await view(ctx.uow, appointment),
+                   by=ctx.person.name or ctx.sender)
 
 
 async def closure_over(ctx: Context, appointment: Appointment) -> str | None:

@@ -8,7 +8,6 @@ from handlers.customers.parsing import LIST_LIMIT, parse_id
 from handlers.messages import Choice, Reply
 from storage.models import Address, Person, ProfileChange
 
-
 # ---- admins decide on changes -------------------------------------------------------------------
 
 def change_choices(ctx: Context, changes) -> list[Choice]:

@@ -6,14 +6,21 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
 from handlers.customers.parsing import (
-    CLEAR, MAX_GROUP, MAX_NAME, find_customer, is_customer, note_text, one_line, parse_id, split_first,
+    CLEAR,
+    MAX_GROUP,
+    MAX_NAME,
+    find_customer,
+    is_customer,
+    note_text,
+    one_line,
+    parse_id,
+    split_first,
 )
 from handlers.messages import Reply
 from handlers.names import name_key, unquote
 from handlers.rules.addresses import normalise_email
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Person
-
 
 # ---- admins change the record -------------------------------------------------------------------
 
@@ -65,7 +72,9 @@ async def find_or_create_group(ctx: Context, name: str) -> tuple[CustomerGroup, 
         return found, False
     created = await ctx.session.execute(
         insert_ignoring_conflicts(ctx.uow.dialect, CustomerGroup, ["name_key"]).values(name=name))
-    return await find_group(ctx, name), bool(created.rowcount)
+    group = await find_group(ctx, name)
+    assert group is not None, name  # inserted now, or the conflicting row is there
+    return group, bool(created.rowcount)
 
 
 async def ungroup(ctx: Context, args: str) -> list[Reply]:

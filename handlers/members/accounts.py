@@ -18,13 +18,12 @@ from handlers.context import Context, Refusal
 from handlers.customers import parse_id, split_first
 from handlers.identity import normalise_email
 from handlers.members.membership import (
-    business_language, display_name, expire_invitations, invite, subject, take_seats,
+    display_name, expire_invitations, invite, subject, take_seats,
 )
 from handlers.members.rules import ADMINS, LIST_LIMIT
 from handlers.messages import Reply
 from handlers.names import name_key, unquote
 from storage.models import Address, Credential, Member, Membership, Person, SeatGroup
-from templates import language
 
 DELETE_FLOW = "member_delete"
 COLUMNS = {"first": "first_name", "last": "last_name", "phone": "phone", "extension": "extension",
@@ -373,9 +372,12 @@ async def tell_group_members(ctx: Context, person_id: int, name: str, groups: li
 
 
 async def tell_one(ctx: Context, person_id: int, **values) -> int:
-    """A chat message where the person has a chat, else a mail; 1 if they could be told."""
+    """A chat message where the person has a chat, else a mail; 1 if they could be told.
+
+    The mail may go to an address not yet confirmed: an admin entered it for the member, as for the invitation.
+    """
     person = await ctx.session.get(Person, person_id)
-    lang = language(person.language) if person and person.language else business_language(ctx)
+    lang = ctx.language_for(person.language if person else None)
     addresses = (await ctx.session.scalars(select(Address).where(Address.person_id == person_id)
                                            .order_by(Address.verified.desc(), Address.id))).all()
     chat = next((a for a in addresses if a.kind in ("telegram", "console")), None)

@@ -21,10 +21,11 @@ from handlers.members.orders import (
     order_waits, place_order, invoice_view,
 )
 from handlers.members.rules import (
-    ADMINS, FULL_ACCESS, GROUP_BUTTONS, LIST_LIMIT, MANAGER, MANAGERS, MAX_GROUP_NAME, OWNERS, deep_link,
+    ADMINS, FULL_ACCESS, GROUP_BUTTONS, LIST_LIMIT, MANAGER, MANAGERS, MAX_GROUP_NAME, deep_link,
     file_slug, group_name, match_group, parse_new_group, quote, seat_count,
 )
 from handlers.messages import Attachment, Choice, Reply
+from handlers.rules.roles import OWNERS
 from handlers.names import name_key, skeleton, words
 from handlers.profile_rules import csv_bytes
 from storage.dialect import insert_ignoring_conflicts
