@@ -1,14 +1,14 @@
 """What a capability module contributes to the desk: its commands, flows, code completions and hooks."""
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from handlers.context import Context
+from handlers.context import Clock, Context, DeskConfig
 from handlers.messages import Inbound, Reply
 from handlers.rules.roles import EVERYONE
-from storage.db import UnitOfWork
+from storage.db import Store, UnitOfWork
 
 Handler = Callable[[Context, str], Awaitable[list[Reply]]]
 FlowStep = Callable[[Context, str], Awaitable[list[Reply]]]
@@ -18,8 +18,23 @@ CodeHook = Callable[[Context, Any], Awaitable[list[Reply]]]
 LineCheck = Callable[[UnitOfWork, str], Awaitable[bool]]
 # By email, a word that changes state waits for a code: this asks for it (the command line as typed).
 RoundTrip = Callable[[Context, str], Awaitable[list[Reply]]]
+
+
+class PreparingDesk(Protocol):
+    """What a preparer uses of the desk: its store, clock and configuration, and its command words."""
+
+    @property
+    def store(self) -> Store: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def config(self) -> DeskConfig: ...
+    @property
+    def words(self) -> Mapping[str, Command]: ...
+
+
 # Slow work on what a message brings (reading an upload), done before its unit of work opens.
-Preparer = Callable[[Any, Inbound], Awaitable[Inbound]]
+Preparer = Callable[[PreparingDesk, Inbound], Awaitable[Inbound]]
 
 
 @dataclass(frozen=True)
