@@ -38,7 +38,8 @@ from handlers.bootstrap import ensure_owners  # noqa: E402
 from handlers.context import DeskConfig  # noqa: E402
 from handlers.members.imports import parse_import  # noqa: E402
 from handlers.messages import Attachment, Inbound  # noqa: E402
-from handlers.router import Desk, Handlers  # noqa: E402
+from handlers.registry import Handlers  # noqa: E402
+from handlers.router import Desk  # noqa: E402
 from storage.db import Store  # noqa: E402
 from storage.models import Membership, Outbox, SeatGroup, Service  # noqa: E402
 

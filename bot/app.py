@@ -17,7 +17,8 @@ from handlers import admin, booking, calendar, customers, identity, members, wel
 from handlers import tickets
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.db import Store
 

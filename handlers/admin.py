@@ -6,10 +6,10 @@ from sqlalchemy import select
 from handlers.context import Context, Refusal
 from handlers.customers import like_pattern
 from handlers.messages import Reply
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
+from handlers.rules.roles import ADMINS
 from storage.models import Audit
 
-ADMINS = frozenset({"owner", "admin"})
 MAX_ENTRIES = 50
 
 
@@ -36,4 +36,6 @@ def is_number(text: str) -> bool:
 
 
 def handlers() -> Handlers:
-    return Handlers(commands=[Command("audit", show_audit, allowed=ADMINS, aliases=("protokoll",), section="admin", safe=True)])
+    return Handlers(commands=[
+        Command("audit", show_audit, allowed=ADMINS, aliases=("protokoll",), section="admin", safe=True),
+    ])

@@ -14,7 +14,13 @@ from sqlalchemy import BigInteger, Integer, and_, cast, delete, func, insert, or
 from sqlalchemy.exc import IntegrityError
 
 from handlers.rules.availability import (
-    Interval, StaffCalendar, cells, day_bounds, intersect, local_intervals, subtract,
+    Interval,
+    StaffCalendar,
+    cells,
+    day_bounds,
+    intersect,
+    local_intervals,
+    subtract,
 )
 from storage.db import UnitOfWork
 from storage.models import Appointment, Closure, Location, OpeningHours, SlotClaim, Staff, StaffHours, StaffService
@@ -63,7 +69,8 @@ class _LocalRanges:
     """Local minute ranges of one day as UTC intervals, each distinct range list converted once."""
 
     def __init__(self, day: date, tz: ZoneInfo):
-        self.day, self.tz, self.done = day, tz, {}
+        self.day, self.tz = day, tz
+        self.done: dict[tuple[tuple[int, ...], ...], list[Interval]] = {}
 
     def __call__(self, ranges: list[tuple[int, int]]) -> list[Interval]:
         key = tuple(map(tuple, ranges))
@@ -104,7 +111,7 @@ async def load_plan(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
             StaffHours.person_id, StaffHours.location_id, StaffHours.weekday, StaffHours.start_minute,
             StaffHours.end_minute).where(StaffHours.person_id.in_(staff_ids))):
         hours[(staff, location, weekday)].append((a, b))
-    closures = [tuple(row) for row in await session.execute(
+    closures: list[tuple[int | None, datetime, datetime]] = [(row[0], row[1], row[2]) for row in await session.execute(
         select(Closure.staff_id, Closure.start_at, Closure.end_at).where(
             Closure.end_at > start, Closure.start_at < end,
             or_(Closure.staff_id.is_(None), Closure.staff_id.in_(staff_ids))))]
@@ -120,7 +127,8 @@ async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
         .where(Appointment.staff_id.in_(staff_ids), Appointment.end_at > start, Appointment.start_at < end,
                live_condition(now))
         .order_by(Appointment.staff_id, Appointment.start_at))  # the (staff_id, start_at) index's order
-    busy, moments = defaultdict(list), {}  # back-to-back appointments share their boundary instants
+    busy: defaultdict[int, list[Interval]] = defaultdict(list)
+    moments: dict[int, datetime] = {}  # back-to-back appointments share their boundary instants
 
     def moment(seconds: int) -> datetime:
         found = moments.get(seconds)
@@ -133,7 +141,8 @@ async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
     return dict(busy)
 
 
-async def live_load(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime, now: datetime) -> dict[int, int]:
+async def live_load(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime,
+                    now: datetime) -> dict[int, int]:
     """How many live appointments each staff member has in a range (for fair assignment)."""
     rows = await uow.session.execute(
         select(Appointment.staff_id, func.count()).where(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 
 from handlers.context import address_kind
 from handlers.rules.addresses import canonical_address
@@ -21,7 +21,8 @@ class BootstrapError(ValueError):
 def check_owner_address(address: str) -> str:
     kind, _, value = address.partition(":")
     if kind not in KNOWN_KINDS or not value:
-        raise BootstrapError(f"FRONTDESK_OWNERS: {address!r} is not an address like telegram:123 or email:boss@example.com")
+        raise BootstrapError(
+            f"FRONTDESK_OWNERS: {address!r} is not an address like telegram:123 or email:boss@example.com")
     return canonical_address(address)
 
 
@@ -37,7 +38,7 @@ async def ensure_owners(uow: UnitOfWork, addresses: list[str], now: datetime) ->
             uow.session.add(Address(address=address, kind=address_kind(address), person_id=person.id,
                                     verified=True, created_at=now))
             person_id = person.id
-        added = await uow.session.execute(
+        added: CursorResult = await uow.session.execute(  # type: ignore[assignment]  # an INSERT's result is a cursor
             insert_ignoring_conflicts(uow.dialect, Role, ["person_id", "role", "scope"]).values(
                 person_id=person_id, role="owner", scope="")
         )

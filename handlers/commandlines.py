@@ -101,22 +101,6 @@ def only_line(text: str) -> str | None:
     return lines[0] if len(lines) == 1 else None
 
 
-async def book_parses(uow, args: str) -> bool:
-    """`book` alone is the walk; with arguments it names a service we offer ("Book a table?" does not)."""
-    if not args.strip():
-        return True
-    from handlers.booking import load_catalog, parse_booking  # booking builds on the router, which uses this
-    from handlers.context import Refusal
-
-    catalog = await load_catalog(uow)
-    try:
-        parse_booking(args, list(catalog.services), list(catalog.locations), list(catalog.staff))
-    except Refusal as refusal:
-        # Only a sentence is no command; a booking with a bad date or staff gets its clear answer.
-        return refusal.template != "booking_unknown_service"
-    return True
-
-
 FILE_WORDS = frozenset({"import"})  # the mail's attachment is what the command reads
 
 

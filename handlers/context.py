@@ -1,24 +1,23 @@
 """What a handler gets: the inbound message, the unit of work, who is speaking, and ways to answer."""
 from __future__ import annotations
 
-import base64
 import functools
 import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import String, bindparam, delete, func, insert, select
+from sqlalchemy import String, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import make_transient_to_detached
 
-from handlers.messages import Attachment, Choice, Inbound, Reply, new_message_id
+from handlers.messages import Attachment, Choice, Inbound, Reply
+from handlers.rules.roles import effective_roles
+from handlers.speaking import chat_address, mail_row, reply_language
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
 from templates import Rendered, language, render, word
-
-# Roles implied by a stronger role.
-IMPLIED_ROLES = {"owner": {"admin", "staff"}, "admin": {"staff"}}
 
 
 class Clock(Protocol):
@@ -65,11 +64,35 @@ def address_kind(address: str) -> str:
     return address.split(":", 1)[0]
 
 
-def effective_roles(granted: set[str]) -> set[str]:
-    roles = {"everyone", "customer", *granted}
-    for role in granted:
-        roles |= IMPLIED_ROLES.get(role, set())
-    return roles
+class Listed(Protocol):
+    """A command as /help lists it."""
+
+    @property
+    def word(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+
+
+class TypedLine(Protocol):
+    """A command line as a mail would carry it."""
+
+    @property
+    def typed(self) -> str: ...
+
+
+class DeskView(Protocol):
+    """What handlers use of the desk that runs them (handlers.router.Desk)."""
+
+    @property
+    def completions(self) -> Mapping[str, Callable[[Context, Any], Awaitable[list[Reply]]]]: ...
+    @property
+    def exhaustions(self) -> Mapping[str, Callable[[Context, Any], Awaitable[list[Reply]]]]: ...
+    @property
+    def start_payloads(self) -> Mapping[str, Callable[[Context, str], Awaitable[list[Reply]]]]: ...
+
+    def allowed_commands(self, roles: set[str]) -> Sequence[Listed]: ...
+    async def run_proven(self, ctx: Context, text: str) -> list[Reply]: ...
+    async def looks_like(self, uow: UnitOfWork, text: str) -> tuple[Listed, TypedLine | None] | None: ...
 
 
 @dataclass
@@ -82,8 +105,8 @@ class Context:
     roles: set[str]
     business: Business | None
     conversation: Conversation | None
+    desk: DeskView  # the router: its commands, code completions and proven runs
     lang: str = "en"
-    desk: object = None  # the router, for /help's list of commands
 
     @property
     def session(self):
@@ -116,18 +139,33 @@ class Context:
             action=action, subject=subject, detail=detail,
         ))
 
-    async def mail(self, to: str, name: str, lang: str | None = None, attachments: list[Attachment] = (),
+    def language_for(self, chosen: str | None) -> str:
+        """The language to write someone in whose own choice is `chosen` (None: the business's, else ours)."""
+        return reply_language(chosen, self.business, self.config.default_language)
+
+    async def mail(self, to: str, name: str, lang: str | None = None, attachments: Sequence[Attachment] = (),
                    headers: dict[str, str] | None = None, **values) -> Queued:
         """Queue an email from template `name` in the same transaction as the change; `headers` add to ours."""
         rendered = self.render(name, lang, **values)
-        message_id = new_message_id(self.config.mail_domain)
-        await self.queue(
-            channel="email", recipient=to, subject=rendered.subject, text=rendered.text, html=rendered.html,
-            message_id=message_id,
-            headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated", **(headers or {})},
-            attachments=[{"name": a.name, "type": a.mime, "data": base64.b64encode(a.data).decode()} for a in attachments],
-        )
-        return Queued(message_id, rendered.text)
+        row = mail_row(self.now, self.config.mail_domain, to, rendered, headers, attachments)
+        await self.session.execute(OUTBOX, row)
+        return Queued(row["message_id"], rendered.text)
+
+    async def tell(self, person_id: int, name: str, lang: str | None = None, by_mail: bool = True,
+                   **values) -> bool:
+        """Tell a person where they read: their chat, else (`by_mail`) their confirmed email, never an
+        unconfirmed one; in `lang`, else their own language. False if they could not be told."""
+        address = await chat_address(self.uow, person_id)
+        if address is None or (address.startswith("email:") and not by_mail):
+            return False
+        if lang is None:
+            person = await self.session.get(Person, person_id)
+            lang = self.language_for(person.language if person else None)
+        if address.startswith("email:"):
+            await self.mail(address.split(":", 1)[1], name, lang=lang, **values)
+        else:
+            await self.notify(address, name, lang=lang, **values)
+        return True
 
     async def notify(self, address: str, name: str, lang: str | None = None, **values) -> None:
         """Queue a chat message to another person's address."""
@@ -144,7 +182,8 @@ class Context:
         """Open (or replace) this sender's conversation."""
         expires = self.now + (ttl or self.config.conversation_ttl)
         if self.conversation is None:
-            self.conversation = Conversation(address=self.sender, flow=flow, step=step, data=data or {}, expires_at=expires)
+            self.conversation = Conversation(address=self.sender, flow=flow, step=step, data=data or {},
+                                             expires_at=expires)
             self.session.add(self.conversation)
         else:
             self.conversation.flow, self.conversation.step = flow, step
@@ -156,10 +195,15 @@ class Context:
             self.conversation = None
 
 
+def table(model: type) -> Table:
+    """A model's Table, for Core statements (the declarative base types `__table__` as any FromClause)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]  # set on every mapped class by SQLAlchemy
+
+
 # Statements built once: building one anew costs more than SQLite takes to run it.
-AUDIT = insert(Audit.__table__)
-OUTBOX = insert(Outbox.__table__)
-NEW_PERSON = insert(Person.__table__).returning(Person.__table__.c.id)
+AUDIT = insert(table(Audit))
+OUTBOX = insert(table(Outbox))
+NEW_PERSON = insert(table(Person)).returning(table(Person).c.id)
 _SENDER = select(bindparam("sender", type_=String).label("address")).subquery()
 _ROLES = (select(func.aggregate_strings(Role.__table__.c.role, ","))
           .where(Role.__table__.c.person_id == Person.id).scalar_subquery())
@@ -189,7 +233,8 @@ def address_claim(dialect: str):
     return insert_ignoring_conflicts(dialect, Address.__table__, ["address"]).returning(Address.__table__.c.address)
 
 
-async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, now: datetime) -> Context:
+async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, now: datetime,
+                       desk: DeskView) -> Context:
     """Find (or create) the speaker and everything a handler needs about them."""
     speaker = await find_or_create_speaker(uow, inbound, now)
     conversation = speaker.conversation
@@ -197,7 +242,7 @@ async def load_context(uow: UnitOfWork, inbound: Inbound, config: DeskConfig, no
         await uow.session.delete(conversation)
         conversation = None
     ctx = Context(inbound, uow, config, now, speaker.person, effective_roles(speaker.roles), speaker.business,
-                  conversation)
+                  conversation, desk)
     ctx.lang = pick_language(speaker.person, inbound, speaker.business, config)
     return ctx
 
@@ -209,7 +254,7 @@ def pick_language(person: Person, inbound: Inbound, business: Business | None, c
     hint = (inbound.language_hint or "")[:2].lower()
     if hint in ("de", "en"):
         return hint
-    return language(business.language if business else config.default_language)
+    return reply_language(None, business, config.default_language)
 
 
 async def find_or_create_speaker(uow: UnitOfWork, inbound: Inbound, now: datetime) -> Speaker:

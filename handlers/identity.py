@@ -1,17 +1,18 @@
 """Addresses and codes: `email ADDRESS` sends a code, `confirm CODE` (or the bare digits) proves it."""
 from __future__ import annotations
 
-from datetime import timedelta
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from handlers.rules import codes
-from handlers.context import Context, Refusal, effective_roles
+from handlers.context import Context, Refusal
 from handlers.customers import record_email_change
 from handlers.messages import Reply
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
 from handlers.rules.addresses import normalise_email
+from handlers.rules.roles import effective_roles
 from storage.dialect import serialize
 from storage.models import Address, Code, Role
 
@@ -146,8 +147,7 @@ async def redeem(ctx: Context, row: Code) -> list[Reply]:
     )
     if claimed.rowcount != 1:
         return [ctx.say("code_none")]
-    completions: dict[str, Completion] = ctx.desk.completions
-    return await completions[row.purpose](ctx, row)
+    return await ctx.desk.completions[row.purpose](ctx, row)
 
 
 async def count_wrong_attempt(ctx: Context, rows: list[Code]) -> list[Reply]:
@@ -213,7 +213,8 @@ async def email_verified(ctx: Context, row: Code) -> list[Reply]:
     existing = await ctx.session.scalar(select(Address).where(Address.address == address))
     await record_email_change(ctx, row.target, existing)  # a second verified email waits for an admin
     if existing is None:
-        ctx.session.add(Address(address=address, kind="email", person_id=ctx.person.id, verified=True, created_at=ctx.now))
+        ctx.session.add(Address(address=address, kind="email", person_id=ctx.person.id, verified=True,
+                                created_at=ctx.now))
     elif existing.person_id == ctx.person.id or not existing.verified:
         existing.person_id, existing.verified = ctx.person.id, True
     else:
@@ -274,4 +275,5 @@ def handlers() -> Handlers:
         ],
         flows={"email": email_step},
         completions={VERIFY_EMAIL: email_verified, EMAIL_COMMAND: email_command_confirmed},
+        round_trip=ask_round_trip,
     )

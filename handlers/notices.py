@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from handlers.context import Context
 from handlers.rules.ics import Party, invite
+from handlers.rules.roles import ADMINS
+from handlers.speaking import verified_email
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, Installation, Location, Person, Role, Service
-
-ADMIN_ROLES = ("owner", "admin")
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,10 @@ class AppointmentView:
 
 async def view(uow: UnitOfWork, appointment: Appointment) -> AppointmentView:
     session = uow.session
-    service = await session.get(Service, appointment.service_id)
+    service = await session.get_one(Service, appointment.service_id)
     location = await session.get(Location, appointment.location_id) if appointment.location_id else None
-    staff = await session.get(Person, appointment.staff_id)
-    customer = await session.get(Person, appointment.customer_id)
+    staff = await session.get_one(Person, appointment.staff_id)
+    customer = await session.get_one(Person, appointment.customer_id)
     return AppointmentView(
         appointment.id, service.name, service.colour, location.name if location else None, staff.name or "?",
         customer.name or await display_address(uow, customer.id), appointment.start_at, appointment.end_at,
@@ -47,40 +47,6 @@ async def view(uow: UnitOfWork, appointment: Appointment) -> AppointmentView:
 
 async def display_address(uow: UnitOfWork, person_id: int) -> str:
     return await uow.session.scalar(select(Address.address).where(Address.person_id == person_id).limit(1)) or "?"
-
-
-async def verified_email(uow: UnitOfWork, person_id: int) -> str | None:
-    """The person's confirmed email address, if they have one."""
-    address = await uow.session.scalar(
-        select(Address.address).where(Address.person_id == person_id, Address.kind == "email", Address.verified)
-        .order_by(Address.id.desc()).limit(1))
-    return address.split(":", 1)[1] if address else None
-
-
-async def chat_address(uow: UnitOfWork, person_id: int) -> str | None:
-    """Where a person reads chat messages: Telegram first, then the console, then a confirmed email."""
-    return (await chat_addresses(uow, [person_id])).get(person_id)
-
-
-async def chat_addresses(uow: UnitOfWork, person_ids: list[int]) -> dict[int, str]:
-    """`chat_address` for several people in one query; people with no confirmed address are left out."""
-    if not person_ids:
-        return {}
-    rows = (await uow.session.execute(
-        select(Address.person_id, Address.kind, Address.address)
-        .where(Address.person_id.in_(person_ids), Address.verified))).all()
-    return preferred_addresses(rows)
-
-
-def preferred_addresses(rows) -> dict[int, str]:
-    """From (person id, kind, address) rows of confirmed addresses, where each person reads chat messages:
-    Telegram first, then the console, then email."""
-    by_person: dict[int, dict[str, str]] = {}
-    for person_id, kind, address in rows:
-        by_person.setdefault(person_id, {})[kind] = address
-    found = {pid: kinds.get("telegram") or kinds.get("console") or kinds.get("email")
-             for pid, kinds in by_person.items()}
-    return {pid: address for pid, address in found.items() if address}
 
 
 async def ics_for(ctx: Context, v: AppointmentView, method: str, email: str, name: str | None):
@@ -106,7 +72,7 @@ async def installation(uow: UnitOfWork) -> Installation:
     if found is None:
         await uow.session.execute(insert_ignoring_conflicts(uow.dialect, Installation, ["id"]).values(
             id=1, key=secrets.token_hex(16), first_appointment=0))
-        found = await uow.session.get(Installation, 1)
+        found = await uow.session.get_one(Installation, 1)
     return found
 
 
@@ -125,31 +91,23 @@ async def tell_customer(ctx: Context, appointment: Appointment, template: str, m
 
 
 def customer_language(ctx: Context, customer: Person) -> str:
-    """The customer's own choice; else the language they speak to us in, if they are the one acting; else the business's."""
+    """The customer's own choice; else the language they speak to us in, if they are the one acting;
+    else the business's."""
     if customer.language:
-        return customer.language
+        return ctx.language_for(customer.language)
     if customer.id == ctx.person.id:
         return ctx.lang
-    return ctx.business.language if ctx.business else ctx.config.default_language
+    return ctx.language_for(None)
 
 
 async def tell_staff_and_admins(ctx: Context, appointment: Appointment, template: str, **values) -> int:
     """Notify the staff member concerned and every admin (not the one acting), each in their language."""
-    admins = (await ctx.session.scalars(select(Role.person_id).where(Role.role.in_(ADMIN_ROLES)))).all()
+    admins = (await ctx.session.scalars(select(Role.person_id).where(Role.role.in_(ADMINS)))).all()
     recipients = dict.fromkeys([appointment.staff_id, *admins])
     recipients.pop(ctx.person.id, None)
     v = await view(ctx.uow, appointment)
-    addresses = await chat_addresses(ctx.uow, list(recipients))
     told = 0
     for person_id in recipients:
-        address = addresses.get(person_id)
-        if address is None:
-            continue
-        person = await ctx.session.get(Person, person_id)
-        lang = person.language or (ctx.business.language if ctx.business else ctx.config.default_language)
-        if address.startswith("email:"):
-            await ctx.mail(address.split(":", 1)[1], template, lang=lang, appointment=v, **values)
-        else:
-            await ctx.notify(address, template, lang=lang, appointment=v, **values)
-        told += 1
+        if person_id is not None:
+            told += await ctx.tell(person_id, template, appointment=v, **values)
     return told

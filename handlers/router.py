@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 
-from handlers.commandlines import book_parses, only_line, well_shaped
-from handlers.context import (
-    Clock, Context, DeskConfig, Refusal, SystemClock, effective_roles, load_context, new_key,
-)
+from handlers.commandlines import only_line, well_shaped
+from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
 from handlers.messages import Choice, Inbound, Reply
 from handlers.rules.words import first_word
+from handlers.registry import Command, Handlers
+from handlers.rules.roles import effective_roles
 from storage.db import Store, UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Person, Role
@@ -22,48 +22,8 @@ from templates import has_word, render
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Context, str], Awaitable[list[Reply]]]
-FlowStep = Callable[[Context, str], Awaitable[list[Reply]]]
-EVERYONE = frozenset({"everyone"})
 BARE_CODE = re.compile(r"^\d{6}$")
 BASE_ROLES = frozenset(effective_roles(set()))  # what anyone has
-
-
-@dataclass(frozen=True)
-class Command:
-    word: str
-    run: Handler
-    allowed: frozenset[str] = EVERYONE
-    aliases: tuple[str, ...] = ()
-    section: str = "everyone"  # where /help lists it
-    safe: bool = False  # reads only; by email, anything else runs only after a code round trip
-
-
-@dataclass
-class Handlers:
-    """Everything a capability module contributes, gathered explicitly by the composition root."""
-
-    commands: list[Command] = field(default_factory=list)
-    flows: dict[str, FlowStep] = field(default_factory=dict)
-    completions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what a right code does
-    exhaustions: dict[str, Callable] = field(default_factory=dict)  # code purpose → what the last wrong try undoes
-    start_payloads: dict[str, Handler] = field(default_factory=dict)  # deep-link prefix → handler
-    fallbacks: dict[str, Handler] = field(default_factory=dict)  # channel → what takes text that is no command
-    # Slow work on what a message brings (reading an upload), done before its unit of work opens.
-    preparers: list[Callable[["Desk", Inbound], Awaitable[Inbound]]] = field(default_factory=list)
-
-    @classmethod
-    def combine(cls, *parts: "Handlers") -> "Handlers":
-        combined = cls()
-        for part in parts:
-            combined.commands.extend(part.commands)
-            combined.flows.update(part.flows)
-            combined.completions.update(part.completions)
-            combined.exhaustions.update(part.exhaustions)
-            combined.start_payloads.update(part.start_payloads)
-            combined.fallbacks.update(part.fallbacks)
-            combined.preparers.extend(part.preparers)
-        return combined
 
 
 def needs_round_trip(ctx: Context, command: Command) -> bool:
@@ -107,7 +67,7 @@ async def hold_sender(uow: UnitOfWork, *senders: str) -> None:
 async def command_hint(ctx: Context, looked_like: str) -> dict:
     """What an acknowledgement tells about a mail that looked like a command: the line that would have
     run it (`meant`), or, when its arguments did not fit, how the command is typed (`usage`)."""
-    found = await ctx.desk.looks_like(ctx.uow, looked_like) if looked_like and ctx.desk else None
+    found = await ctx.desk.looks_like(ctx.uow, looked_like) if looked_like else None
     if found is None:
         return {"meant": None, "usage": None}
     command, line = found
@@ -129,6 +89,8 @@ class Desk:
         self.fallbacks = handlers.fallbacks
         self.commands = handlers.commands
         self.preparers = handlers.preparers
+        self.line_checks = handlers.line_checks
+        self.round_trip = handlers.round_trip
         self.words: dict[str, Command] = {}
         for command in handlers.commands:
             for name in (command.word, *command.aliases):
@@ -145,7 +107,8 @@ class Desk:
         command = self.words.get(word)
         if command is None or not well_shaped(command.word, args):
             return None
-        if command.word == "book" and not await book_parses(uow, args):
+        check = self.line_checks.get(command.word)
+        if check is not None and not await check(uow, args):
             return None
         return CommandLine(command, word, args)
 
@@ -157,7 +120,7 @@ class Desk:
         """A line that starts with a command word anyone may use, and the command line it is if well-formed."""
         line = only_line(text)
         command = self.words.get(split_command(line)[0]) if line else None
-        if command is None or not command.allowed & BASE_ROLES:
+        if line is None or command is None or not command.allowed & BASE_ROLES:
             return None
         return command, await self.command_line(uow, line)
 
@@ -198,26 +161,25 @@ class Desk:
         return replies
 
     async def _context(self, uow: UnitOfWork, inbound: Inbound) -> Context:
-        ctx = await load_context(uow, inbound, self.config, self.clock.now())
-        ctx.desk = self
+        ctx = await load_context(uow, inbound, self.config, self.clock.now(), self)
         if inbound.channel == "email" and ctx.roles != BASE_ROLES and not await sender_verified(ctx):
             ctx.roles = set(BASE_ROLES)  # anyone can type a From: line; roles need a proven address
         return ctx
 
     async def dispatch(self, ctx: Context) -> list[Reply]:
-        text = ctx.inbound.text
+        picked: str | None = ctx.inbound.text
         if ctx.inbound.choice is not None:
-            text = await self._picked(ctx, ctx.inbound.choice)
-            if text is None:
+            picked = await self._picked(ctx, ctx.inbound.choice)
+            if picked is None:
                 return [ctx.say("choice_expired")]
-        text = (text or "").strip()
+        text = (picked or "").strip()
         if ctx.inbound.mail is not None and ctx.inbound.mail.automatic:
             # A machine's mail never runs a command: an autoresponder may echo a code back.
             fallback = self.fallbacks.get(ctx.inbound.channel)
             return await fallback(ctx, text) if fallback is not None else []
         if BARE_CODE.match(text) and "confirm" in self.words:
             return await self.run(ctx, self.words["confirm"], text)
-        if self._answers_open_question(ctx, text):
+        if ctx.conversation is not None and self._answers_open_question(ctx, text):
             return await self.flows[ctx.conversation.flow](ctx, text)
         word, args = split_command(text)
         if word in self.words and (ctx.inbound.channel != "email" or await self.is_command(ctx.uow, text)):
@@ -253,9 +215,9 @@ class Desk:
             await ctx.audit("denied", command.word, args=args[:200])
             return [ctx.say("not_allowed", word=command.word)]
         if not proven and needs_round_trip(ctx, command):
-            from handlers.identity import ask_round_trip  # identity builds on this module
-
-            return await ask_round_trip(ctx, f"{typed or command.word} {args}".strip())
+            if self.round_trip is None:  # no way to prove a mailbox here: nothing that changes state runs
+                return [ctx.say("not_allowed", word=command.word)]
+            return await self.round_trip(ctx, f"{typed or command.word} {args}".strip())
         return await command.run(ctx, args)
 
     async def run_proven(self, ctx: Context, text: str) -> list[Reply]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
 from templates import has_word
 
 SECTIONS = ("everyone", "customer", "staff", "admin", "groups", "support")

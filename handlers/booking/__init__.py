@@ -6,6 +6,7 @@ works by email, where choices arrive as lines to reply with.
 from __future__ import annotations
 
 from handlers.booking.catalog import load_catalog
+from handlers.booking.catalog import book_parses
 from handlers.booking.confirm import booking_exhausted, complete_booking
 from handlers.booking.form import (
     ANY,
@@ -17,7 +18,7 @@ from handlers.booking.form import (
 )
 from handlers.booking.manage import cancel_booking, list_bookings, move_booking
 from handlers.booking.walk import BOOKING, book
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
 
 __all__ = ["ANY", "BookingQuery", "book_command", "handlers", "load_catalog", "parse_booking", "parse_move", "split_id"]
 
@@ -33,4 +34,5 @@ def handlers() -> Handlers:
         ],
         completions={BOOKING: complete_booking},
         exhaustions={BOOKING: booking_exhausted},
+        line_checks={"book": book_parses},
     )

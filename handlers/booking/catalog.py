@@ -8,10 +8,11 @@ from sqlalchemy import exists, select
 
 from handlers.appointments import DayPlan, load_plan, qualified_staff
 from handlers.booking.form import ANY, BookingQuery, Commander
+from handlers.rules.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
+from handlers.booking.form import parse_booking
 from handlers.booking.rules import Rules, local_day, local_minutes
 from handlers.context import Context, Refusal
 from handlers.messages import Choice
-from handlers.rules.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
 from storage.db import UnitOfWork
 from storage.models import Appointment, Location, Person, Service, Staff, StaffHours, StaffService
 
@@ -184,3 +185,16 @@ async def alternatives(ctx: Context, scope: Scope, rules: Rules, day: date, comm
         return {"times_left": True, "choices": time_choices(ctx, slots, rules, command)}
     days = await free_days(ctx.uow, rules, scope, ignore=ignore)
     return {"times_left": False, "choices": day_choices(ctx, days, command)}
+
+
+async def book_parses(uow: UnitOfWork, args: str) -> bool:
+    """`book` alone is the walk; with arguments it names a service we offer ("Book a table?" does not)."""
+    if not args.strip():
+        return True
+    catalog = await load_catalog(uow)
+    try:
+        parse_booking(args, list(catalog.services), list(catalog.locations), list(catalog.staff))
+    except Refusal as refusal:
+        # Only a sentence is no command; a booking with a bad date or staff gets its clear answer.
+        return refusal.template != "booking_unknown_service"
+    return True

@@ -10,7 +10,8 @@ from handlers.booking.rules import booking_rules, local_day
 from handlers.booking.walk import target
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
-from handlers.notices import tell_customer, tell_staff_and_admins, verified_email, view
+from handlers.notices import tell_customer, tell_staff_and_admins, view
+from handlers.speaking import verified_email
 from storage.models import Appointment, Code, Service
 
 # ---- the code comes back ---------------------------------------------------------------------

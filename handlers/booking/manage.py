@@ -15,9 +15,9 @@ from handlers.context import Context, Refusal
 from handlers.messages import Choice, Reply
 from handlers.notices import AppointmentView, tell_customer, tell_staff_and_admins, view
 from handlers.rules.availability import local_minute
+from handlers.rules.roles import ADMINS
 from storage.models import Appointment, Service, Staff
 
-ADMINS = frozenset({"owner", "admin"})
 COLLEAGUES_RIGHT = "book_for_colleagues"
 CUSTOMER, STAFF, MANAGER = "customer", "staff", "manager"  # how a speaker may act on an appointment
 

@@ -27,8 +27,9 @@ from handlers.booking.form import ANY, BookingQuery, book_command, booking_comma
 from handlers.booking.rules import Rules, booking_rules, check_day, local_day
 from handlers.context import Context, Refusal
 from handlers.messages import Choice, Reply
-from handlers.notices import AppointmentView, verified_email, view
+from handlers.notices import AppointmentView, view
 from handlers.rules.availability import day_bounds, local_minute, pick_fairly
+from handlers.speaking import verified_email
 from storage.models import Appointment, Service
 
 BOOKING = "booking"  # the code purpose

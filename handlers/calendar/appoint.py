@@ -12,7 +12,7 @@ from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.words import AppointRequest, Invalid, parse_appoint
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
-from handlers.notices import chat_address, display_address, tell_customer, view
+from handlers.notices import display_address, tell_customer, view
 from handlers.rules.availability import local_minute, on_grid
 from handlers.rules.words import fold, hhmm, parse_id, split_words
 from storage.models import Appointment, Closure, Location, Person, Service, StaffHours
@@ -130,16 +130,8 @@ async def tell_staff(ctx: Context, appointment: Appointment, template: str) -> N
     """The staff member hears of a change in their calendar that someone else made."""
     if appointment.staff_id == ctx.person.id:
         return
-    address = await chat_address(ctx.uow, appointment.staff_id)
-    if address is None:
-        return
-    staff = await ctx.session.get(Person, appointment.staff_id)
-    lang = staff.language or (ctx.business.language if ctx.business else ctx.config.default_language)
-    changed, by = await view(ctx.uow, appointment), ctx.person.name or ctx.sender
-    if address.startswith("email:"):
-        await ctx.mail(address.split(":", 1)[1], template, lang=lang, appointment=changed, by=by)
-    else:
-        await ctx.notify(address, template, lang=lang, appointment=changed, by=by)
+    await ctx.tell(appointment.staff_id, template, appointment=await view(ctx.uow, appointment),
+                   by=ctx.person.name or ctx.sender)
 
 
 async def closure_over(ctx: Context, appointment: Appointment) -> str | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from handlers.customers.card import customer
 from handlers.customers.changes import accept, ignore, list_changes
 from handlers.customers.finding import list_customers
-from handlers.customers.parsing import ADMINS, TEAM, like_pattern
+from handlers.customers.parsing import like_pattern
 from handlers.customers.profile import own_name, record_email_change
 from handlers.customers.record import booking
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
+from handlers.rules.roles import ADMINS, TEAM
 
 __all__ = ["handlers", "like_pattern", "record_email_change"]
 

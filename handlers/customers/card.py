@@ -11,12 +11,21 @@ from handlers.appointments import live_condition
 from handlers.context import Context, Refusal
 from handlers.customers.changes import change_choices
 from handlers.customers.finding import addresses_of
-from handlers.customers.parsing import ADMINS, CARD_LIMIT, LIST_LIMIT, denied, find_customer
+from handlers.customers.parsing import CARD_LIMIT, LIST_LIMIT, denied, find_customer
 from handlers.customers.record import ACTIONS
 from handlers.messages import Reply
 from handlers.rules.words import first_word
+from handlers.rules.roles import ADMINS
 from storage.models import (
-    Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Location, Person, ProfileChange, Service,
+    Address,
+    Appointment,
+    CustomerGroup,
+    CustomerGroupMember,
+    CustomerNote,
+    Location,
+    Person,
+    ProfileChange,
+    Service,
 )
 
 

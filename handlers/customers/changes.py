@@ -9,7 +9,6 @@ from handlers.messages import Choice, Reply
 from handlers.rules.words import parse_id
 from storage.models import Address, Person, ProfileChange
 
-
 # ---- admins decide on changes -------------------------------------------------------------------
 
 def change_choices(ctx: Context, changes) -> list[Choice]:

@@ -6,11 +6,9 @@ from sqlalchemy import exists, select
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
 from handlers.rules.words import parse_id
+from handlers.rules.roles import WORKING_ROLES
 from storage.models import Person, Role, Staff
 
-ADMINS = frozenset({"owner", "admin"})
-TEAM = ADMINS | {"staff"}
-TEAM_ROLES = ("owner", "admin", "staff", "support")  # people who work here are not listed as customers
 LIST_LIMIT = 20
 CARD_LIMIT = 10
 MAX_NAME = 200  # person.name
@@ -49,7 +47,7 @@ def like_pattern(text: str) -> str:
 def is_customer():
     """Persons who do not work here (no staff row, no team role)."""
     return ~exists().where(Staff.person_id == Person.id) & ~exists().where(
-        Role.person_id == Person.id, Role.role.in_(TEAM_ROLES))
+        Role.person_id == Person.id, Role.role.in_(WORKING_ROLES))
 
 
 async def find_customer(ctx: Context, text: str) -> Person:

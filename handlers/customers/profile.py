@@ -9,7 +9,6 @@ from handlers.customers.parsing import MAX_NAME, one_line
 from handlers.messages import Reply
 from storage.models import Address, ProfileChange
 
-
 # ---- the customer's own profile -----------------------------------------------------------------
 
 async def own_name(ctx: Context, args: str) -> list[Reply]:

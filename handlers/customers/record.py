@@ -13,7 +13,6 @@ from handlers.rules.words import first_word, parse_id, unquote
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, CustomerGroup, CustomerGroupMember, CustomerNote, Person
 
-
 # ---- admins change the record -------------------------------------------------------------------
 
 async def rename(ctx: Context, args: str) -> list[Reply]:
@@ -64,7 +63,9 @@ async def find_or_create_group(ctx: Context, name: str) -> tuple[CustomerGroup, 
         return found, False
     created = await ctx.session.execute(
         insert_ignoring_conflicts(ctx.uow.dialect, CustomerGroup, ["name_key"]).values(name=name))
-    return await find_customer_group(ctx, name), bool(created.rowcount)
+    group = await find_customer_group(ctx, name)
+    assert group is not None, name  # inserted now, or the conflicting row is there
+    return group, bool(created.rowcount)
 
 
 async def ungroup(ctx: Context, args: str) -> list[Reply]:

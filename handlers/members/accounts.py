@@ -16,20 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from handlers.context import Context, Refusal
 from handlers.identity import normalise_email
 from handlers.members.groups import find_seat_group
-from handlers.members.membership import (
-    business_language,
-    display_name,
-    expire_invitations,
-    invite,
-    subject,
-    take_seats,
-)
+from handlers.members.membership import display_name, expire_invitations, invite, subject, take_seats
 from handlers.members.rules import ADMINS, LIST_LIMIT
 from handlers.messages import Reply
 from handlers.rules import profile as rules
 from handlers.rules.words import first_word, parse_id, split_words, unquote
 from storage.models import Address, Credential, Member, Membership, Person, SeatGroup
-from templates import language
 
 DELETE_FLOW = "member_delete"
 COLUMNS = {"first": "first_name", "last": "last_name", "phone": "phone", "extension": "extension",
@@ -377,9 +369,12 @@ async def tell_group_members(ctx: Context, person_id: int, name: str, groups: li
 
 
 async def tell_one(ctx: Context, person_id: int, **values) -> int:
-    """A chat message where the person has a chat, else a mail; 1 if they could be told."""
+    """A chat message where the person has a chat, else a mail; 1 if they could be told.
+
+    The mail may go to an address not yet confirmed: an admin entered it for the member, as for the invitation.
+    """
     person = await ctx.session.get(Person, person_id)
-    lang = language(person.language) if person and person.language else business_language(ctx)
+    lang = ctx.language_for(person.language if person else None)
     addresses = (await ctx.session.scalars(select(Address).where(Address.person_id == person_id)
                                            .order_by(Address.verified.desc(), Address.id))).all()
     chat = next((a for a in addresses if a.kind in ("telegram", "console")), None)

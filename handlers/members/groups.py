@@ -43,7 +43,6 @@ from handlers.members.rules import (
     MANAGER,
     MANAGERS,
     MAX_GROUP_NAME,
-    OWNERS,
     deep_link,
     file_slug,
     group_name,
@@ -55,6 +54,7 @@ from handlers.members.rules import (
 from handlers.messages import Attachment, Choice, Reply
 from handlers.rules.names import name_key, skeleton
 from handlers.rules.profile import csv_bytes
+from handlers.rules.roles import OWNERS
 from handlers.rules.words import split_words
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Code, Member, Membership, Person, Role, SeatGroup, Service

@@ -20,13 +20,15 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from handlers.context import Context, Refusal
 from handlers.members.imports import ImportRow
-from handlers.members.rules import ADMINS, deep_link, missing_seats, quote
-from handlers.messages import Reply, new_message_id
+from handlers.members.rules import deep_link, missing_seats, quote
+from handlers.messages import Reply
 from handlers.rules import codes
+from handlers.rules.roles import ACCOUNT_ROLES, ADMINS
+from handlers.speaking import mail_row
 from storage.db import UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Audit, Code, Member, Membership, Outbox, Person, SeatGroup, Service
-from templates import Rendered, language, render
+from templates import Rendered, render
 
 INVITATION = "invitation"  # `/start inv-…` links and the codes of group invitations (target: the email)
 ACCOUNT_INVITATION = "account_invitation"  # `/start acc-…` links and account codes (target: member:ID)
@@ -36,7 +38,6 @@ CODE_GRACE = timedelta(days=30)  # a late group code still finds its invitation,
 REASON_EXPIRED = "invitation_expired"  # Member.failure_reason (others, e.g. a bounce, are shown as stored)
 INVITATIONS_PER_DAY = 200  # per buyer (admins and owners are not capped)
 SENT = "invitations_sent"  # audit action that counts a buyer's invitation mails
-TEAM_ROLES = frozenset({"owner", "admin", "staff", "manager", "support"})
 CHUNK = 1_000  # IN lists stay far below SQLite's and asyncpg's parameter limits
 
 
@@ -50,11 +51,6 @@ def display_name(member: Member, person: Person | None = None) -> str:
     """The member's first and last name, else the person's name, else their number."""
     name = " ".join(p for p in (member.first_name, member.last_name) if p)
     return name or (person.name if person and person.name else f"#{member.person_id}")
-
-
-def business_language(ctx: Context) -> str:
-    """Invitees have not spoken yet: they are written to in the business's language."""
-    return language(ctx.business.language if ctx.business else ctx.config.default_language)
 
 
 def secret_digest(key: bytes, purpose: str, token: str) -> str:
@@ -142,7 +138,7 @@ async def invite(ctx: Context, member: Member, email: str) -> str:
                          expires_at=member.invitation_expires_at, attempts=0,
                          digest=codes.digest(ctx.config.secret_key, ACCOUNT_INVITATION, target, code)))
     link = f"/start acc-{token}"
-    await ctx.mail(email, "accounts_invitation_mail", lang=business_language(ctx), code=code, link=link,
+    await ctx.mail(email, "accounts_invitation_mail", lang=ctx.language_for(None), code=code, link=link,
                    who=display_name(member), expires_at=member.invitation_expires_at)
     return link
 
@@ -165,9 +161,10 @@ async def welcome_members(ctx: Context, group: SeatGroup, invitees: list[Invitee
     invited = [i for i in invitees if statuses.get(i.person_id) not in ("activated", "pending")]
     await send_invitations(ctx, group, invited, statuses)
     course = await course_of(ctx, group)
-    notices = [outbox_row(ctx, i.email, ctx.render("groups_added_mail", business_language(ctx), group=group,
-                                                   course=course, manager=ctx.person,
-                                                   pending=statuses[i.person_id] == "pending")) for i in told]
+    lang = ctx.language_for(None)  # invitees have not spoken yet: they are written to in the business's language
+    notices = [mail_row(ctx.now, ctx.config.mail_domain, i.email,
+                        ctx.render("groups_added_mail", lang, group=group, course=course, manager=ctx.person,
+                                   pending=statuses[i.person_id] == "pending")) for i in told]
     if notices:
         await ctx.session.execute(insert(Outbox.__table__), notices)
     return [i for i in told if statuses[i.person_id] == "pending"]
@@ -203,7 +200,7 @@ async def send_invitations(ctx: Context, group: SeatGroup, invitees: list[Invite
         member = invitation_fields(ctx, invitee, token, expires, invitee.person_id not in statuses)
         (updates if invitee.person_id in statuses else new_members).append(member)
         code_rows.append(code_row(ctx, invitee.email, code, expires))
-        mails.append(outbox_row(ctx, invitee.email, mail.render(code, f"inv-{token}")))
+        mails.append(mail_row(ctx.now, ctx.config.mail_domain, invitee.email, mail.render(code, f"inv-{token}")))
     await bulk_write(ctx, new_members, updates, code_rows, mails)
 
 
@@ -217,7 +214,7 @@ class InvitationMail:
     CODE, PAYLOAD = "\x00CODE\x00", "\x00PAYLOAD\x00"
 
     def __init__(self, ctx: Context, group: SeatGroup, course: Service | None, expires):
-        self.rendered = ctx.render("groups_invitation_mail", business_language(ctx), group=group, course=course,
+        self.rendered = ctx.render("groups_invitation_mail", ctx.language_for(None), group=group, course=course,
                                    code=self.CODE, expires_at=expires, link=deep_link(ctx, self.PAYLOAD),
                                    manager=ctx.person)
 
@@ -245,15 +242,6 @@ def code_row(ctx: Context, email: str, code: str, expires) -> dict:
     return {"address": f"email:{email}", "purpose": INVITATION, "target": email, "created_at": ctx.now,
             "digest": codes.digest(ctx.config.secret_key, INVITATION, email, code),
             "expires_at": expires + CODE_GRACE, "attempts": 0}
-
-
-def outbox_row(ctx: Context, to: str, rendered: Rendered) -> dict:
-    """An outbox mail as a plain row, for bulk inserts (ctx.mail adds one ORM object at a time)."""
-    message_id = new_message_id(ctx.config.mail_domain)
-    return {"channel": "email", "recipient": to, "subject": rendered.subject, "text": rendered.text,
-            "html": rendered.html, "message_id": message_id, "attachments": [], "status": "pending",
-            "headers": {"Message-ID": message_id, "Auto-Submitted": "auto-generated"}, "attempts": 0,
-            "next_attempt_at": ctx.now, "created_at": ctx.now}
 
 
 async def bulk_write(ctx: Context, new_members: list, updates: list, code_rows: list, mails: list) -> None:
@@ -472,7 +460,7 @@ async def accept_link(ctx: Context, payload: str) -> list[Reply]:
 
 async def has_account(ctx: Context) -> bool:
     """Whether the speaker is someone of their own here: a team role or a member account."""
-    return bool(ctx.roles & TEAM_ROLES) or await ctx.session.get(Member, ctx.person.id) is not None
+    return bool(ctx.roles & ACCOUNT_ROLES) or await ctx.session.get(Member, ctx.person.id) is not None
 
 
 async def link_sender(ctx: Context, person_id: int) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
-from handlers.members.membership import business_language, course_of, secret_digest
+from handlers.members.membership import course_of, secret_digest
 from handlers.members.rules import (
     ADMINS,
     APPROVE,
@@ -200,7 +200,7 @@ async def approve_order(ctx: Context, order: SeatOrder, group: SeatGroup, buyer:
     await ctx.session.refresh(group)
     course = await course_of(ctx, group)
     link = await issue_group_link(ctx, group, buyer.id) if first else None
-    lang = buyer.language or business_language(ctx)
+    lang = ctx.language_for(buyer.language)
     mailed = await mail_order(ctx, "groups_bought_mail" if first else "groups_seats_mail", group, order, course,
                               link, buyer, lang)
     await tell_buyer(ctx, buyer, "groups_order_approved_notice", group=group, order=invoice_view(ctx, order),
@@ -212,7 +212,4 @@ async def approve_order(ctx: Context, order: SeatOrder, group: SeatGroup, buyer:
 
 async def tell_buyer(ctx: Context, buyer: Person, template: str, **values) -> None:
     """A chat message to the buyer where they have a chat (their language, else the business's)."""
-    chat = await ctx.session.scalar(select(Address.address).where(
-        Address.person_id == buyer.id, Address.kind.in_(("telegram", "console"))).order_by(Address.id).limit(1))
-    if chat is not None:
-        await ctx.notify(chat, template, lang=buyer.language or business_language(ctx), **values)
+    await ctx.tell(buyer.id, template, by_mail=False, **values)

@@ -9,11 +9,10 @@ from handlers.context import Context, Refusal
 from handlers.rules.names import name_key, name_problem
 from handlers.rules.values import MAX_SEATS
 from handlers.rules.words import split_words
+from handlers.rules.roles import ADMINS  # admins manage every group, not only their own
 
 MANAGERS = frozenset({"manager", "admin", "owner"})  # may list, enrol, remove and import
-ADMINS = frozenset({"admin", "owner"})  # manage every group, not only their own
 FULL_ACCESS = ADMINS | {"support"}  # see every group
-OWNERS = frozenset({"owner"})  # of the global roles, only the owner buys seats (DESIGN: roles)
 SUPPORT = frozenset({"support", "admin", "owner"})  # see every group
 REFUNDERS = frozenset({"support", "owner"})  # seed 000: a refund goes through support ("Erstattung über den Support")
 BUYERS = frozenset({"manager", "owner"})  # may buy more seats for a group

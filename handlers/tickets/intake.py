@@ -8,7 +8,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.context import Context
 from handlers.messages import MailMeta, Reply
-from handlers.notices import preferred_addresses
+from handlers.speaking import preferred_addresses
 from handlers.router import command_hint
 from handlers.rules.mailthread import LOOKUP_REFERENCES, chain_after, normal_id, tag, topic
 from handlers.tickets.answers import answer_by_mail, answers_notice

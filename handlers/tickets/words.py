@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
-from handlers.router import Command, Handlers
+from handlers.registry import Command, Handlers
 from handlers.rules.mailthread import tag
 from handlers.tickets.answers import answer_proven, send_answer
 from handlers.tickets.display import list_tickets, show_ticket

@@ -13,7 +13,8 @@ from bot.telegram import Removals, build_application, start_telegram, stop_teleg
 from handlers import identity, members, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.context import SystemClock
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import Address, Outbox, Removal
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
 

@@ -12,7 +12,8 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from handlers import identity, members, welcome
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import ImportBatch, Member, Membership, Outbox, SeatGroup
 from tests.e2e.test_telegram import ask, buttons, click, start_bot, to_chat  # noqa: F401 - start_bot is a fixture
 from tests.fakebotapi import fake_bot_api  # noqa: F401

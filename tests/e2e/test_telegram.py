@@ -19,7 +19,8 @@ from bot.telegram.replies import keyboard, split_text, utf16_len
 from bot.transport import PermanentFailure, TemporaryFailure
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
-from handlers.router import Command, Desk, Handlers
+from handlers.registry import Command, Handlers
+from handlers.router import Desk
 from storage.models import Address, Outbox
 from templates import render
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401

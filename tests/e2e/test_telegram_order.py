@@ -4,7 +4,8 @@ from __future__ import annotations
 import asyncio
 
 from handlers import identity, welcome
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from templates import render
 from tests.e2e.test_telegram import make_desk, start_bot, to_chat  # noqa: F401
 from tests.fakebotapi import FakeBotApi, fake_bot_api  # noqa: F401

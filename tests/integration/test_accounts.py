@@ -13,7 +13,9 @@ from handlers import admin, identity, members, welcome
 from handlers.members import credentials, membership
 from handlers.bootstrap import ensure_owners
 from handlers.rules.profile import verify_secret
-from handlers.router import Desk, Handlers
+from handlers.rules.profile import verify_secret
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import (
     Address, Audit, Choice, Code, Conversation, Credential, Member, Membership, Outbox, Person, Role, SeatGroup,
 )

@@ -21,7 +21,8 @@ from handlers.calendar.words import (
 )
 from handlers.rules.words import split_words
 from handlers import calendar, welcome
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.models import (
     Address, Appointment, Audit, Business, Closure, OpeningHours, Outbox, Person, Service, SlotClaim, StaffHours,

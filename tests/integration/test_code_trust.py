@@ -13,7 +13,8 @@ from sqlalchemy import select
 from handlers import admin, identity, members, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.messages import Attachment
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import Address, Appointment, Code, ImportBatch, Membership, Person, SeatGroup, Service
 from tests.conftest import inbound
 from tests.integration.test_booking import TUESDAY, chat, code_for, customer, desk  # noqa: F401 - a fixture

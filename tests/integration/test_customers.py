@@ -8,7 +8,8 @@ from sqlalchemy import func, insert, select
 
 from handlers import admin, customers, identity, welcome
 from handlers.appointments import claim
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.models import (
     Address, Appointment, Audit, CustomerGroup, Location, Outbox, Person, ProfileChange, Service,

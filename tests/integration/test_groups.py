@@ -18,7 +18,8 @@ from handlers.members import rules as group_rules
 from handlers.bootstrap import ensure_owners
 from handlers.context import Refusal
 from handlers.messages import Attachment, Inbound
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import (
     Address, Audit, Business, Code, ImportBatch, Member, Membership, Outbox, Person, Role, SeatGroup, SeatOrder,
     Service,

@@ -2,7 +2,8 @@
 from sqlalchemy import func, select
 
 from handlers import identity, welcome
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import Address, Audit, Outbox
 from tests.conftest import inbound
 

@@ -16,7 +16,8 @@ from bot.mail.parse import Limits, clean, is_synthetic, parse, strip_quotes
 from handlers.rules.mailthread import MAX_REFERENCES, reply_subject, topic
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import Code, MailIntake, Outbox
 
 CORPUS = Path(__file__).parents[3] / "shared" / "data" / "email-corpus"

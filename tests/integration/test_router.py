@@ -3,7 +3,8 @@ from sqlalchemy import func, select
 
 from handlers import admin, identity, welcome
 from handlers.bootstrap import ensure_owners
-from handlers.router import Command, Desk, Handlers
+from handlers.registry import Command, Handlers
+from handlers.router import Desk
 from storage.models import Audit, Person
 from tests.conftest import inbound
 

@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from bot.mail.intake import EmailEdge, Incoming
 from handlers import identity, welcome
 from handlers.messages import Reply
-from handlers.router import Command, Desk, Handlers
+from handlers.registry import Command, Handlers
+from handlers.router import Desk
 from storage.db import Store
 from storage.models import Address, Conversation, Person
 from templates import render

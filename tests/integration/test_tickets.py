@@ -8,7 +8,8 @@ from handlers import admin, identity, tickets, welcome
 from handlers.rules import mailthread
 from handlers.tickets import display, intake, records
 from handlers.messages import Attachment, Inbound, MailMeta
-from handlers.router import Desk, Handlers
+from handlers.registry import Handlers
+from handlers.router import Desk
 from storage.models import Address, Audit, Outbox, Person, Role, Ticket, TicketMessage
 from tests.conftest import inbound
 
