@@ -1,8 +1,6 @@
 """Customers book, confirm, list, cancel and move appointments, against the demo practice (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,44 +11,17 @@ from sqlalchemy import func, select
 from bot.app import build_handlers
 from handlers.appointments import claim
 from handlers.availability import day_bounds
-from handlers.booking import walk
-from handlers.booking import ANY, BookingQuery, book_command, parse_booking, parse_move, split_id
+from handlers.booking import ANY, BookingQuery, book_command, parse_booking, parse_move, split_id, walk
 from handlers.context import Refusal
-from handlers.messages import Reply
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
-from storage.models import Address, Appointment, Audit, Business, Closure, Outbox, Person, Service, SlotClaim
-from tests.conftest import FakeClock, inbound
+from storage.models import Address, Appointment, Audit, Business, Closure, Person, Service, SlotClaim
+from tests.helpers import Chat, code_for, ics, labels, mails_to
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)  # 08:00 in Vienna
 TUESDAY = "2026-12-08"  # Lukas in Linz 08–12, 13–18; Anna in Wels 09–17
 ANNA, LUKAS, EVA = "telegram:1001", "telegram:1002", "telegram:1003"
-
-
-@dataclass
-class Chat:
-    """One person talking to the desk; `tap` presses a button of an earlier reply by its label."""
-
-    desk: Desk
-    clock: FakeClock
-    sender: str
-    lang: str = "en"
-
-    async def send(self, text: str) -> list[Reply]:
-        return plain(await self.desk.handle(inbound(self.sender, text, clock=self.clock, lang=self.lang)))
-
-    async def tap(self, reply: Reply, label: str) -> list[Reply]:
-        key = next((c.key for c in reply.choices if c.label == label), None)
-        assert key is not None, f"no button {label!r} in {[c.label for c in reply.choices]}"
-        return plain(await self.desk.handle(inbound(self.sender, clock=self.clock, choice=key, lang=self.lang)))
-
-
-def plain(replies: list[Reply]) -> list[Reply]:
-    """Babel puts a narrow no-break space before AM/PM; tests read it as a plain space."""
-    for reply in replies:
-        reply.text = reply.text.replace("\u202f", " ")
-    return replies
 
 
 @pytest.fixture
@@ -64,16 +35,6 @@ async def desk(store, config, clock) -> Desk:
 
 def chat(desk: Desk, sender: str, lang: str = "en") -> Chat:
     return Chat(desk, desk.clock, sender, lang)
-
-
-async def mails_to(store, recipient: str) -> list[Outbox]:
-    async with store.uow() as uow:
-        return list(await uow.session.scalars(select(Outbox).where(Outbox.recipient == recipient).order_by(Outbox.id)))
-
-
-async def code_for(store, email: str) -> str:
-    """The code of the newest mail to `email` (every code mail's subject begins with it)."""
-    return (await mails_to(store, email))[-1].subject.split()[0]
 
 
 async def customer(desk: Desk, store, sender: str, email: str) -> Chat:
@@ -95,15 +56,6 @@ async def book_and_confirm(desk, store, person: Chat, email: str, text: str) -> 
 async def appointment(store, number: int) -> Appointment:
     async with store.uow() as uow:
         return await uow.session.get(Appointment, number)
-
-
-def ics(row: Outbox) -> str:
-    [attachment] = row.attachments
-    return base64.b64decode(attachment["data"]).decode()
-
-
-def labels(reply: Reply) -> list[str]:
-    return [c.label for c in reply.choices]
 
 
 # ---- the walk and the typed form -----------------------------------------------------------

@@ -4,29 +4,46 @@ The practice of examples/practice.toml: Anna (telegram:1001) owns it and has a c
 (telegram:1002) is a provider who may set his own hours, Eva (telegram:1003) is an assistant who
 books for colleagues. The clock stands at Tuesday 2026-12-01 10:00 in Vienna.
 """
-import base64
 from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.app import build_handlers
+from handlers import calendar, welcome
 from handlers.appointments import claim
 from handlers.availability import local_minute
 from handlers.calendar.views import ClosureView, Entry, group_days
 from handlers.calendar.words import (
-    Invalid, colour_dot, parse_appoint, parse_hours, parse_off, parse_pause, parse_service_add, parse_when, tokens,
+    Invalid,
+    colour_dot,
+    parse_appoint,
+    parse_hours,
+    parse_off,
+    parse_pause,
+    parse_service_add,
+    parse_when,
+    tokens,
     week_rows,
 )
-from handlers import calendar, welcome
 from handlers.router import Desk, Handlers
 from handlers.setup import apply_setup, load_setup
 from storage.models import (
-    Address, Appointment, Audit, Business, Closure, OpeningHours, Outbox, Person, Service, SlotClaim, StaffHours,
+    Address,
+    Appointment,
+    Audit,
+    Business,
+    Closure,
+    OpeningHours,
+    Outbox,
+    Person,
+    Service,
+    SlotClaim,
+    StaffHours,
 )
-from tests.conftest import inbound
+from tests.helpers import Chat, count, ics, mails_to, person_of, rows
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -45,36 +62,8 @@ async def desk(store, config, clock) -> Desk:
     return Desk(store, config, build_handlers(), clock)
 
 
-class Chat:
-    """One person talking to the desk, remembering the buttons of the last answer."""
-
-    def __init__(self, desk: Desk, clock, sender: str, lang: str = "en"):
-        self.desk, self.clock, self.sender, self.lang = desk, clock, sender, lang
-        self.choices = []
-
-    async def say(self, text: str) -> str:
-        return await self._answer(inbound(self.sender, text, clock=self.clock, lang=self.lang))
-
-    async def click(self, label: str) -> str:
-        key = next(c.key for c in self.choices if c.label == label)
-        return await self._answer(inbound(self.sender, clock=self.clock, choice=key, lang=self.lang))
-
-    def labels(self) -> list[str]:
-        return [c.label for c in self.choices]
-
-    async def _answer(self, message) -> str:
-        replies = await self.desk.handle(message)
-        self.choices = [c for r in replies for c in r.choices]
-        return "\n".join(r.text for r in replies)
-
-
 def chat(desk, clock, sender, lang="en") -> Chat:
     return Chat(desk, clock, sender, lang)
-
-
-async def person_of(store, address: str) -> int:
-    async with store.uow() as uow:
-        return await uow.session.scalar(select(Address.person_id).where(Address.address == address))
 
 
 async def add_customer(store, clock, name: str, email: str | None = None, language: str | None = "en") -> int:
@@ -105,24 +94,6 @@ async def book(store, clock, customer_id: int, staff: str, service: str, day: st
         await claim(uow, appointment, clock.now())
         await uow.commit()
         return appointment.id
-
-
-async def rows(store, model, *where):
-    async with store.uow() as uow:
-        return list((await uow.session.scalars(select(model).where(*where))).all())
-
-
-async def count(store, model, *where) -> int:
-    async with store.uow() as uow:
-        return await uow.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-async def mails_to(store, email: str) -> list[Outbox]:
-    return await rows(store, Outbox, Outbox.channel == "email", Outbox.recipient == email)
-
-
-def ics(mail: Outbox) -> str:
-    return base64.b64decode(mail.attachments[0]["data"]).decode()
 
 
 @pytest.fixture

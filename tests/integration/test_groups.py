@@ -9,21 +9,33 @@ import tomllib
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers import admin, identity, members, welcome
-from handlers.members import membership, uploads
-from handlers.members import rules as group_rules
 from handlers.bootstrap import ensure_owners
 from handlers.context import Refusal
+from handlers.members import membership, uploads
+from handlers.members import rules as group_rules
 from handlers.messages import Attachment, Inbound
 from handlers.router import Desk, Handlers
 from storage.models import (
-    Address, Audit, Business, Code, ImportBatch, Member, Membership, Outbox, Person, Role, SeatGroup, SeatOrder,
+    Address,
+    Audit,
+    Business,
+    Code,
+    ImportBatch,
+    Member,
+    Membership,
+    Outbox,
+    Person,
+    Role,
+    SeatGroup,
+    SeatOrder,
     Service,
 )
 from tests.conftest import inbound
+from tests.helpers import count, rows
 
 OWNER = "telegram:1001"
 BUYER = "telegram:2001"
@@ -66,16 +78,6 @@ async def click(desk: Desk, sender: str, reply, label: str, lang: str = "en") ->
     """Press the button labelled `label`."""
     key = next(c.key for c in reply.choices if c.label == label)
     return await desk.handle(inbound(sender, choice=key, clock=desk.clock, lang=lang))
-
-
-async def rows(store, model, *where) -> list:
-    async with store.uow() as uow:
-        return list((await uow.session.scalars(select(model).where(*where))).all())
-
-
-async def count(store, model, *where) -> int:
-    async with store.uow() as uow:
-        return await uow.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 async def the_group(store, name: str) -> SeatGroup:
