@@ -16,6 +16,7 @@ from handlers.context import SystemClock
 from handlers.router import Desk, Handlers
 from storage.models import Address, Outbox, Removal
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
+from tests.helpers import to_chat
 
 ADMIN, KIM = 1001, 2002
 
@@ -45,10 +46,6 @@ async def start_bot(fake_bot_api):
     for app in apps:
         if app.running:
             await stop_telegram(app)
-
-
-def to_chat(chat_id: int):
-    return lambda call: call.params.get("chat_id") == chat_id
 
 
 async def send(fake: FakeBotApi, user_id: int, text: str, replies: int = 1) -> tuple[int, list[Call]]:

@@ -354,7 +354,7 @@ async def test_refund_puts_seats_back_by_hand_with_a_reason_in_the_audit_log(des
 
 async def test_refund_is_for_support_admins_and_owners_only(desk, store, clock):
     await buy(desk, "Team Nord", 3)
-    assert "not available to you" in (await say(desk, BUYER, '/refund "Team Nord" 1 please'))[0].text
+    assert (await say(desk, BUYER, '/refund "Team Nord" 1 please'))[0].template == "not_allowed"
     async with store.uow() as uow:
         person = Person(name="Sam", created_at=clock.now())
         uow.session.add(person)
@@ -364,7 +364,7 @@ async def test_refund_is_for_support_admins_and_owners_only(desk, store, clock):
                              Role(person_id=person.id, role="support", scope="")])
         await uow.commit()
     assert "at most 0 can be refunded" in (await say(desk, "telegram:5001", '/refund "Team Nord" 1 x'))[0].text
-    assert "not available to you" in (await say(desk, "telegram:5001", '/members "Team Nord"'))[0].text
+    assert (await say(desk, "telegram:5001", '/members "Team Nord"'))[0].template == "not_allowed"
 
 
 async def test_customers_and_managers_of_other_groups_are_refused(desk, store):
@@ -372,7 +372,7 @@ async def test_customers_and_managers_of_other_groups_are_refused(desk, store):
     await buy(desk, "Other", 1, sender="telegram:6001")
     for text in ("/members Team Nord", "/enroll Team Nord Kim kim@example.com", "/remove Team Nord k@example.com",
                  "/import Team Nord", '/seats "Team Nord" +1', "/groups"):
-        assert "not available to you" in (await say(desk, "telegram:6002", text))[0].text, text
+        assert (await say(desk, "telegram:6002", text))[0].template == "not_allowed", text
     for text in ("/members Team Nord", "/enroll Team Nord Kim kim@example.com", '/seats "Team Nord" +1'):
         assert 'no group called "Team Nord' in (await say(desk, "telegram:6001", text))[0].text, text
     assert await count(store, Audit, Audit.action == "denied") == 6
@@ -389,7 +389,7 @@ async def test_an_admin_may_manage_but_not_buy_seats_for_a_group(desk, store, cl
                                      created_at=clock.now()), Role(person_id=person.id, role="admin", scope="")])
         await uow.commit()
     assert "is enrolled" in (await say(desk, "telegram:5002", "/enroll Team Nord Kim kim@example.com"))[0].text
-    assert "not available to you" in (await say(desk, "telegram:5002", '/seats "Team Nord" +1'))[0].text
+    assert (await say(desk, "telegram:5002", '/seats "Team Nord" +1'))[0].template == "not_allowed"
     assert "R-2026-000002" in (await say(desk, OWNER, '/seats "Team Nord" +1'))[0].text
 
 
@@ -741,8 +741,9 @@ async def test_a_manager_enrolling_known_addresses_changes_neither_their_record_
     for text in (f"/member {victim.person_id}", "/member victim@example.com", f"/member {owner_id}",
                  f"/member set {victim.person_id} first=Call last=SCAM", f"/member set {owner_id} mobile=+19005550100",
                  "/member list", "/credentials Mine", f"/credentials {victim.person_id}"):
-        reply = (await say(full, BUYER, text))[0].text
-        assert "not available to you" in reply and "Vera" not in reply and "1234567" not in reply, text
+        [refused] = await say(full, BUYER, text)
+        reply = refused.text
+        assert refused.template == "not_allowed" and "Vera" not in reply and "1234567" not in reply, text
     [final] = await rows(store, Member, Member.person_id == victim.person_id)
     assert (final.first_name, final.mobile) == ("Vera", None)
 
@@ -760,7 +761,7 @@ async def test_only_support_or_the_owner_refund_the_seat_of_a_removed_member(des
                                      created_at=clock.now()), Role(person_id=person.id, role="admin", scope="")])
         await uow.commit()
     for who in (BUYER, "telegram:5002"):
-        assert "not available to you" in (await say(desk, who, '/refund "Team Nord" 1 mistake'))[0].text
+        assert (await say(desk, who, '/refund "Team Nord" 1 mistake'))[0].template == "not_allowed"
     done = (await say(desk, OWNER, '/refund "Team Nord" 1 enrolled by mistake'))[0].text
     assert "2 bought, 0 taken, 2 free" in done
 
@@ -776,8 +777,8 @@ async def test_a_big_order_waits_for_an_admin_and_buys_nothing_until_approved(de
     assert (order.status, order.invoice_number) == ("pending", None)
     assert "1 needed, 0 free" in (await say(desk, BUYER, "/enroll Big Kim kim@example.com"))[0].text
     assert await count(store, Outbox, Outbox.recipient == BUYER_EMAIL) == 0
-    assert "not available to you" in (await say(desk, BUYER, "/orders"))[0].text
-    assert "not available to you" in (await say(desk, BUYER, "/order approve 1"))[0].text
+    assert (await say(desk, BUYER, "/orders"))[0].template == "not_allowed"
+    assert (await say(desk, BUYER, "/order approve 1"))[0].template == "not_allowed"
 
     [listing] = await say(desk, OWNER, "/orders")
     assert '#1 · "Big" · 50 seats · €2,495.00' in listing.text

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot import mailparse
 from bot.email_edge import EmailEdge, Incoming, MailPolicy, email_choice, reply_subject, strip_subject
 from bot.imap import batches, fetched_records, parse_imap_url
 from bot.mailparse import Limits, clean, is_synthetic, parse, strip_quotes
-from bot import mailparse
 from handlers import identity, welcome
 from handlers.messages import Choice, Reply
 from handlers.router import Desk, Handlers

@@ -25,7 +25,15 @@ from handlers.availability import cells, day_bounds, free_slots
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.models import (
-    Address, Appointment, Location, OpeningHours, Outbox, Person, Service, SlotClaim, StaffHours,
+    Address,
+    Appointment,
+    Location,
+    OpeningHours,
+    Outbox,
+    Person,
+    Service,
+    SlotClaim,
+    StaffHours,
 )
 from templates import environment
 from tests.conftest import FakeClock, inbound
