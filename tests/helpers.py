@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from email.utils import make_msgid
 from typing import Any
 
 from sqlalchemy import func, select
@@ -109,6 +110,16 @@ async def code_for(store, email: str) -> str:
     return (await mails_to(store, email))[-1].subject.split()[0]
 
 
+def make_row(clock, to: str = "kim@example.com", **fields) -> Outbox:
+    """An outbox row due now: a mail to `to`, unless `fields` say otherwise."""
+    values = dict(
+        channel="email", recipient=to, subject="Your appointment", text="See you soon.", html=None,
+        headers={"Message-ID": make_msgid(domain="frontdesk.test"), "Auto-Submitted": "auto-generated"},
+        attachments=[], status="pending", attempts=0, next_attempt_at=clock.now(), created_at=clock.now(),
+    )
+    return Outbox(**{**values, **fields})
+
+
 def ics(mail: Outbox) -> str:
     """The calendar file of a mail with exactly one attachment."""
     [attachment] = mail.attachments
@@ -145,3 +156,15 @@ async def click(fake: FakeBotApi, user_id: int, message: Call, label: str, repli
     fake.push_callback(user_id, data, message.result["message_id"])
     calls = await fake.wait_for("sendMessage", to_chat(user_id), count=len(sent) + replies)
     return calls[len(sent):]
+
+
+# ---- mail -----------------------------------------------------------------------------------------
+
+
+def raw_mail(body: str = "Hello", subject: str = "Hi", sender: str = "Kim <kim@Example.ORG>", headers=None,
+             charset: str = "utf-8") -> bytes:
+    """A plain-text mail as it arrives by IMAP, with `headers` added."""
+    lines = [f"From: {sender}", f"Subject: {subject}", "MIME-Version: 1.0",
+             f"Content-Type: text/plain; charset={charset}", "Content-Transfer-Encoding: 8bit"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return "\r\n".join(lines).encode() + b"\r\n\r\n" + body.encode("utf-8")

@@ -3,7 +3,16 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from handlers.availability import (
-    StaffCalendar, cells, day_bounds, free_slots, intersect, is_free, local_intervals, on_grid, pick_fairly, subtract,
+    StaffCalendar,
+    cells,
+    day_bounds,
+    free_slots,
+    intersect,
+    is_free,
+    local_intervals,
+    on_grid,
+    pick_fairly,
+    subtract,
 )
 
 VIENNA = ZoneInfo("Europe/Vienna")
