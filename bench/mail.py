@@ -34,8 +34,8 @@ from bot.email_edge import EmailEdge  # noqa: E402
 from bot.imap import ImapIntake  # noqa: E402
 from bot.mail import SmtpTransport  # noqa: E402
 from bot.outbox import OutboxWorker  # noqa: E402
-from handlers.context import DeskConfig  # noqa: E402
 from handlers import identity, welcome  # noqa: E402
+from handlers.context import DeskConfig  # noqa: E402
 from handlers.router import Desk, Handlers  # noqa: E402
 from handlers.setup import apply_setup, load_setup  # noqa: E402
 from storage.db import Store  # noqa: E402

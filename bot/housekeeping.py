@@ -14,8 +14,8 @@ from datetime import timedelta
 from sqlalchemy import delete
 
 from bot.periodic import repeat
-from handlers.members.membership import expire_invitations
 from handlers.context import Clock
+from handlers.members.membership import expire_invitations
 from storage.db import Store
 from storage.models import Choice, Conversation
 

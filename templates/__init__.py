@@ -84,7 +84,10 @@ def _words(lang: str) -> dict:
     for entry in sorted(resources.files("templates").joinpath(lang).iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             for table, values in tomllib.loads(entry.read_text("utf-8")).items():
-                merged.setdefault(table, {}).update(values) if isinstance(values, dict) else merged.update({table: values})
+                if isinstance(values, dict):
+                    merged.setdefault(table, {}).update(values)
+                else:
+                    merged.update({table: values})
     return merged
 
 

@@ -250,7 +250,7 @@ async def run_worker_processes(url: str, p: Practice, tmp_path: Path, attempts: 
         await asyncio.sleep(0.01)
     go.touch()
     outputs = await asyncio.wait_for(asyncio.gather(*(pr.communicate() for pr in procs)), timeout=120)
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err.decode()[-2000:]
     return [json.loads(out) for out, _ in outputs]
 

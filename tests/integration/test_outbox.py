@@ -71,8 +71,9 @@ async def test_umlauts_and_html_survive_the_trip(store, clock, smtp_server, smtp
 
 
 async def test_loop_protection_and_threading_headers_are_sent(store, clock, smtp_server, smtp):  # noqa: F811
-    row = make_row(clock, headers={"Message-ID": "<r1@frontdesk.test>", "Auto-Submitted": "auto-replied",
-                                   "In-Reply-To": "<q1@example.com>", "References": "<q0@example.com> <q1@example.com>"})
+    row = make_row(clock, headers={
+        "Message-ID": "<r1@frontdesk.test>", "Auto-Submitted": "auto-replied", "In-Reply-To": "<q1@example.com>",
+        "References": "<q0@example.com> <q1@example.com>"})
     await add_rows(store, [row])
     await OutboxWorker(store, {"email": smtp}, clock).drain()
     msg = smtp_server.messages[0]

@@ -9,7 +9,8 @@ from tests.conftest import inbound
 
 
 def make_desk(store, config, clock, *extra: Handlers) -> Desk:
-    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(), *extra), clock)
+    parts = (welcome.handlers(), identity.handlers(), admin.handlers(), *extra)
+    return Desk(store, config, Handlers.combine(*parts), clock)
 
 
 async def make_owner(store, clock, address="telegram:1001"):
@@ -116,7 +117,8 @@ async def test_a_refusal_undoes_the_handlers_writes_but_keeps_the_callers(store,
     assert replies[0].template == "language_unknown" and '"xx"' in replies[0].text
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.name == "half")) == 0
-        assert await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "mail_received")) == 1
+        received = select(func.count()).select_from(Audit).where(Audit.action == "mail_received")
+        assert await uow.session.scalar(received) == 1
 
 
 async def test_text_typed_while_a_question_waits_answers_it_and_a_slash_word_still_runs(store, config, clock):
@@ -141,7 +143,8 @@ async def test_a_new_sender_writing_several_times_at_once_becomes_one_person(sto
     assert all(reply[0].template == "language_set" and "Deutsch" in reply[0].text for reply in replies)
     async with store.uow() as uow:
         people = (await uow.session.scalars(select(Person))).all()
-        changes = await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "language_set"))
+        changes = await uow.session.scalar(
+            select(func.count()).select_from(Audit).where(Audit.action == "language_set"))
     assert len(people) == 1 and people[0].language == "de"  # no second person, none left without an address
     assert changes == 8
 
