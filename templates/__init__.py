@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
@@ -93,7 +94,7 @@ def _words(lang: str) -> dict:
 
 def word(lang: str, key: str, **values) -> str:
     """A short string (a button label, a help line) from words.toml, e.g. word("en", "help.book")."""
-    node = _words(language(lang))
+    node: Any = _words(language(lang))  # tables down to the string at the end of `key`
     for part in key.split("."):
         node = node[part]
     if "{{" in node:
