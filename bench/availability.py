@@ -45,12 +45,26 @@ from sqlalchemy import and_, func, insert, or_, select, text  # noqa: E402
 from sqlalchemy.orm import aliased  # noqa: E402
 
 from handlers.appointments import (  # noqa: E402
-    DayPlan, SlotTaken, claim, day_range, load_plan, qualified_staff,
+    DayPlan,
+    SlotTaken,
+    claim,
+    day_range,
+    load_plan,
+    qualified_staff,
 )
 from handlers.rules.availability import cells, day_bounds, free_slots, local_minute  # noqa: E402
 from storage.db import Store  # noqa: E402
 from storage.models import (  # noqa: E402
-    Appointment, Business, Location, OpeningHours, Person, Service, SlotClaim, Staff, StaffHours, StaffService,
+    Appointment,
+    Business,
+    Location,
+    OpeningHours,
+    Person,
+    Service,
+    SlotClaim,
+    Staff,
+    StaffHours,
+    StaffService,
 )
 
 TZ = ZoneInfo("Europe/Vienna")

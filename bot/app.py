@@ -13,8 +13,7 @@ from bot.mail.intake import EmailEdge
 from bot.outbox import OutboxWorker
 from bot.settings import Settings, SettingsError
 from bot.transport import Transport
-from handlers import admin, booking, calendar, customers, identity, members, welcome
-from handlers import tickets
+from handlers import admin, booking, calendar, customers, identity, members, tickets, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.registry import Handlers

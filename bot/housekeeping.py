@@ -10,12 +10,13 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import delete
+from sqlalchemy import CursorResult, delete
 
 from bot.periodic import repeat
-from handlers.members.membership import expire_invitations
 from handlers.context import Clock
+from handlers.members.membership import expire_invitations
 from storage.db import Store
 from storage.models import Choice, Conversation
 
@@ -43,8 +44,11 @@ class Housekeeping:
         now = self.clock.now()
         async with self.store.uow() as uow:
             invitations = await expire_invitations(uow, now)
-            choices = await uow.session.execute(delete(Choice).where(Choice.created_at < now - self.choice_age))
-            conversations = await uow.session.execute(delete(Conversation).where(Conversation.expires_at <= now))
+            # a DELETE's result is a cursor's, which has rowcount
+            choices = cast(CursorResult, await uow.session.execute(
+                delete(Choice).where(Choice.created_at < now - self.choice_age)))
+            conversations = cast(CursorResult, await uow.session.execute(
+                delete(Conversation).where(Conversation.expires_at <= now)))
             await uow.commit()
         swept = Swept(invitations, choices.rowcount, conversations.rowcount)
         if any((swept.invitations, swept.choices, swept.conversations)):

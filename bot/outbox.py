@@ -5,8 +5,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import ColumnElement, or_, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, or_, select, true, update
 
 from bot.periodic import repeat
 from bot.transport import PermanentFailure, Transport
@@ -78,7 +79,7 @@ class OutboxWorker:
         rows = await self._claim()
         sent = 0
         for row in rows:
-            if self.clock.now() >= row.claimed_until:
+            if row.claimed_until is None or self.clock.now() >= row.claimed_until:
                 continue  # the claim ran out while earlier rows were sent; another worker may own it
             sent += await self._deliver(row)
         return len(rows), sent
@@ -140,12 +141,13 @@ class OutboxWorker:
     async def _record(self, row: Outbox, **values) -> None:
         """Store a row's outcome and release its claim, unless the claim was lost meanwhile."""
         async with self.store.uow() as uow:
-            result = await uow.session.execute(
+            # an UPDATE's result is a cursor's, which has rowcount
+            result = cast(CursorResult, await uow.session.execute(
                 update(Outbox)
                 .where(Outbox.id == row.id, Outbox.status == "pending", Outbox.claimed_until == row.claimed_until)
                 .values(attempts=Outbox.attempts + 1, claimed_until=None, **values)
                 .execution_options(synchronize_session=False)
-            )
+            ))
             await uow.commit()
         if result.rowcount != 1:
             log.warning("outbox row %s: claim was lost before its outcome was stored", row.id)

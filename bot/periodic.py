@@ -18,5 +18,5 @@ async def repeat(round_: Callable[[], Awaitable], stop: asyncio.Event, interval:
             log.exception("%s failed; trying again in %.1f s", what, interval)
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -125,7 +125,7 @@ class Context:
 
     def say(self, name: str, choices: list[Choice] | None = None, **values) -> Reply:
         """A reply to the sender from template `name`."""
-        return Reply(self.render(name, **values).text, choices=list(choices or []))
+        return Reply(self.render(name, **values).text, choices=list(choices or []), template=name)
 
     def word(self, key: str, **values) -> str:
         return word(self.lang, key, **values)

@@ -241,7 +241,7 @@ async def ask_round_trip(ctx: Context, command: str) -> list[Reply]:
     word, _, rest = command.partition(" ")
     rendered = ctx.render("mail_command_code", code=code, command=f"{word.upper()} {rest}".strip(),
                           expires_at=ctx.now + ctx.config.code_ttl)
-    return [Reply(rendered.text, subject=rendered.subject)]
+    return [Reply(rendered.text, subject=rendered.subject, template="mail_command_code")]
 
 
 async def email_command_confirmed(ctx: Context, row: Code) -> list[Reply]:

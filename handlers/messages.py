@@ -70,3 +70,4 @@ class Reply:
     recipient: str | None = None  # None: the sender
     subject: str | None = None
     ephemeral_seconds: int | None = None  # shown once: chat edges remove it (and what asked for it) after this
+    template: str | None = None  # the template the text was rendered from: which answer this is

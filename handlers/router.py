@@ -135,7 +135,7 @@ class Desk:
         except Exception:
             log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
             lang = (inbound.language_hint or self.config.default_language)[:2]
-            return [Reply(render("error", lang).text)]
+            return [Reply(render("error", lang).text, template="error")]
 
     async def prepare(self, inbound: Inbound) -> Inbound:
         """Do the slow work a message needs (reading an uploaded list) before its transaction begins."""

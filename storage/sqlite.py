@@ -157,7 +157,8 @@ def async_creator(url: URL, timeout: float = 30) -> Callable[[], Awaitable[LoopC
     kwargs.update(check_same_thread=False, isolation_level=None, timeout=timeout)
 
     def open_database() -> sqlite3.Connection:
-        connection = sqlite3.connect(*args, **kwargs)
+        [database] = args
+        connection = sqlite3.connect(database, **kwargs)
         for pragma in PRAGMAS:
             connection.execute(pragma)
         # SQLite's own lower() and upper() change only ASCII letters; these change "Ö" as PostgreSQL does,

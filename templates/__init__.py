@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
@@ -84,13 +85,16 @@ def _words(lang: str) -> dict:
     for entry in sorted(resources.files("templates").joinpath(lang).iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             for table, values in tomllib.loads(entry.read_text("utf-8")).items():
-                merged.setdefault(table, {}).update(values) if isinstance(values, dict) else merged.update({table: values})
+                if isinstance(values, dict):
+                    merged.setdefault(table, {}).update(values)
+                else:
+                    merged.update({table: values})
     return merged
 
 
 def word(lang: str, key: str, **values) -> str:
     """A short string (a button label, a help line) from words.toml, e.g. word("en", "help.book")."""
-    node = _words(language(lang))
+    node: Any = _words(language(lang))  # tables down to the string at the end of `key`
     for part in key.split("."):
         node = node[part]
     if "{{" in node:

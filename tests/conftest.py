@@ -66,7 +66,8 @@ async def make_store(kind: str, tmp_path) -> tuple[Store, str, object]:
 
     schema = f"t_{secrets.token_hex(6)}"
     parsed = make_url(PG_URL)
-    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, database=parsed.database)
+    conn = await asyncpg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+                                 database=parsed.database)
     await conn.execute(f'CREATE SCHEMA "{schema}"')
     await conn.close()
     url = PG_URL + ("&" if "?" in PG_URL else "?") + f"search_path={schema}"

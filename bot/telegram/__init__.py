@@ -5,4 +5,4 @@ from bot.telegram.removals import Removals
 from bot.telegram.updates import SenderOrder
 
 __all__ = ["application_builder", "build_application", "start_telegram", "stop_telegram", "TelegramTransport",
-           Removals, "SenderOrder"]
+           "Removals", "SenderOrder"]

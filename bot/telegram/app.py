@@ -5,7 +5,13 @@ from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.ext import (
-    AIORateLimiter, Application, ApplicationBuilder, CallbackQueryHandler, ContextTypes, MessageHandler, filters,
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
 )
 
 from bot.settings import Settings
@@ -48,8 +54,9 @@ def application_builder(settings: Settings) -> ApplicationBuilder:
     )
     if settings.telegram_rate_per_second > 0:  # 0 turns the limiter off
         # One retry after a flood wait: the user would rather wait a second than get an error.
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_rate_per_second,
-                                                      overall_time_period=1, max_retries=1))
+        # PTB types the builder's limiter arguments as None until a limiter is set: AIORateLimiter's are int.
+        builder = builder.rate_limiter(AIORateLimiter(  # type: ignore[arg-type]
+            overall_max_rate=settings.telegram_rate_per_second, overall_time_period=1, max_retries=1))
     return builder
 
 
@@ -67,16 +74,19 @@ async def start_telegram(app: Application, settings: Settings) -> None:
     if app.post_init is not None:  # PTB calls post_init only from run_polling/run_webhook
         await app.post_init(app)
     allowed = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    updater = app.updater
+    if updater is None:
+        raise RuntimeError("the application was built without an updater, so it cannot take updates")
     if settings.webhook_url:
         # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
         host, port = listen_address(settings.webhook_listen)
-        await app.updater.start_webhook(
+        await updater.start_webhook(
             listen=host, port=port, url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
             webhook_url=settings.webhook_url, secret_token=settings.webhook_secret_token,
             allowed_updates=allowed,
         )
     else:
-        await app.updater.start_polling(allowed_updates=allowed)
+        await updater.start_polling(allowed_updates=allowed)
     await app.start()
     removals: Removals | None = app.bot_data.get("removals")  # an app not built here may have none
     if removals is not None:

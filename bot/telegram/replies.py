@@ -49,7 +49,7 @@ async def send_reply(bot: Bot, chat_id: int, reply: Reply, removals: Removals | 
         await send_parts(bot, chat_id, reply, sent)
     finally:
         # Also when a later part or file failed: what did go out must not stay visible for good.
-        if reply.ephemeral_seconds is not None and sent:
+        if reply.ephemeral_seconds is not None and sent and removals is not None:  # None refused above
             await removals.schedule(bot, chat_id, [m.message_id for m in sent], reply.ephemeral_seconds)
 
 

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Awaitable, Hashable
 from datetime import datetime, timezone
 
-from telegram import Message, Update, User
+from telegram import Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, CallbackContext, ExtBot
@@ -103,7 +103,7 @@ async def typing_after(chat, delay: float) -> None:
 async def on_message(update: Update, context: BotContext) -> None:
     """Turn a message into an Inbound and send back what the desk answers."""
     message = update.effective_message
-    if message.from_user is None:
+    if message is None or message.from_user is None:
         return
     # "Typing…" only when the desk is slow: most answers come before a chat action would show, and
     # sending one for every message costs as much CPU as the answer itself.
@@ -128,6 +128,8 @@ async def on_message(update: Update, context: BotContext) -> None:
 async def on_click(update: Update, context: BotContext) -> None:
     """Answer the button press (that stops the client's spinner), then route the picked choice."""
     query = update.callback_query
+    if query is None:
+        return
     await tolerate(query.answer(), "answerCallbackQuery")
     inbound = Inbound(
         channel="telegram", sender=f"telegram:{query.from_user.id}", received_at=datetime.now(timezone.utc),
@@ -141,7 +143,9 @@ async def on_click(update: Update, context: BotContext) -> None:
 
 async def inbound_from_message(message: Message) -> Inbound:
     """The channel-free form of a Telegram message: sender, text (or caption), documents, language."""
-    user: User = message.from_user
+    user = message.from_user
+    if user is None:  # on_message passes only messages with a sender
+        raise ValueError("a message without a sender")
     return Inbound(
         channel="telegram", sender=f"telegram:{user.id}", received_at=message.date,
         text=message.text or message.caption or "", attachments=await download_attachments(message),

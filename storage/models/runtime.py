@@ -66,7 +66,8 @@ class Outbox(Base):
     html: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attachments: Mapped[list[Any]] = mapped_column(default=list)  # [{name, type, data(base64)}]
-    message_id: Mapped[str | None] = mapped_column(String(255), index=True)  # emails: ours, to know it when it comes back
+    # emails: ours, to know it when it comes back
+    message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | given_up
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from handlers.registry import Handlers
 from handlers.router import Desk
 from storage.models import Address, Outbox, Removal
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
+from tests.helpers import to_chat
 
 ADMIN, KIM = 1001, 2002
 
@@ -46,10 +47,6 @@ async def start_bot(fake_bot_api):
     for app in apps:
         if app.running:
             await stop_telegram(app)
-
-
-def to_chat(chat_id: int):
-    return lambda call: call.params.get("chat_id") == chat_id
 
 
 async def send(fake: FakeBotApi, user_id: int, text: str, replies: int = 1) -> tuple[int, list[Call]]:

@@ -14,6 +14,7 @@ from bot.telegram import TelegramTransport, build_application, start_telegram, s
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
+from tests.helpers import ask, click, to_chat
 from tests.smtp import smtp_server  # noqa: F401
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
@@ -40,32 +41,12 @@ async def practice(fake_bot_api, smtp_server, store, config, clock):
     await stop_telegram(app)
 
 
-def to_chat(chat_id: int):
-    return lambda call: call.params.get("chat_id") == chat_id
-
-
 def text_of(call: Call) -> str:
     return call.params["text"].replace("\u202f", " ")
 
 
 def labels(call: Call) -> list[str]:
     return [b["text"] for row in call.params.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
-
-
-async def ask(fake: FakeBotApi, user_id: int, text: str, replies: int = 1) -> list[Call]:
-    """Send a message as `user_id` and wait for the bot's next `replies` messages to them."""
-    before = len(fake.calls_of("sendMessage", to_chat(user_id)))
-    fake.push_message(user_id, text)
-    return (await fake.wait_for("sendMessage", to_chat(user_id), count=before + replies))[before:]
-
-
-async def click(fake: FakeBotApi, user_id: int, message: Call, label: str, replies: int = 1) -> list[Call]:
-    """Press the button labelled `label` under the bot's message and wait for the answer."""
-    data = next(b["callback_data"] for row in message.params["reply_markup"]["inline_keyboard"] for b in row
-                if b["text"] == label)
-    before = len(fake.calls_of("sendMessage", to_chat(user_id)))
-    fake.push_callback(user_id, data, message.result["message_id"])
-    return (await fake.wait_for("sendMessage", to_chat(user_id), count=before + replies))[before:]
 
 
 async def mailed_code(worker: OutboxWorker, smtp, address: str) -> str:

@@ -16,8 +16,9 @@ from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.models import Address, Appointment, Closure, Outbox, Person, Service
 from tests.conftest import FakeClock
-from tests.e2e.test_telegram import ask, button_data, buttons, click, start_bot, to_chat  # noqa: F401
+from tests.e2e.test_telegram import start_bot  # noqa: F401 - a fixture
 from tests.fakebotapi import fake_bot_api  # noqa: F401
+from tests.helpers import ask, button_data, buttons, click, to_chat
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"
 VIENNA = ZoneInfo("Europe/Vienna")

@@ -1,10 +1,9 @@
 """The customer record through the real Telegram Application: a customer's own name, the admin's record."""
 from __future__ import annotations
 
-from tests.e2e.test_booking_telegram import (  # noqa: F401
-    LUKAS_CHAT, ask, click, labels, mailed_code, practice, text_of, to_chat, verified,
-)
+from tests.e2e.test_booking_telegram import LUKAS_CHAT, labels, mailed_code, practice, text_of, verified  # noqa: F401
 from tests.fakebotapi import fake_bot_api  # noqa: F401
+from tests.helpers import ask, click, to_chat
 from tests.smtp import smtp_server  # noqa: F401
 
 ANNA = 1001  # the owner in the demo practice

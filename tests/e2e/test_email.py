@@ -33,7 +33,16 @@ from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.db import Store
 from storage.models import (
-    Address, Appointment, Location, MailIntake, MailboxState, Outbox, Person, Service, Ticket, TicketMessage,
+    Address,
+    Appointment,
+    Location,
+    MailboxState,
+    MailIntake,
+    Outbox,
+    Person,
+    Service,
+    Ticket,
+    TicketMessage,
 )
 from tests.conftest import FakeClock
 from tests.imap import ImapServer, imap_server  # noqa: F401
@@ -407,13 +416,13 @@ async def test_an_auto_reply_storm_gets_no_answers(rig):
 
 async def test_a_bounce_gets_no_answer(rig):
     bounce = (
-        "From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\r\nTo: desk@physio.example\r\n"
-        "Return-Path: <>\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@mx.example.org>\r\n"
-        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
-        "--B\r\nContent-Type: text/plain\r\n\r\nLANGUAGE\r\n"
-        "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
-        "Final-Recipient: rfc822; nobody@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n"
-    ).encode()
+        b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.org>\r\nTo: desk@physio.example\r\n"
+        b"Return-Path: <>\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@mx.example.org>\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n"
+        b"--B\r\nContent-Type: text/plain\r\n\r\nLANGUAGE\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\n"
+        b"Final-Recipient: rfc822; nobody@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--B--\r\n"
+    )
     await rig.send(bounce)
     await rig.deliver()
     assert rig.smtp.messages == []

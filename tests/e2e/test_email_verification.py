@@ -6,8 +6,9 @@ from sqlalchemy import select
 from bot.mail.smtp import SmtpTransport
 from bot.outbox import OutboxWorker
 from storage.models import Address
-from tests.e2e.test_telegram import ask, click, make_desk, start_bot  # noqa: F401
+from tests.e2e.test_telegram import make_desk, start_bot  # noqa: F401 - start_bot is a fixture
 from tests.fakebotapi import fake_bot_api  # noqa: F401
+from tests.helpers import ask, click
 from tests.smtp import smtp_server  # noqa: F401
 
 

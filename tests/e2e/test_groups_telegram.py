@@ -26,7 +26,8 @@ LIST = ("Name;E-Mail\n"
 
 
 def make_desk(store, config, **limits) -> Desk:
-    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), members.group_handlers(**limits)))
+    parts = (welcome.handlers(), identity.handlers(), members.group_handlers(**limits))
+    return Desk(store, config, Handlers.combine(*parts))
 
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import logging
 import re
-import socket
 from datetime import datetime, timezone
 
 import aiohttp
@@ -24,6 +23,8 @@ from handlers.router import Desk
 from storage.models import Address, Outbox
 from templates import render
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
+from tests.helpers import ask, buttons, click, to_chat
+from tests.smtp import free_port
 
 LONG_LINE = "x" * 99  # with its newline, 100 characters
 
@@ -89,35 +90,6 @@ async def start_bot(fake_bot_api):
     yield start
     for app in reversed(apps):
         await stop_telegram(app)
-
-
-def to_chat(chat_id: int):
-    return lambda call: call.params.get("chat_id") == chat_id
-
-
-async def ask(fake: FakeBotApi, user_id: int, text: str, replies: int = 1, lang: str = "en") -> list[Call]:
-    """Send a message as `user_id` and wait for the next `replies` messages the bot sends back."""
-    before = len(fake.calls_of("sendMessage", to_chat(user_id)))
-    fake.push_message(user_id, text, lang)
-    calls = await fake.wait_for("sendMessage", to_chat(user_id), count=before + replies)
-    return calls[before:]
-
-
-async def click(fake: FakeBotApi, user_id: int, message: Call, label: str, replies: int = 1) -> list[Call]:
-    """Press the button labelled `label` under the bot's message, and wait for the answer."""
-    data = button_data(message, label)
-    sent = fake.calls_of("sendMessage", to_chat(user_id))
-    fake.push_callback(user_id, data, message.result["message_id"])
-    calls = await fake.wait_for("sendMessage", to_chat(user_id), count=len(sent) + replies)
-    return calls[len(sent):]
-
-
-def buttons(call: Call) -> list[list[dict]]:
-    return call.params["reply_markup"]["inline_keyboard"]
-
-
-def button_data(call: Call, label: str) -> str:
-    return next(b["callback_data"] for row in buttons(call) for b in row if b["text"] == label)
 
 
 # ---- conversations through the real Application --------------------------------------------
@@ -270,12 +242,6 @@ async def test_a_rate_limited_bot_still_answers(fake_bot_api, start_bot, sqlite_
 
 
 # ---- webhook mode --------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_webhook_takes_updates_with_the_secret_and_refuses_others(

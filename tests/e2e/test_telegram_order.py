@@ -7,8 +7,9 @@ from handlers import identity, welcome
 from handlers.registry import Handlers
 from handlers.router import Desk
 from templates import render
-from tests.e2e.test_telegram import make_desk, start_bot, to_chat  # noqa: F401
+from tests.e2e.test_telegram import make_desk, start_bot  # noqa: F401 - start_bot is a fixture
 from tests.fakebotapi import FakeBotApi, fake_bot_api  # noqa: F401
+from tests.helpers import to_chat
 
 
 def push_batch(fake: FakeBotApi, *messages: tuple[int, str]) -> list[int]:

@@ -22,6 +22,7 @@ from bot.telegram import build_application, start_telegram, stop_telegram
 from storage.models import Address, Person, Role, Ticket, TicketMessage
 from tests.e2e.test_email import KIM, Rig, mail, rig, text_of  # noqa: F401 - rig is a fixture
 from tests.fakebotapi import fake_bot_api  # noqa: F401 - a fixture
+from tests.helpers import to_chat
 from tests.imap import imap_server  # noqa: F401 - a fixture
 from tests.smtp import smtp_server  # noqa: F401 - a fixture
 
@@ -88,10 +89,6 @@ async def telegram(rig, fake_bot_api):
     await start_telegram(app, settings)
     yield fake_bot_api
     await stop_telegram(app)
-
-
-def to_chat(chat_id: int):
-    return lambda call: call.params.get("chat_id") == chat_id
 
 
 # ---- C11: answers by mail and Message-IDs ----------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Customers book, confirm, list, cancel and move appointments, against the demo practice (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,43 +12,15 @@ from bot.app import build_handlers
 from handlers.appointments import claim
 from handlers.rules.availability import day_bounds
 from handlers.booking import walk
-from handlers.booking import ANY, BookingQuery, book_command, parse_booking, parse_move, split_id
-from handlers.context import Refusal
-from handlers.messages import Reply
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
-from storage.models import Address, Appointment, Audit, Business, Closure, Outbox, Person, Service, SlotClaim
-from tests.conftest import FakeClock, inbound
+from storage.models import Address, Appointment, Audit, Business, Closure, Person, Service, SlotClaim
+from tests.helpers import Chat, code_for, ics, labels, mails_to
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)  # 08:00 in Vienna
 TUESDAY = "2026-12-08"  # Lukas in Linz 08–12, 13–18; Anna in Wels 09–17
 ANNA, LUKAS, EVA = "telegram:1001", "telegram:1002", "telegram:1003"
-
-
-@dataclass
-class Chat:
-    """One person talking to the desk; `tap` presses a button of an earlier reply by its label."""
-
-    desk: Desk
-    clock: FakeClock
-    sender: str
-    lang: str = "en"
-
-    async def send(self, text: str) -> list[Reply]:
-        return plain(await self.desk.handle(inbound(self.sender, text, clock=self.clock, lang=self.lang)))
-
-    async def tap(self, reply: Reply, label: str) -> list[Reply]:
-        key = next((c.key for c in reply.choices if c.label == label), None)
-        assert key is not None, f"no button {label!r} in {[c.label for c in reply.choices]}"
-        return plain(await self.desk.handle(inbound(self.sender, clock=self.clock, choice=key, lang=self.lang)))
-
-
-def plain(replies: list[Reply]) -> list[Reply]:
-    """Babel puts a narrow no-break space before AM/PM; tests read it as a plain space."""
-    for reply in replies:
-        reply.text = reply.text.replace("\u202f", " ")
-    return replies
 
 
 @pytest.fixture
@@ -64,16 +34,6 @@ async def desk(store, config, clock) -> Desk:
 
 def chat(desk: Desk, sender: str, lang: str = "en") -> Chat:
     return Chat(desk, desk.clock, sender, lang)
-
-
-async def mails_to(store, recipient: str) -> list[Outbox]:
-    async with store.uow() as uow:
-        return list(await uow.session.scalars(select(Outbox).where(Outbox.recipient == recipient).order_by(Outbox.id)))
-
-
-async def code_for(store, email: str) -> str:
-    """The code of the newest mail to `email` (every code mail's subject begins with it)."""
-    return (await mails_to(store, email))[-1].subject.split()[0]
 
 
 async def customer(desk: Desk, store, sender: str, email: str) -> Chat:
@@ -95,15 +55,6 @@ async def book_and_confirm(desk, store, person: Chat, email: str, text: str) -> 
 async def appointment(store, number: int) -> Appointment:
     async with store.uow() as uow:
         return await uow.session.get(Appointment, number)
-
-
-def ics(row: Outbox) -> str:
-    [attachment] = row.attachments
-    return base64.b64decode(attachment["data"]).decode()
-
-
-def labels(reply: Reply) -> list[str]:
-    return [c.label for c in reply.choices]
 
 
 # ---- the walk and the typed form -----------------------------------------------------------
@@ -504,60 +455,5 @@ async def test_help_lists_the_booking_words_for_customers(desk, store):
         assert word in text
 
 
-# ---- pure parsing --------------------------------------------------------------------------
-
-SERVICES = ["Massage", "Heilgymnastik", "Hot Stone Massage"]
-LOCATIONS, STAFF = ["Linz", "Wels"], ["Anna Berger", "Lukas Huber"]
 
 
-def parse(text: str) -> BookingQuery:
-    return parse_booking(text, SERVICES, LOCATIONS, STAFF)
-
-
-def test_parse_takes_the_contract_form_and_tolerant_variants():
-    full = BookingQuery("Massage", None, "Lukas Huber", date(2026, 12, 3), 600)
-    assert parse("massage 2026-12-03 10:00 lukas huber") == full
-    assert parse("Massage am 2026-12-03 um 10:00 Uhr bei Lukas") == full
-    assert parse("hot stone massage in Wels with egal") == BookingQuery("Hot Stone Massage", "Wels", ANY)
-    assert parse("Massage Linz 2026-12-03") == BookingQuery("Massage", "Linz", None, date(2026, 12, 3))
-    assert parse("") == BookingQuery()
-
-
-@pytest.mark.parametrize(("text", "template"), [
-    ("Yoga 2026-12-03 10:00", "booking_unknown_service"),
-    ("Massage 03.12.2026 10:00", "booking_bad_format"),
-    ("Massage 2026-12-03 25:00", "booking_bad_format"),
-    ("Massage 2026-12-03 10:02", "booking_off_grid"),
-    ("Massage 10:00", "booking_missing_date"),
-    ("Massage at Steyr", "booking_unknown_location"),
-    ("Massage 2026-12-03 10:00 Maria", "booking_unknown_staff"),
-])
-def test_parse_refuses_what_it_cannot_read(text, template):
-    with pytest.raises(Refusal) as refused:
-        parse(text)
-    assert refused.value.template == template
-
-
-@pytest.mark.parametrize(("query", "read_back"), [
-    (BookingQuery("Massage"), None),
-    (BookingQuery("Massage", "Linz", ANY, date(2026, 12, 3)), None),
-    (BookingQuery("Hot Stone Massage", "Wels", "Anna Berger", date(2026, 12, 3)), None),
-    # a time with a named staff member: the place follows from where they work then
-    (BookingQuery("Massage", "Linz", "Lukas Huber", date(2026, 12, 3), 615),
-     BookingQuery("Massage", None, "Lukas Huber", date(2026, 12, 3), 615)),
-    (BookingQuery("Massage", "Linz", ANY, date(2026, 12, 3), 615),
-     BookingQuery("Massage", "Linz", None, date(2026, 12, 3), 615)),
-])
-def test_every_query_prints_as_a_form_that_reads_back(query, read_back):
-    command = book_command(query)
-    assert command.startswith("book ")
-    assert parse(command.removeprefix("book ")) == (read_back or query)
-
-
-def test_move_and_cancel_arguments():
-    assert split_id("#12 Lukas is ill.\nSorry!") == (12, "Lukas is ill.\nSorry!")
-    assert parse_move("2026-12-10 09:30 See you\nthen") == (date(2026, 12, 10), 570, "See you\nthen")
-    assert parse_move("am 2026-12-10 um 9:30 Uhr") == (date(2026, 12, 10), 570, "")
-    assert parse_move("") == (None, None, "")
-    with pytest.raises(Refusal):
-        split_id("²")

@@ -5,26 +5,38 @@ import asyncio
 import csv
 import io
 import re
-import tomllib
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers import admin, identity, members, welcome
-from handlers.members import membership, uploads
-from handlers.members import rules as group_rules
 from handlers.bootstrap import ensure_owners
-from handlers.context import Refusal
-from handlers.messages import Attachment, Inbound
+from handlers.messages import Attachment
 from handlers.registry import Handlers
 from handlers.router import Desk
+from handlers.members import membership
+from handlers.members import rules as group_rules
+from handlers.messages import Attachment
+from handlers.router import Desk, Handlers
 from storage.models import (
-    Address, Audit, Business, Code, ImportBatch, Member, Membership, Outbox, Person, Role, SeatGroup, SeatOrder,
+    Address,
+    Audit,
+    Business,
+    Code,
+    ImportBatch,
+    Member,
+    Membership,
+    Outbox,
+    Person,
+    Role,
+    SeatGroup,
+    SeatOrder,
     Service,
 )
 from tests.conftest import inbound
+from tests.helpers import count, rows
 
 OWNER = "telegram:1001"
 BUYER = "telegram:2001"
@@ -67,16 +79,6 @@ async def click(desk: Desk, sender: str, reply, label: str, lang: str = "en") ->
     """Press the button labelled `label`."""
     key = next(c.key for c in reply.choices if c.label == label)
     return await desk.handle(inbound(sender, choice=key, clock=desk.clock, lang=lang))
-
-
-async def rows(store, model, *where) -> list:
-    async with store.uow() as uow:
-        return list((await uow.session.scalars(select(model).where(*where))).all())
-
-
-async def count(store, model, *where) -> int:
-    async with store.uow() as uow:
-        return await uow.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 async def the_group(store, name: str) -> SeatGroup:
@@ -353,7 +355,7 @@ async def test_refund_puts_seats_back_by_hand_with_a_reason_in_the_audit_log(des
 
 async def test_refund_is_for_support_admins_and_owners_only(desk, store, clock):
     await buy(desk, "Team Nord", 3)
-    assert "not available to you" in (await say(desk, BUYER, '/refund "Team Nord" 1 please'))[0].text
+    assert (await say(desk, BUYER, '/refund "Team Nord" 1 please'))[0].template == "not_allowed"
     async with store.uow() as uow:
         person = Person(name="Sam", created_at=clock.now())
         uow.session.add(person)
@@ -363,7 +365,7 @@ async def test_refund_is_for_support_admins_and_owners_only(desk, store, clock):
                              Role(person_id=person.id, role="support", scope="")])
         await uow.commit()
     assert "at most 0 can be refunded" in (await say(desk, "telegram:5001", '/refund "Team Nord" 1 x'))[0].text
-    assert "not available to you" in (await say(desk, "telegram:5001", '/members "Team Nord"'))[0].text
+    assert (await say(desk, "telegram:5001", '/members "Team Nord"'))[0].template == "not_allowed"
 
 
 async def test_customers_and_managers_of_other_groups_are_refused(desk, store):
@@ -371,7 +373,7 @@ async def test_customers_and_managers_of_other_groups_are_refused(desk, store):
     await buy(desk, "Other", 1, sender="telegram:6001")
     for text in ("/members Team Nord", "/enroll Team Nord Kim kim@example.com", "/remove Team Nord k@example.com",
                  "/import Team Nord", '/seats "Team Nord" +1', "/groups"):
-        assert "not available to you" in (await say(desk, "telegram:6002", text))[0].text, text
+        assert (await say(desk, "telegram:6002", text))[0].template == "not_allowed", text
     for text in ("/members Team Nord", "/enroll Team Nord Kim kim@example.com", '/seats "Team Nord" +1'):
         assert 'no group called "Team Nord' in (await say(desk, "telegram:6001", text))[0].text, text
     assert await count(store, Audit, Audit.action == "denied") == 6
@@ -388,7 +390,7 @@ async def test_an_admin_may_manage_but_not_buy_seats_for_a_group(desk, store, cl
                                      created_at=clock.now()), Role(person_id=person.id, role="admin", scope="")])
         await uow.commit()
     assert "is enrolled" in (await say(desk, "telegram:5002", "/enroll Team Nord Kim kim@example.com"))[0].text
-    assert "not available to you" in (await say(desk, "telegram:5002", '/seats "Team Nord" +1'))[0].text
+    assert (await say(desk, "telegram:5002", '/seats "Team Nord" +1'))[0].template == "not_allowed"
     assert "R-2026-000002" in (await say(desk, OWNER, '/seats "Team Nord" +1'))[0].text
 
 
@@ -615,7 +617,8 @@ async def test_german_speakers_get_the_whole_flow_in_german(desk, store):
     assert table.splitlines() == ["Zeile;Wert;Grund", "3;kaputt;keine E-Mail-Adresse"]
     [imported] = await click(desk, "telegram:7001", checked, "1 importieren", "de")
     assert "1 Mitglied in „Kurs“ importiert" in imported.text
-    assert "Der Platz bleibt belegt" in (await say(desk, "telegram:7001", "/entfernen Kurs j@example.com", **de))[0].text
+    [removed] = await say(desk, "telegram:7001", "/entfernen Kurs j@example.com", **de)
+    assert "Der Platz bleibt belegt" in removed.text
     [mail] = await rows(store, Outbox, Outbox.recipient == "kim@example.com")
     assert mail.subject.endswith("Ihre Einladung in „Kurs“ bei Akademie")  # invitees: the business's language
 
@@ -635,68 +638,6 @@ async def test_a_setup_file_marks_a_service_as_a_course(store, clock):
     assert services == [("Erste Hilfe", "course"), ("Beratung", "appointment")]
     with pytest.raises(SetupError, match='services "Erste Hilfe" kind: "kurs" must be one of appointment, course'):
         parse_setup(text.replace('"course"', '"kurs"'), "academy.toml")
-
-
-def test_every_group_text_exists_in_german_and_english():
-    from importlib import resources
-
-    folder = resources.files("templates")
-    names = {lang: sorted(e.name for e in folder.joinpath(lang).iterdir() if e.name.startswith("groups"))
-             for lang in ("de", "en")}
-    assert names["de"] == names["en"]
-    words = {lang: tomllib.loads(folder.joinpath(lang, "groups.toml").read_text("utf-8")) for lang in ("de", "en")}
-    assert {t: sorted(v) for t, v in words["de"].items()} == {t: sorted(v) for t, v in words["en"].items()}
-
-
-# ---- pure rules ---------------------------------------------------------------------------------
-
-def test_group_new_reads_name_seats_course_and_option():
-    parse = group_rules.parse_new_group
-    assert parse("new Team Nord 12 First Aid enroll-me") == group_rules.NewGroup("Team Nord", 12, "First Aid", "enroll")
-    assert parse('new "Kurs 2026" 5 mich') == group_rules.NewGroup("Kurs 2026", 5, "", "enroll")
-    assert parse("neu Team 3 gruppe") == group_rules.NewGroup("Team", 3, "", "group")
-    assert parse("new Team 3") == group_rules.NewGroup("Team", 3, "", None)
-    for bad in ("", "new", "new Team", "new 5", "Team 5"):
-        with pytest.raises(Refusal):
-            parse(bad)
-
-
-@pytest.mark.parametrize("typed", ["²", "٣", "9" * 5000, "1234567", "++5", "0", "50001", "5.0", " "])
-def test_a_seat_count_is_a_plain_ascii_number_in_range(typed):
-    with pytest.raises(Refusal) as refused:
-        group_rules.seat_count(typed)
-    assert refused.value.values["reason"] == "bad_seats"
-
-
-def test_a_seat_count_may_have_a_plus():
-    assert group_rules.seat_count("+5") == group_rules.seat_count(" 5 ") == group_rules.seat_count(5) == 5
-    assert group_rules.seat_count("50000") == group_rules.MAX_SEATS
-
-
-def test_invoice_arithmetic_is_decimal_and_numbers_count_up_per_year():
-    lines, total = group_rules.invoice_lines("Seat", 3, "0.10")
-    assert total == "0.30" and lines[0]["unit_price"] == "0.10"  # a float would give 0.30000000000000004
-    assert group_rules.invoice_lines("Seat", 2, None)[1] == "0.00"
-    assert group_rules.next_invoice_number(2026, None) == "R-2026-000001"
-    assert group_rules.next_invoice_number(2026, "R-2026-000041") == "R-2026-000042"
-
-
-def test_group_names_match_the_longest_leading_words_in_any_case():
-    known = [(1, "Team"), (2, "Team Nord"), (3, "Kurs 2026")]
-    assert group_rules.match_group(["team", "nord", "Kim"], known) == (2, ["Kim"])
-    assert group_rules.match_group(["Team", "Kim"], known) == (1, ["Kim"])
-    assert group_rules.match_group(["#3", "x"], known) == (3, ["x"])
-    assert group_rules.match_group(["Nord"], known) is None
-    assert group_rules.missing_seats(5, 10, 8) == 3 and group_rules.missing_seats(1, 10, 8) == 0
-
-
-def test_every_inbound_field_the_import_needs_is_in_the_channel_free_message():
-    message = Inbound(channel="email", sender="email:a@example.com", received_at=None, text="import Team",
-                      attachments=(csv_file("name;email\n"),))
-    assert uploads.pick_attachment(message.attachments).name == "members.csv"
-    logo = Attachment("logo.png", "image/png", b"\x89PNG")
-    assert uploads.pick_attachment((logo, csv_file("x"))).name == "members.csv"
-    assert uploads.pick_attachment((logo, Attachment("sig.gif", "image/gif", b""))) is None
 
 
 # ---- trust: what a manager may do ---------------------------------------------------------------
@@ -740,8 +681,9 @@ async def test_a_manager_enrolling_known_addresses_changes_neither_their_record_
     for text in (f"/member {victim.person_id}", "/member victim@example.com", f"/member {owner_id}",
                  f"/member set {victim.person_id} first=Call last=SCAM", f"/member set {owner_id} mobile=+19005550100",
                  "/member list", "/credentials Mine", f"/credentials {victim.person_id}"):
-        reply = (await say(full, BUYER, text))[0].text
-        assert "not available to you" in reply and "Vera" not in reply and "1234567" not in reply, text
+        [refused] = await say(full, BUYER, text)
+        reply = refused.text
+        assert refused.template == "not_allowed" and "Vera" not in reply and "1234567" not in reply, text
     [final] = await rows(store, Member, Member.person_id == victim.person_id)
     assert (final.first_name, final.mobile) == ("Vera", None)
 
@@ -759,7 +701,7 @@ async def test_only_support_or_the_owner_refund_the_seat_of_a_removed_member(des
                                      created_at=clock.now()), Role(person_id=person.id, role="admin", scope="")])
         await uow.commit()
     for who in (BUYER, "telegram:5002"):
-        assert "not available to you" in (await say(desk, who, '/refund "Team Nord" 1 mistake'))[0].text
+        assert (await say(desk, who, '/refund "Team Nord" 1 mistake'))[0].template == "not_allowed"
     done = (await say(desk, OWNER, '/refund "Team Nord" 1 enrolled by mistake'))[0].text
     assert "2 bought, 0 taken, 2 free" in done
 
@@ -775,8 +717,8 @@ async def test_a_big_order_waits_for_an_admin_and_buys_nothing_until_approved(de
     assert (order.status, order.invoice_number) == ("pending", None)
     assert "1 needed, 0 free" in (await say(desk, BUYER, "/enroll Big Kim kim@example.com"))[0].text
     assert await count(store, Outbox, Outbox.recipient == BUYER_EMAIL) == 0
-    assert "not available to you" in (await say(desk, BUYER, "/orders"))[0].text
-    assert "not available to you" in (await say(desk, BUYER, "/order approve 1"))[0].text
+    assert (await say(desk, BUYER, "/orders"))[0].template == "not_allowed"
+    assert (await say(desk, BUYER, "/order approve 1"))[0].template == "not_allowed"
 
     [listing] = await say(desk, OWNER, "/orders")
     assert '#1 · "Big" · 50 seats · €2,495.00' in listing.text

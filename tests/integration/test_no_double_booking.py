@@ -25,7 +25,15 @@ from handlers.rules.availability import cells, day_bounds, free_slots
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.models import (
-    Address, Appointment, Location, OpeningHours, Outbox, Person, Service, SlotClaim, StaffHours,
+    Address,
+    Appointment,
+    Location,
+    OpeningHours,
+    Outbox,
+    Person,
+    Service,
+    SlotClaim,
+    StaffHours,
 )
 from templates import environment
 from tests.conftest import FakeClock, inbound
@@ -242,7 +250,7 @@ async def run_worker_processes(url: str, p: Practice, tmp_path: Path, attempts: 
         await asyncio.sleep(0.01)
     go.touch()
     outputs = await asyncio.wait_for(asyncio.gather(*(pr.communicate() for pr in procs)), timeout=120)
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err.decode()[-2000:]
     return [json.loads(out) for out, _ in outputs]
 

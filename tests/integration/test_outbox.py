@@ -5,29 +5,20 @@ import email
 import email.policy
 import logging
 from datetime import timedelta
-from email.utils import make_msgid
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
-from bot.mail.smtp import EmlDirTransport, SmtpTransport, build_email, parse_smtp_url, transport_for
-from bot.outbox import OutboxWorker, backoff
+from bot.mail.smtp import EmlDirTransport, SmtpTransport, transport_for
+from bot.outbox import OutboxWorker
 from storage.db import Store
 from storage.models import Outbox
+from tests.helpers import make_row
 from tests.smtp import SmtpServer, smtp_server  # noqa: F401
 
 SENDER = "Praxis Müller <desk@example.com>"
 ICS = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nEND:VCALENDAR\r\n"
-
-
-def make_row(clock, to: str = "kim@example.com", **fields) -> Outbox:
-    values = dict(
-        channel="email", recipient=to, subject="Your appointment", text="See you soon.", html=None,
-        headers={"Message-ID": make_msgid(domain="frontdesk.test"), "Auto-Submitted": "auto-generated"},
-        attachments=[], status="pending", attempts=0, next_attempt_at=clock.now(), created_at=clock.now(),
-    )
-    return Outbox(**{**values, **fields})
 
 
 async def add_rows(store, rows: list[Outbox]) -> list[Outbox]:
@@ -80,8 +71,9 @@ async def test_umlauts_and_html_survive_the_trip(store, clock, smtp_server, smtp
 
 
 async def test_loop_protection_and_threading_headers_are_sent(store, clock, smtp_server, smtp):  # noqa: F811
-    row = make_row(clock, headers={"Message-ID": "<r1@frontdesk.test>", "Auto-Submitted": "auto-replied",
-                                   "In-Reply-To": "<q1@example.com>", "References": "<q0@example.com> <q1@example.com>"})
+    row = make_row(clock, headers={
+        "Message-ID": "<r1@frontdesk.test>", "Auto-Submitted": "auto-replied", "In-Reply-To": "<q1@example.com>",
+        "References": "<q0@example.com> <q1@example.com>"})
     await add_rows(store, [row])
     await OutboxWorker(store, {"email": smtp}, clock).drain()
     msg = smtp_server.messages[0]
@@ -319,17 +311,6 @@ async def test_wrong_smtp_password_keeps_mail_for_later(store, clock):
     assert (failed.status, failed.attempts) == ("pending", 1)
 
 
-def test_smtp_urls_are_parsed_with_default_ports():
-    plain = parse_smtp_url("smtp://us%40er:p%40ss@mail.example.com")
-    assert (plain.host, plain.port, plain.implicit_tls, plain.username, plain.password) == (
-        "mail.example.com", 25, False, "us@er", "p@ss")
-    secure = parse_smtp_url("smtps://mail.example.com")
-    assert (secure.port, secure.implicit_tls, secure.username) == (465, True, None)
-    assert parse_smtp_url("smtp://h:2525").port == 2525
-    with pytest.raises(ValueError, match="FRONTDESK_SMTP_URL"):
-        parse_smtp_url("http://mail.example.com")
-
-
 def test_transport_follows_the_settings(tmp_path):
     smtp = transport_for(SimpleNamespace(smtp_url="smtp://h:2525", mail_from=SENDER, outbox_dir=tmp_path))
     assert isinstance(smtp, SmtpTransport) and smtp.sender == "desk@example.com"
@@ -337,13 +318,3 @@ def test_transport_follows_the_settings(tmp_path):
     assert isinstance(files, EmlDirTransport) and files.mail_from == "frontdesk@localhost"
 
 
-def test_backoff_doubles_up_to_an_hour():
-    assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
-    assert backoff(20) == timedelta(hours=1)
-
-
-def test_build_email_adds_a_message_id_when_the_row_has_none(clock):
-    msg = build_email(make_row(clock, headers={}), "desk@example.com")
-    assert msg["Message-ID"].endswith("@example.com>")
-    assert (msg["Auto-Submitted"], msg["X-Auto-Response-Suppress"]) == ("auto-generated", "All")
-    assert msg.get_content_type() == "text/plain"

@@ -10,7 +10,8 @@ from tests.conftest import inbound
 
 
 def make_desk(store, config, clock, *extra: Handlers) -> Desk:
-    return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(), *extra), clock)
+    parts = (welcome.handlers(), identity.handlers(), admin.handlers(), *extra)
+    return Desk(store, config, Handlers.combine(*parts), clock)
 
 
 async def make_owner(store, clock, address="telegram:1001"):
@@ -22,7 +23,7 @@ async def make_owner(store, clock, address="telegram:1001"):
 async def test_customer_typing_an_admin_word_is_refused_and_logged(store, config, clock):
     desk = make_desk(store, config, clock)
     replies = await desk.handle(inbound("telegram:5", "/audit", clock=clock))
-    assert '"audit" is not available to you' in replies[0].text
+    assert replies[0].template == "not_allowed" and '"audit"' in replies[0].text
     async with store.uow() as uow:
         denied = (await uow.session.scalars(select(Audit).where(Audit.action == "denied"))).all()
     assert [(d.actor, d.subject) for d in denied] == [("telegram:5", "audit")]
@@ -47,9 +48,11 @@ async def test_help_shows_only_what_the_role_may_use(store, config, clock):
 
 async def test_unknown_words_and_stray_digits_get_a_hint(store, config, clock):
     desk = make_desk(store, config, clock)
-    assert 'I do not know "frobnicate"' in (await desk.handle(inbound("telegram:5", "frobnicate now", clock=clock)))[0].text
-    assert "no code waiting" in (await desk.handle(inbound("telegram:5", "123456", clock=clock)))[0].text
-    assert "/help" in (await desk.handle(inbound("telegram:5", "", clock=clock)))[0].text
+    [unknown] = await desk.handle(inbound("telegram:5", "frobnicate now", clock=clock))
+    assert unknown.template == "unknown" and '"frobnicate"' in unknown.text
+    assert [r.template for r in await desk.handle(inbound("telegram:5", "123456", clock=clock))] == ["code_none"]
+    [empty] = await desk.handle(inbound("telegram:5", "", clock=clock))
+    assert empty.template == "unknown_empty" and "/help" in empty.text
 
 
 async def test_a_button_runs_its_command_once_known_and_expires_for_others(store, config, clock):
@@ -57,16 +60,18 @@ async def test_a_button_runs_its_command_once_known_and_expires_for_others(store
     keyboard = (await desk.handle(inbound("telegram:5", "/language", clock=clock)))[0].choices
     german = next(c for c in keyboard if c.command == "language de")
     assert len(german.key.encode()) <= 64
-    assert "Deutsch" in (await desk.handle(inbound("telegram:5", choice=german.key, clock=clock)))[0].text
+    [chosen] = await desk.handle(inbound("telegram:5", choice=german.key, clock=clock))
+    assert chosen.template == "language_set" and "Deutsch" in chosen.text
     # someone else's button (or a forged key) does nothing but say so
-    other = (await desk.handle(inbound("telegram:6", choice=german.key, clock=clock)))[0].text
-    assert "expired" in other
+    other = await desk.handle(inbound("telegram:6", choice=german.key, clock=clock))
+    assert [r.template for r in other] == ["choice_expired"]
 
 
 async def test_a_conversation_continues_in_a_new_desk_after_a_restart(store, config, clock):
     await make_desk(store, config, clock).handle(inbound("telegram:5", "/email", clock=clock))
     restarted = make_desk(store, config, clock)
-    assert "k@example.com" in (await restarted.handle(inbound("telegram:5", "k@example.com", clock=clock)))[0].text
+    [sent] = await restarted.handle(inbound("telegram:5", "k@example.com", clock=clock))
+    assert sent.template == "code_sent" and "k@example.com" in sent.text
 
 
 async def test_language_follows_choice_then_client_then_business(store, config, clock):
@@ -85,7 +90,7 @@ async def test_a_failing_handler_gets_a_friendly_reply_and_changes_nothing(store
     desk = make_desk(store, config, clock, Handlers(commands=[Command("explode", explode)]))
     await desk.handle(inbound("telegram:5", "/start", clock=clock))
     replies = await desk.handle(inbound("telegram:5", "/explode", clock=clock))
-    assert "something went wrong" in replies[0].text
+    assert [r.template for r in replies] == ["error"]
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.name == "changed")) == 0
 
@@ -93,7 +98,8 @@ async def test_a_failing_handler_gets_a_friendly_reply_and_changes_nothing(store
 async def test_bad_audit_count_is_explained(store, config, clock):
     await make_owner(store, clock)
     desk = make_desk(store, config, clock)
-    assert "is not a number" in (await desk.handle(inbound("telegram:1001", "/audit -3", clock=clock)))[0].text
+    [refused] = await desk.handle(inbound("telegram:1001", "/audit -3", clock=clock))
+    assert refused.template == "audit_bad_count" and '"-3"' in refused.text
 
 
 async def test_a_refusal_undoes_the_handlers_writes_but_keeps_the_callers(store, config, clock):
@@ -109,19 +115,23 @@ async def test_a_refusal_undoes_the_handlers_writes_but_keeps_the_callers(store,
         uow.session.add(Audit(at=clock.now(), actor="intake", channel="email", action="mail_received", detail={}))
         replies = await desk.handle_in(uow, inbound("telegram:5", "/half", clock=clock))
         await uow.commit()
-    assert '"xx"' in replies[0].text
+    assert replies[0].template == "language_unknown" and '"xx"' in replies[0].text
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.name == "half")) == 0
-        assert await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "mail_received")) == 1
+        received = select(func.count()).select_from(Audit).where(Audit.action == "mail_received")
+        assert await uow.session.scalar(received) == 1
 
 
 async def test_text_typed_while_a_question_waits_answers_it_and_a_slash_word_still_runs(store, config, clock):
     desk = make_desk(store, config, clock)
     await desk.handle(inbound("telegram:5", "/email", clock=clock))
     # "help me" would be the help word; here it is the answer to "which address?"
-    assert "does not look like an email" in (await desk.handle(inbound("telegram:5", "help me", clock=clock)))[0].text
-    assert "/email" in (await desk.handle(inbound("telegram:5", "/help", clock=clock)))[0].text
-    assert "k@example.com" in (await desk.handle(inbound("telegram:5", "k@example.com", clock=clock)))[0].text
+    [invalid] = await desk.handle(inbound("telegram:5", "help me", clock=clock))
+    assert invalid.template == "email_invalid" and '"help me"' in invalid.text
+    [help_] = await desk.handle(inbound("telegram:5", "/help", clock=clock))
+    assert help_.template == "help" and "/email" in help_.text
+    [sent] = await desk.handle(inbound("telegram:5", "k@example.com", clock=clock))
+    assert sent.template == "code_sent" and "k@example.com" in sent.text
 
 
 async def test_a_new_sender_writing_several_times_at_once_becomes_one_person(store, config, clock):
@@ -131,10 +141,11 @@ async def test_a_new_sender_writing_several_times_at_once_becomes_one_person(sto
     desk = make_desk(store, config, clock)
     replies = await asyncio.gather(*[desk.handle(inbound("telegram:77", "/language de", clock=clock))
                                      for _ in range(8)])
-    assert all("Deutsch" in reply[0].text for reply in replies)
+    assert all(reply[0].template == "language_set" and "Deutsch" in reply[0].text for reply in replies)
     async with store.uow() as uow:
         people = (await uow.session.scalars(select(Person))).all()
-        changes = await uow.session.scalar(select(func.count()).select_from(Audit).where(Audit.action == "language_set"))
+        changes = await uow.session.scalar(
+            select(func.count()).select_from(Audit).where(Audit.action == "language_set"))
     assert len(people) == 1 and people[0].language == "de"  # no second person, none left without an address
     assert changes == 8
 

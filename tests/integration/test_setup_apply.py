@@ -7,7 +7,17 @@ from sqlalchemy import func, select
 
 from handlers.setup import SetupError, apply_setup, load_setup, parse_setup
 from storage.models import (
-    Address, Audit, Business, Location, OpeningHours, Person, Role, Service, Staff, StaffHours, StaffService,
+    Address,
+    Audit,
+    Business,
+    Location,
+    OpeningHours,
+    Person,
+    Role,
+    Service,
+    Staff,
+    StaffHours,
+    StaffService,
 )
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"

@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 
 from handlers.appointments import live_condition
 from storage.models import Address, Appointment, Closure, Person, ProfileChange
-from tests.conftest import inbound
 from tests.integration.test_appointment_races import at_once
 from tests.integration.test_booking import LUKAS, TUESDAY, chat, customer, desk  # noqa: F401 - a fixture
 

@@ -3,7 +3,16 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from handlers.rules.availability import (
-    StaffCalendar, cells, day_bounds, free_slots, intersect, is_free, local_intervals, on_grid, pick_fairly, subtract,
+    StaffCalendar,
+    cells,
+    day_bounds,
+    free_slots,
+    intersect,
+    is_free,
+    local_intervals,
+    on_grid,
+    pick_fairly,
+    subtract,
 )
 
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -36,13 +45,15 @@ def test_fall_back_day_has_25_hours_of_slots():
 
 
 def test_opening_hours_are_wall_clock_times_on_both_sides_of_the_change():
-    winter, summer = local_intervals(date(2026, 3, 27), [(480, 720)], VIENNA), local_intervals(date(2026, 3, 30), [(480, 720)], VIENNA)
+    winter = local_intervals(date(2026, 3, 27), [(480, 720)], VIENNA)
+    summer = local_intervals(date(2026, 3, 30), [(480, 720)], VIENNA)
     assert winter[0][0] == utc(2026, 3, 27, 7) and summer[0][0] == utc(2026, 3, 30, 6)
 
 
 def test_busy_time_and_notice_remove_slots():
     day = date(2026, 12, 2)
-    calendar = StaffCalendar(1, local_intervals(day, [(480, 600)], VIENNA), busy=[(utc(2026, 12, 2, 8), utc(2026, 12, 2, 9))])
+    calendar = StaffCalendar(1, local_intervals(day, [(480, 600)], VIENNA),
+                             busy=[(utc(2026, 12, 2, 8), utc(2026, 12, 2, 9))])
     start = day_bounds(day, VIENNA)[0]
     hour = timedelta(hours=1)
     slots = free_slots([calendar], hour, Q, start, start)

@@ -63,7 +63,7 @@ def test_cp1252_from_german_excel_is_read_with_its_umlauts():
 
 
 def test_a_file_mixing_utf8_and_cp1252_is_refused_with_the_line():
-    data = "Name;E-Mail\nJürgen;j@example.de\n".encode("utf-8") + "Käthe;k@example.de\n".encode("cp1252")
+    data = "Name;E-Mail\nJürgen;j@example.de\n".encode() + "Käthe;k@example.de\n".encode("cp1252")
     refused = refusal(data)
     assert refused.reason == "mixed_encoding" and refused.values["line"] == 3
 
@@ -128,14 +128,14 @@ def test_a_list_without_email_or_name_column_is_refused_naming_the_headers():
 # ---- rows ---------------------------------------------------------------------------------------
 
 def test_every_row_is_checked_and_errors_name_row_value_and_reason():
-    data = ("Name;E-Mail;Telefon\n"
-            "Kim;kim@example.de;+49 30 1234567\n"  # row 2: fine
-            ";nobody@example.de;\n"                  # row 3: no name
-            "Lu;not-an-address;\n"                   # row 4: bad email
-            "Ed;;\n"                                 # row 5: no email
-            "Bo;bo@example.de;12\n"                  # row 6: bad phone
-            "\n"                                     # empty lines are skipped, not errors
-            "Al;al@example.de;0301234567\n").encode()  # row 8: same phone as row 2, written differently
+    data = (b"Name;E-Mail;Telefon\n"
+            b"Kim;kim@example.de;+49 30 1234567\n"  # row 2: fine
+            b";nobody@example.de;\n"                  # row 3: no name
+            b"Lu;not-an-address;\n"                   # row 4: bad email
+            b"Ed;;\n"                                 # row 5: no email
+            b"Bo;bo@example.de;12\n"                  # row 6: bad phone
+            b"\n"                                     # empty lines are skipped, not errors
+            b"Al;al@example.de;0301234567\n")  # row 8: same phone as row 2, written differently
     checked = parse_import("l.csv", "", data)
     assert [r.row for r in checked.valid] == [2]
     assert [(e.row, e.value, e.reason) for e in checked.errors] == [
@@ -167,7 +167,7 @@ def test_phone_numbers_follow_the_same_rules_and_regions_as_member_accounts():
 
     assert e164("030 1234567", rules.region_for("Europe/Berlin")) == rules.parse_phone("030 1234567", "DE")
     assert rules.region_for("Europe/Luxembourg") == "LU"  # one map: the import's former extra country
-    lux = "Name;E-Mail;Telefon\nKim;k@example.lu;621 123 456\n".encode()
+    lux = b"Name;E-Mail;Telefon\nKim;k@example.lu;621 123 456\n"
     assert parse_import("l.csv", "", lux, rules.region_for("Europe/Luxembourg")).valid[0].phone == "+352621123456"
     assert e164("12") is None and e164("0000000") is None  # what accounts refuse is invalid here
 
