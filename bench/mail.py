@@ -35,9 +35,9 @@ from bot.mail.intake import EmailEdge  # noqa: E402
 from bot.mail.smtp import SmtpTransport  # noqa: E402
 from bot.outbox import OutboxWorker  # noqa: E402
 from handlers import identity, welcome  # noqa: E402
+from handlers.context import DeskConfig  # noqa: E402
 from handlers.registry import Handlers  # noqa: E402
 from handlers.router import Desk  # noqa: E402
-from handlers.context import DeskConfig  # noqa: E402
 from handlers.setup import apply_setup, load_setup  # noqa: E402
 from storage.db import Store  # noqa: E402
 from storage.models import MailboxState, Outbox, Ticket  # noqa: E402

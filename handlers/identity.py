@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from handlers.rules import codes
 from handlers.context import Context, Refusal
 from handlers.customers import record_email_change
 from handlers.messages import Reply
 from handlers.registry import Command, Handlers
+from handlers.rules import codes
 from handlers.rules.addresses import normalise_email
 from handlers.rules.roles import effective_roles
 from storage.dialect import serialize

@@ -11,9 +11,9 @@ from sqlalchemy import insert, select
 from handlers.commandlines import only_line, well_shaped
 from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
 from handlers.messages import Choice, Inbound, Reply
-from handlers.rules.words import first_word
 from handlers.registry import Command, Handlers
 from handlers.rules.roles import effective_roles
+from handlers.rules.words import first_word
 from storage.db import Store, UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Person, Role

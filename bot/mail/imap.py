@@ -249,7 +249,7 @@ class ImapConnection:
         try:
             if not self.lost.is_set():
                 await asyncio.wait_for(self.client.logout(), min(self.timeout, 5))
-        except (aioimaplib.AioImapException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aioimaplib.AioImapException, OSError):
             pass
         finally:
             transport = self.client.protocol.transport

@@ -18,9 +18,9 @@ from sqlalchemy import bindparam, func, select, update
 
 from bot.mail import parse as mailparse
 from bot.mail.parse import MB, Limits, ParsedMail
+from handlers.commandlines import only_line, takes_file
 from handlers.context import Clock, address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
-from handlers.commandlines import only_line, takes_file
 from handlers.router import Desk, hold_sender
 from handlers.rules.mailthread import TAG, chain_after, references, reply_subject, thread_refs, topic
 from handlers.tickets.records import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets

@@ -181,7 +181,7 @@ class SmtpTransport:
         async with self._lock:
             try:
                 await self._send_reconnecting(message, mail_address(row.recipient))
-            except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ValueError) as exc:
+            except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
                 if not isinstance(exc, (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused)):
                     self._discard()  # the connection's state is unknown now
                 raise classify(exc) from exc
@@ -207,7 +207,7 @@ class SmtpTransport:
         )
         try:
             await client.connect()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             # Unreachable server, refused greeting or bad credentials: our setup, not this mail.
             raise TemporaryFailure(f"cannot connect to {target.host}:{target.port}: {exc}") from exc
@@ -225,7 +225,7 @@ class SmtpTransport:
             return
         try:
             await client.quit()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (TimeoutError, aiosmtplib.SMTPException, OSError):
             client.close()
 
 

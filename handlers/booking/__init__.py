@@ -5,8 +5,7 @@ works by email, where choices arrive as lines to reply with.
 """
 from __future__ import annotations
 
-from handlers.booking.catalog import load_catalog
-from handlers.booking.catalog import book_parses
+from handlers.booking.catalog import book_parses, load_catalog
 from handlers.booking.confirm import booking_exhausted, complete_booking
 from handlers.booking.form import (
     ANY,

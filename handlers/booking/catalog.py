@@ -7,12 +7,11 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import exists, select
 
 from handlers.appointments import DayPlan, load_plan, qualified_staff
-from handlers.booking.form import ANY, BookingQuery, Commander
-from handlers.rules.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
-from handlers.booking.form import parse_booking
+from handlers.booking.form import ANY, BookingQuery, Commander, parse_booking
 from handlers.booking.rules import Rules, local_day, local_minutes
 from handlers.context import Context, Refusal
 from handlers.messages import Choice
+from handlers.rules.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
 from storage.db import UnitOfWork
 from storage.models import Appointment, Location, Person, Service, Staff, StaffHours, StaffService
 

@@ -23,8 +23,8 @@ from handlers.calendar.views import show_day, show_week
 from handlers.calendar.words import NO, YES
 from handlers.context import Context
 from handlers.messages import Reply
-from handlers.rules.words import fold
 from handlers.registry import Command, Handlers
+from handlers.rules.words import fold
 
 STAFF = frozenset({"staff"})  # owners and admins imply staff (context.IMPLIED_ROLES)
 

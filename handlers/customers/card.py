@@ -14,8 +14,8 @@ from handlers.customers.finding import addresses_of
 from handlers.customers.parsing import CARD_LIMIT, LIST_LIMIT, denied, find_customer
 from handlers.customers.record import ACTIONS
 from handlers.messages import Reply
-from handlers.rules.words import first_word
 from handlers.rules.roles import ADMINS
+from handlers.rules.words import first_word
 from storage.models import (
     Address,
     Appointment,

@@ -5,8 +5,8 @@ from sqlalchemy import exists, select
 
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
-from handlers.rules.words import parse_id
 from handlers.rules.roles import WORKING_ROLES
+from handlers.rules.words import parse_id
 from storage.models import Person, Role, Staff
 
 LIST_LIMIT = 20

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from handlers.context import Context, Refusal
 from handlers.rules.names import name_key, name_problem
+from handlers.rules.roles import ADMINS  # admins manage every group, not only their own
 from handlers.rules.values import MAX_SEATS
 from handlers.rules.words import split_words
-from handlers.rules.roles import ADMINS  # admins manage every group, not only their own
 
 MANAGERS = frozenset({"manager", "admin", "owner"})  # may list, enrol, remove and import
 FULL_ACCESS = ADMINS | {"support"}  # see every group

@@ -8,8 +8,8 @@ from handlers.members import accounts, credentials, enrolling, groups, importing
 from handlers.members.credentials import FILE_SECONDS, RESET_FLOW, RESET_PURPOSE, SHOW_SECONDS
 from handlers.members.rules import ADMINS, BUYERS, LISTERS, MANAGERS, REFUNDERS
 from handlers.messages import Reply
-from handlers.rules.words import first_word
 from handlers.registry import Command, Handlers
+from handlers.rules.words import first_word
 
 ACTIONS = {
     "add": accounts.add_member, "neu": accounts.add_member, "set": accounts.set_fields,

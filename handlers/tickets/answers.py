@@ -10,8 +10,16 @@ from handlers.identity import issue_code
 from handlers.messages import Attachment, Inbound, MailMeta, Reply
 from handlers.rules.mailthread import normal_id, tag, thread_refs
 from handlers.tickets.records import (
-    ANSWER_PROOF, NEW_HELD, SUPPORT, UNPROVEN, add_message, answer_headers, attachment_list, business_language,
-    excerpt, prefix,
+    ANSWER_PROOF,
+    NEW_HELD,
+    SUPPORT,
+    UNPROVEN,
+    add_message,
+    answer_headers,
+    attachment_list,
+    business_language,
+    excerpt,
+    prefix,
 )
 from storage.db import UnitOfWork
 from storage.models import Code, Person, Ticket, TicketMessage

@@ -8,13 +8,25 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.context import Context
 from handlers.messages import MailMeta, Reply
-from handlers.speaking import preferred_addresses
 from handlers.router import command_hint
 from handlers.rules.mailthread import LOOKUP_REFERENCES, chain_after, normal_id, tag, topic
+from handlers.speaking import preferred_addresses
 from handlers.tickets.answers import answer_by_mail, answers_notice
 from handlers.tickets.records import (
-    ACK_AUTHOR, ACKS_PER_HOUR, ACKS_SINCE, NEW_TICKET, SUPPORT, add_message, answer_headers, attachment_list,
-    business_language, excerpt, find_ticket, known_message, mail_meta, unread_parts,
+    ACK_AUTHOR,
+    ACKS_PER_HOUR,
+    ACKS_SINCE,
+    NEW_TICKET,
+    SUPPORT,
+    add_message,
+    answer_headers,
+    attachment_list,
+    business_language,
+    excerpt,
+    find_ticket,
+    known_message,
+    mail_meta,
+    unread_parts,
 )
 from storage.models import Address, Person, Role, Ticket
 

@@ -6,9 +6,9 @@ import re
 from sqlalchemy import bindparam, func, insert, select
 
 from handlers.context import Context, Refusal
-from handlers.rules.words import known_id
 from handlers.messages import Inbound, MailMeta
 from handlers.rules.mailthread import LOOKUP_REFERENCES, normal_id, references, tag, tagged_number, thread_refs
+from handlers.rules.words import known_id
 from storage.db import UnitOfWork
 from storage.models import Ticket, TicketMessage
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.app import build_handlers
 from handlers.appointments import claim
-from handlers.rules.availability import local_minute
 from handlers.router import Desk
+from handlers.rules.availability import local_minute
 from handlers.setup import apply_setup, load_setup
 from storage.models import Address, Appointment, Closure, Outbox, Person, Service
 from tests.conftest import FakeClock

@@ -11,13 +11,10 @@ from sqlalchemy import select
 
 from handlers import admin, identity, members, welcome
 from handlers.bootstrap import ensure_owners
-from handlers.rules.profile import verify_secret
-from handlers.rules.profile import verify_secret
-from handlers.registry import Handlers
-from handlers.router import Desk
 from handlers.members import credentials, membership
-from handlers.rules.profile import verify_secret
+from handlers.registry import Handlers
 from handlers.router import Desk, Handlers
+from handlers.rules.profile import verify_secret
 from storage.models import (
     Address,
     Audit,

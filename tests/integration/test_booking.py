@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from bot.app import build_handlers
 from handlers.appointments import claim
-from handlers.rules.availability import day_bounds
 from handlers.booking import walk
 from handlers.router import Desk
+from handlers.rules.availability import day_bounds
 from handlers.setup import apply_setup, load_setup
 from storage.models import Address, Appointment, Audit, Business, Closure, Person, Service, SlotClaim
 from tests.helpers import Chat, code_for, ics, labels, mails_to

@@ -14,12 +14,9 @@ from sqlalchemy import select
 from bot.app import build_handlers
 from handlers import calendar, welcome
 from handlers.appointments import claim
-from handlers.rules.availability import local_minute
-from handlers import calendar, welcome
 from handlers.registry import Handlers
-from handlers.router import Desk
-from handlers.rules.availability import local_minute
 from handlers.router import Desk, Handlers
+from handlers.rules.availability import local_minute
 from handlers.setup import apply_setup, load_setup
 from storage.models import (
     Address,

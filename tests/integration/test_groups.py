@@ -13,12 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from handlers import admin, identity, members, welcome
 from handlers.bootstrap import ensure_owners
-from handlers.messages import Attachment
-from handlers.registry import Handlers
-from handlers.router import Desk
 from handlers.members import membership
 from handlers.members import rules as group_rules
 from handlers.messages import Attachment
+from handlers.registry import Handlers
 from handlers.router import Desk, Handlers
 from storage.models import (
     Address,

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from bot.mail import parse as mailparse
 from bot.mail.intake import EmailEdge, Incoming, MailPolicy
 from bot.mail.parse import Limits
-from handlers.rules.mailthread import MAX_REFERENCES
 from handlers import identity, welcome
 from handlers.messages import Reply
 from handlers.registry import Handlers
 from handlers.router import Desk
+from handlers.rules.mailthread import MAX_REFERENCES
 from storage.models import Code, MailIntake, Outbox
 from tests.helpers import raw_mail
 

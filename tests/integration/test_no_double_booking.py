@@ -21,8 +21,8 @@ from sqlalchemy.orm import aliased
 
 from bot.app import build_handlers
 from handlers.appointments import SlotTaken, claim, day_range, live_condition, load_plan
-from handlers.rules.availability import cells, day_bounds, free_slots
 from handlers.router import Desk
+from handlers.rules.availability import cells, day_bounds, free_slots
 from handlers.setup import apply_setup, load_setup
 from storage.models import (
     Address,

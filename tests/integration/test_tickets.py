@@ -3,10 +3,10 @@
 from sqlalchemy import func, select
 
 from handlers import admin, identity, tickets, welcome
-from handlers.tickets import records
 from handlers.messages import Attachment, Inbound, MailMeta
 from handlers.registry import Handlers
 from handlers.router import Desk
+from handlers.tickets import records
 from storage.models import Address, Audit, Outbox, Person, Role, Ticket, TicketMessage
 from tests.conftest import inbound
 

@@ -4,8 +4,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handlers.rules.availability import local_minute
-from handlers.rules.words import split_words
 from handlers.calendar.views import ClosureView, Entry, group_days
 from handlers.calendar.words import (
     Invalid,
@@ -16,9 +14,10 @@ from handlers.calendar.words import (
     parse_pause,
     parse_service_add,
     parse_when,
-    
     week_rows,
 )
+from handlers.rules.availability import local_minute
+from handlers.rules.words import split_words
 
 VIENNA = ZoneInfo("Europe/Vienna")
 

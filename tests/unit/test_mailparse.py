@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.mail.intake import email_choice
-from handlers.rules.mailthread import reply_subject, topic
 from bot.mail.imap import batches, fetched_records, parse_imap_url
+from bot.mail.intake import email_choice
 from bot.mail.parse import Limits, clean, is_synthetic, parse, strip_quotes
 from handlers.messages import Choice
+from handlers.rules.mailthread import reply_subject, topic
 from tests.helpers import raw_mail
 
 CORPUS = Path(__file__).parents[3] / "shared" / "data" / "email-corpus"

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from handlers.rules import profile as rules
 from handlers.context import Refusal
+from handlers.rules import profile as rules
 
 
 def refusal(call, *args, **kwargs) -> Refusal:

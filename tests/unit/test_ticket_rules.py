@@ -3,9 +3,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from handlers.messages import MailMeta
 from handlers.rules import mailthread
 from handlers.tickets import display, intake, records
-from handlers.messages import MailMeta
 
 
 def test_the_composition_root_routes_support_words_and_email_to_tickets():

@@ -5,8 +5,16 @@ from dataclasses import dataclass
 
 from bot.mail.parse.attachments import Limits, Refused, attachments
 from bot.mail.parse.body import body_part, body_text, strip_quotes
-from bot.mail.parse.headers import ID, first_id, is_automatic, language_of, message_id, raw_headers, sender_of
-from bot.mail.parse.headers import subject_of
+from bot.mail.parse.headers import (
+    ID,
+    first_id,
+    is_automatic,
+    language_of,
+    message_id,
+    raw_headers,
+    sender_of,
+    subject_of,
+)
 from bot.mail.parse.nesting import read_message
 from handlers.messages import Attachment
 
