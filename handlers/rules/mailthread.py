@@ -22,9 +22,12 @@ REPLY_PREFIXES = re.compile(r"^\s*((re|aw|antw|sv)\s*(\[\d+\])?\s*:\s*)+", re.IG
 class Threaded(Protocol):
     """What threading reads of a mail (a parsed mail, or the desk's MailMeta)."""
 
-    message_id: str
-    in_reply_to: str | None
-    references: Sequence[str]
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def in_reply_to(self) -> str | None: ...
+    @property
+    def references(self) -> Sequence[str]: ...
 
 
 def tag(ticket_id: int) -> str:
@@ -69,7 +72,7 @@ def thread_refs(mail: Threaded) -> list[str]:
 
 def chain_after(mail: Threaded) -> list[str]:
     """Build References for an answer to this mail: its References (or In-Reply-To), then its id."""
-    parents = list(mail.references) or [mail.in_reply_to]
+    parents: list[str | None] = [*mail.references] or [mail.in_reply_to]
     return list(dict.fromkeys(filter(None, map(normal_id, [*parents, mail.message_id]))))
 
 

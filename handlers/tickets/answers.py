@@ -119,7 +119,7 @@ async def thread_of(uow: UnitOfWork, ticket: Ticket) -> tuple[str | None, list[s
             TicketMessage.ticket_id == ticket.id, TicketMessage.direction.in_(("in", "out")),
             TicketMessage.message_id.is_not(None)).order_by(TicketMessage.id))).all()
     incoming = [mid for direction, mid in rows if direction == "in"]
-    return (incoming[-1] if incoming else None), [mid for _, mid in rows]
+    return (incoming[-1] if incoming else None), [mid for _, mid in rows if mid is not None]
 
 
 async def customer_language(ctx: Context, ticket: Ticket) -> str:

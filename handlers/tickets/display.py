@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from babel.dates import format_timedelta
 from sqlalchemy import func, select
@@ -102,7 +103,7 @@ async def show_ticket(ctx: Context, args: str) -> list[Reply]:
     customer = customer_label((await person_names(ctx, {ticket.customer_id})).get(ticket.customer_id), ticket.email)
     closable = ticket.status != "closed"
     choices = [ctx.choice("label.ticket_close", f"close {ticket.id}", id=ticket.id)] if closable else []
-    values = dict(ticket=ticket, names=names, customer=customer, desk=ACK_AUTHOR, p=prefix(ctx))
+    values: dict[str, Any] = dict(ticket=ticket, names=names, customer=customer, desk=ACK_AUTHOR, p=prefix(ctx))
     whole = [ThreadLine.of(m) for m in messages]
     lengths = fair_lengths([len(line.text) for line in whole], CHAT_CHARS)
     shown = [line.cut(n) for line, n in zip(whole, lengths)]

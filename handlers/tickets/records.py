@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import bindparam, func, insert, select
 
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, table
 from handlers.messages import Inbound, MailMeta
 from handlers.rules.mailthread import LOOKUP_REFERENCES, normal_id, references, tag, tagged_number, thread_refs
 from handlers.rules.words import known_id
@@ -23,7 +23,7 @@ EXCERPT_LINES, EXCERPT_CHARS = 6, 600
 
 # The statements every incoming mail runs, built once (building one costs more than running it).
 # (Table columns, not mapped attributes, where no objects come back: that skips the ORM's part.)
-_MESSAGES, _TICKETS = TicketMessage.__table__, Ticket.__table__
+_MESSAGES, _TICKETS = table(TicketMessage), table(Ticket)
 KNOWN_MESSAGE = select(_MESSAGES.c.id).where(_MESSAGES.c.message_id == bindparam("message_id")).limit(1)
 ACKS_SINCE = (select(func.count()).select_from(_MESSAGES).join(_TICKETS, _TICKETS.c.id == _MESSAGES.c.ticket_id)
               .where(_TICKETS.c.email == bindparam("email"), _MESSAGES.c.author == ACK_AUTHOR,
