@@ -17,7 +17,6 @@ from handlers.tickets.records import (
     add_message,
     answer_headers,
     attachment_list,
-    business_language,
     excerpt,
     prefix,
 )
@@ -125,4 +124,4 @@ async def thread_of(uow: UnitOfWork, ticket: Ticket) -> tuple[str | None, list[s
 async def customer_language(ctx: Context, ticket: Ticket) -> str:
     """Pick the customer's language, else the business's."""
     customer = await ctx.session.get(Person, ticket.customer_id)
-    return (customer.language if customer else None) or business_language(ctx)
+    return ctx.language_for(customer.language if customer else None)

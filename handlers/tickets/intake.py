@@ -21,7 +21,6 @@ from handlers.tickets.records import (
     add_message,
     answer_headers,
     attachment_list,
-    business_language,
     excerpt,
     find_ticket,
     known_message,
@@ -97,7 +96,7 @@ async def record_incoming(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
                       attachment_list(ctx.inbound))
     unread = unread_parts(meta)
     if unread:
-        note = ctx.render("tickets_unread_note", business_language(ctx), unread=unread, sender=ctx.sender,
+        note = ctx.render("tickets_unread_note", ctx.language_for(None), unread=unread, sender=ctx.sender,
                           references=len(meta.references), kept=LOOKUP_REFERENCES)
         await add_message(ctx, ticket, "note", ACK_AUTHOR, note.text)
         await ctx.audit("ticket_mail_unread", tag(ticket.id), unread=unread)
@@ -135,7 +134,7 @@ async def notify_support(ctx: Context, ticket: Ticket, meta: MailMeta, kind: str
     values = dict(ticket=ticket, kind=kind, sender=ctx.sender.removeprefix("email:"), automatic=meta.automatic,
                   excerpt=excerpt(ctx.inbound.text or meta.body), unread=unread_parts(meta))
     for lang, address in support:
-        await notify_one(ctx, ticket, address, lang or business_language(ctx), values)
+        await notify_one(ctx, ticket, address, lang or ctx.language_for(None), values)
 
 
 async def notify_one(ctx: Context, ticket: Ticket, address: str, lang: str, values: dict) -> None:

@@ -126,11 +126,6 @@ def answer_headers(parent: str | None, chain: list[str], automatic: bool) -> dic
     return headers
 
 
-def business_language(ctx: Context) -> str:
-    """Pick the language for people who chose none."""
-    return ctx.business.language if ctx.business else ctx.config.default_language
-
-
 def prefix(ctx: Context) -> str:
     """Say how commands are typed where the reader is: '/reply' in chat, 'reply' by email."""
     return "" if ctx.inbound.channel == "email" else "/"
