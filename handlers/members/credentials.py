@@ -323,7 +323,7 @@ async def reset_code_ok(ctx: Context, row: Code) -> list[Reply]:
 async def choose_password(ctx: Context, text: str, *, show_seconds: int = SHOW_SECONDS) -> list[Reply]:
     """The open reset: check the typed password, store its hash, reopen the account; the message goes away."""
     conversation = ctx.conversation  # the router calls this step only while the reset is open
-    member = await ctx.session.get(Member, conversation.data.get("person_id")) if conversation else None
+    member = await ctx.session.get(Member, conversation.data.get("person_id")) if conversation is not None else None
     if member is None or member.status != "activated":
         await ctx.end_flow()
         return [ctx.say("accounts_reset_no_account")]
