@@ -87,8 +87,9 @@ async def add_member(ctx: Context, args: str) -> list[Reply]:
     email, name = normalise_email(words[-1]), " ".join(words[:-1])
     first, last = rules.split_name(name)
     values = rules.clean_fields({"first": first, "last": last, **options}, region(ctx))
-    if values.get("phone") and "extension" not in values:
-        values["extension"] = rules.default_extension(values["phone"])
+    phone = values.get("phone")  # a cleaned phone is an E.164 string, or None when cleared
+    if isinstance(phone, str) and phone and "extension" not in values:
+        values["extension"] = rules.default_extension(phone)
     person = await person_for_email(ctx, email, name)
     member = Member(person_id=person.id, status="pending", services=[])
     await store_fields(ctx, member, values, new=True)
@@ -313,6 +314,8 @@ async def delete_member(ctx: Context, args: str) -> list[Reply]:
 
 async def delete_step(ctx: Context, text: str) -> list[Reply]:
     """The open delete question: a typed yes or no."""
+    if ctx.conversation is None:
+        raise Refusal("accounts_delete_not_asked")
     return await answer_delete(ctx, ctx.conversation.data.get("person_id"), text)
 
 
@@ -320,7 +323,8 @@ async def answer_delete(ctx: Context, person_id: int | None, answer: str) -> lis
     """Delete on yes, keep on no; a yes without an open question for that member does nothing."""
     word = answer.strip().lower()
     conversation = ctx.conversation
-    if conversation is None or conversation.flow != DELETE_FLOW or conversation.data.get("person_id") != person_id:
+    if (person_id is None or conversation is None or conversation.flow != DELETE_FLOW
+            or conversation.data.get("person_id") != person_id):
         raise Refusal("accounts_delete_not_asked")
     if word in NO:
         await ctx.end_flow()

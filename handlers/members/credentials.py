@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import CursorResult, delete, exists, select, update
 
 from handlers.context import Context, Refusal
 from handlers.identity import confirm, issue_code
@@ -120,9 +121,13 @@ async def hash_on_every_core(values: list[str]) -> list[str]:
     regeneration holds is shorter by as many cores as there are."""
     size = -(-len(values) // (os.cpu_count() or 1)) or 1
     slices = [values[start:start + size] for start in range(0, len(values), size)]
-    hashed = await asyncio.gather(*[asyncio.to_thread(lambda part=part: [rules.hash_secret(v) for v in part])
-                                    for part in slices])
+    hashed = await asyncio.gather(*[asyncio.to_thread(hash_all, part) for part in slices])
     return [digest for part in hashed for digest in part]
+
+
+def hash_all(values: list[str]) -> list[str]:
+    """One slice's hashes, in order (run in a thread)."""
+    return [rules.hash_secret(v) for v in values]
 
 
 async def bulk_targets(ctx: Context, target: str) -> tuple[str, list[tuple[Member, Person]]]:
@@ -188,7 +193,10 @@ async def bulk_csv(ctx: Context, rows, issued: dict[int, str], kind: str) -> byt
     emails = await emails_of(ctx, [m.person_id for m, _ in rows])
     lines = [[m.person_id, *csv_names(m, p), emails.get(m.person_id), rules.phone_cell(m.phone), m.extension,
               kind_word, issued[m.person_id]] for m, p in rows]
-    return rules.csv_file(ctx.word("accounts.csv_header"), lines)
+    header: object = ctx.word("accounts.csv_header")  # this word is a TOML list: the column names
+    if not isinstance(header, list):
+        raise TypeError("accounts.csv_header must be a list of column names")
+    return rules.csv_file(header, lines)
 
 
 def csv_names(member: Member, person: Person) -> tuple[str, str]:
@@ -221,6 +229,8 @@ async def record_failed_login(uow: UnitOfWork, person_id: int, now: datetime, ki
     attempts = await uow.session.scalar(update(Credential).where(Credential.id == credential.id)
                                         .values(failed_attempts=Credential.failed_attempts + 1)
                                         .returning(Credential.failed_attempts))
+    if attempts is None:  # the credential was deleted since it was read: nothing left to count
+        return None
     locked = attempts >= LOCK_AFTER and credential.locked_at is None
     if locked:
         await uow.session.execute(update(Credential).where(Credential.id == credential.id).values(locked_at=now))
@@ -238,9 +248,9 @@ async def check_login(uow: UnitOfWork, person_id: int, secret: str, now: datetim
         return False
     if await asyncio.to_thread(rules.verify_secret, secret, credential.digest):
         # In SQL and only while unlocked: a lock taken while scrypt ran still wins, and no count is lost.
-        reset = await uow.session.execute(
+        reset = cast(CursorResult, await uow.session.execute(
             update(Credential).where(Credential.id == credential.id, Credential.locked_at.is_(None))
-            .values(failed_attempts=0).execution_options(synchronize_session="fetch"))
+            .values(failed_attempts=0).execution_options(synchronize_session="fetch")))
         return reset.rowcount == 1
     await record_failed_login(uow, person_id, now, kind)
     return False
@@ -312,7 +322,8 @@ async def reset_code_ok(ctx: Context, row: Code) -> list[Reply]:
 
 async def choose_password(ctx: Context, text: str, *, show_seconds: int = SHOW_SECONDS) -> list[Reply]:
     """The open reset: check the typed password, store its hash, reopen the account; the message goes away."""
-    member = await ctx.session.get(Member, ctx.conversation.data.get("person_id"))
+    conversation = ctx.conversation  # the router calls this step only while the reset is open
+    member = await ctx.session.get(Member, conversation.data.get("person_id")) if conversation is not None else None
     if member is None or member.status != "activated":
         await ctx.end_flow()
         return [ctx.say("accounts_reset_no_account")]

@@ -7,6 +7,7 @@ member is removed, even unused; only support or the owner put seats back (`refun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, cast, func, select, update
@@ -244,7 +245,7 @@ class MemberLine:
     email: str | None
     status: str
     reason: str | None
-    enrolled_at: object
+    enrolled_at: datetime
     seat_used: bool
 
 

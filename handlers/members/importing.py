@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, table
 from handlers.identity import issue_code
 from handlers.members import uploads
 from handlers.members.groups import find_seat_group
@@ -184,8 +184,8 @@ def error_file(ctx: Context, group: SeatGroup, errors: list[RowError], members: 
     lines = [(e.row, e.value, ctx.word(f"groups_reason.{e.reason}", row=e.other_row)) for e in errors]
     lines += [(m.row, m.email, ctx.word("groups_reason.already_member")) for m in members]
     header = [ctx.word(f"groups_csv.{key}") for key in ("row", "value", "reason")]
-    return Attachment(f"import-errors-{file_slug(group.name)}.csv", "text/csv",
-                      csv_bytes(header, sorted(lines, key=lambda line: line[0])))
+    lines.sort(key=lambda line: line[0])
+    return Attachment(f"import-errors-{file_slug(group.name)}.csv", "text/csv", csv_bytes(header, lines))
 
 
 async def classify(ctx: Context, group: SeatGroup, rows: list[ImportRow]) -> ImportPlan:
@@ -281,10 +281,10 @@ async def insert_people(ctx: Context, rows: list[ImportRow]) -> dict[str, int]:
     """New persons with their (unverified) addresses, inserted in bulk with ids chosen beforehand."""
     if not rows:
         return {}
-    ids = await new_ids(ctx, Person.__table__, len(rows))
-    await ctx.session.execute(insert(Person.__table__), [
+    ids = await new_ids(ctx, table(Person), len(rows))
+    await ctx.session.execute(insert(table(Person)), [
         {"id": pid, "name": row.name, "created_at": ctx.now} for row, pid in zip(rows, ids)])
-    await ctx.session.execute(insert(Address.__table__), [
+    await ctx.session.execute(insert(table(Address)), [
         {"address": f"email:{row.email}", "kind": "email", "person_id": pid, "verified": False,
          "created_at": ctx.now} for row, pid in zip(rows, ids)])
     return {row.email: pid for row, pid in zip(rows, ids)}

@@ -304,24 +304,28 @@ def xml_head(archive: zipfile.ZipFile, name: str) -> str:
 
 def first_sheet(archive: zipfile.ZipFile, names: set[str]) -> str | None:
     """The part name of the workbook's first sheet (what read_xlsx reads), by workbook.xml and its relations."""
+    default = "worksheets/sheet1.xml"
     try:
-        rid = SHEET_TARGET.search(xml_head(archive, "xl/workbook.xml")).group(1)
-        rels = xml_head(archive, "xl/_rels/workbook.xml.rels")
-        escaped = re.escape(rid)
-        target = re.search(rf"<(?:\w+:)?Relationship\b[^>]*?\bId=\"{escaped}\"[^>]*?\bTarget=\"([^\"]+)\""
-                           rf"|<(?:\w+:)?Relationship\b[^>]*?\bTarget=\"([^\"]+)\"[^>]*?\bId=\"{escaped}\"",
-                           rels)
-        path = next(g for g in target.groups() if g)
-    except (KeyError, AttributeError, StopIteration):
-        path = "worksheets/sheet1.xml"
+        sheet = SHEET_TARGET.search(xml_head(archive, "xl/workbook.xml"))
+        target = None
+        if sheet is not None:
+            rels = xml_head(archive, "xl/_rels/workbook.xml.rels")
+            escaped = re.escape(sheet.group(1))
+            target = re.search(rf"<(?:\w+:)?Relationship\b[^>]*?\bId=\"{escaped}\"[^>]*?\bTarget=\"([^\"]+)\""
+                               rf"|<(?:\w+:)?Relationship\b[^>]*?\bTarget=\"([^\"]+)\"[^>]*?\bId=\"{escaped}\"",
+                               rels)
+        path = next(g for g in target.groups() if g) if target is not None else default
+    except (KeyError, StopIteration):
+        path = default
     path = path.lstrip("/") if path.startswith("/") else f"xl/{path}"
     return path if path in names else None
 
 
 def dimension_size(ref: str) -> tuple[int, int]:
     """'A1:CV26000' → (26000, 100): the rows and columns a sheet says it spans."""
-    cells = [CELL_REF.fullmatch(part) for part in ref.split(":")]
-    if not all(cells):
+    found = [CELL_REF.fullmatch(part) for part in ref.split(":")]
+    cells = [c for c in found if c is not None]
+    if len(cells) < len(found):
         return 0, 0
     rows = [int(c.group(2)) for c in cells]
     columns = [column_number(c.group(1)) for c in cells]
@@ -371,10 +375,13 @@ def check_rows(rows: list[tuple[int, list[str]]], columns: dict[str, int],
     for number, cells in rows:
         values = {key: cells[index].strip() if index < len(cells) else "" for key, index in columns.items()}
         errors = row_errors(number, values, region)
-        row = None if errors else make_row(number, values, region)
-        errors += repeats(row, emails, phones) if row else []
-        checked.errors += errors
-        if not errors:
+        if errors:
+            checked.errors += errors
+            continue
+        row = make_row(number, values, region)
+        duplicates = repeats(row, emails, phones)
+        checked.errors += duplicates
+        if not duplicates:
             checked.valid.append(row)
     return checked
 
@@ -438,8 +445,12 @@ def e164(text: str, region: str = DEFAULT_REGION) -> str | None:
 
 
 def make_row(number: int, values: dict[str, str], region: str) -> ImportRow:
+    """One row that row_errors passed (its email is valid)."""
     phone = values.get("phone")
-    return ImportRow(number, full_name(values), valid_email(values["email"]), values.get("first_name") or None,
+    email = valid_email(values["email"])
+    if email is None:
+        raise ValueError(f"row {number}: an invalid email reached make_row")
+    return ImportRow(number, full_name(values), email, values.get("first_name") or None,
                      values.get("last_name") or None, e164(phone, region) if phone else None)
 
 

@@ -15,10 +15,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import CursorResult, bindparam, func, insert, select, update
 
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, table
 from handlers.members.imports import ImportRow
 from handlers.members.rules import deep_link, missing_seats, quote
 from handlers.messages import Reply
@@ -96,7 +97,7 @@ async def current_membership(ctx: Context, group_id: int, person_id: int | None)
 
 async def add_memberships(ctx: Context, group: SeatGroup, person_ids: list[int], used: bool | set[int]) -> None:
     """Memberships holding a seat; an already active member uses it at once (as accounts' `member group` does)."""
-    await ctx.session.execute(insert(Membership.__table__), [
+    await ctx.session.execute(insert(table(Membership)), [
         {"group_id": group.id, "person_id": pid, "holds_seat": True, "enrolled_at": ctx.now,
          "seat_used": pid in used if isinstance(used, set) else used, "enrolled_by": ctx.sender}
         for pid in person_ids])
@@ -166,7 +167,7 @@ async def welcome_members(ctx: Context, group: SeatGroup, invitees: list[Invitee
                         ctx.render("groups_added_mail", lang, group=group, course=course, manager=ctx.person,
                                    pending=statuses[i.person_id] == "pending")) for i in told]
     if notices:
-        await ctx.session.execute(insert(Outbox.__table__), notices)
+        await ctx.session.execute(insert(table(Outbox)), notices)
     return [i for i in told if statuses[i.person_id] == "pending"]
 
 
@@ -219,9 +220,11 @@ class InvitationMail:
                                    manager=ctx.person)
 
     def render(self, code: str, payload: str) -> Rendered:
-        def fill(text: str | None) -> str | None:
-            return text and text.replace(self.CODE, code).replace(self.PAYLOAD, payload)
-        return Rendered(fill(self.rendered.subject), fill(self.rendered.text), fill(self.rendered.html))
+        def fill(text: str) -> str:
+            return text.replace(self.CODE, code).replace(self.PAYLOAD, payload)
+        rendered = self.rendered
+        return Rendered(rendered.subject and fill(rendered.subject), fill(rendered.text),
+                        rendered.html and fill(rendered.html))
 
 
 def invitation_fields(ctx: Context, invitee: Invitee, token: str, expires, new: bool) -> dict:
@@ -248,16 +251,16 @@ async def bulk_write(ctx: Context, new_members: list, updates: list, code_rows: 
     """Core inserts with lists of rows, and one executemany for the updates (never row by row)."""
     session = ctx.session
     if new_members:
-        await session.execute(insert(Member.__table__), new_members)
+        await session.execute(insert(table(Member)), new_members)
     if updates:
-        table = Member.__table__
-        await session.execute(update(table).where(table.c.person_id == bindparam("pid")).values(
+        members = table(Member)
+        await session.execute(update(members).where(members.c.person_id == bindparam("pid")).values(
             {k: bindparam(k) for k in updates[0] if k != "person_id"}),
             [{**row, "pid": row["person_id"]} for row in updates])
     if code_rows:
-        await session.execute(insert(Code.__table__), code_rows)
+        await session.execute(insert(table(Code)), code_rows)
     if mails:
-        await session.execute(insert(Outbox.__table__), mails)
+        await session.execute(insert(table(Outbox)), mails)
 
 
 # ---- expiry, bounce and voiding -----------------------------------------------------------------
@@ -266,9 +269,9 @@ async def mark_failed(uow: UnitOfWork, person_id: int, reason: str, *, now: date
                       actor: str = "system") -> bool:
     """Make a pending member failed with the reason the admin sees (an invitation expired or bounced)."""
     now = now or datetime.now(timezone.utc)
-    result = await uow.session.execute(
+    result = cast(CursorResult, await uow.session.execute(
         update(Member).where(Member.person_id == person_id, Member.status == "pending")
-        .values(status="failed", failure_reason=reason))
+        .values(status="failed", failure_reason=reason)))
     if result.rowcount != 1:
         return False
     uow.session.add(Audit(at=now, actor=actor, person_id=None, channel="system", action="member_failed",
@@ -286,7 +289,7 @@ async def expire_invitations(uow: UnitOfWork, now: datetime) -> int:
         update(Member).where(Member.status == "pending", Member.invitation_expires_at <= now)
         .values(status="failed", failure_reason=REASON_EXPIRED).returning(Member.person_id))).all()
     if overdue:
-        await uow.session.execute(insert(Audit.__table__), [
+        await uow.session.execute(insert(table(Audit)), [
             {"at": now, "actor": "system", "person_id": None, "channel": "system", "action": "member_failed",
              "subject": subject(person_id), "detail": {"reason": REASON_EXPIRED}} for person_id in overdue])
     return len(overdue)
