@@ -94,7 +94,8 @@ def reconnect_delay(failures: int) -> float:
 
 def check(response, what: str) -> None:
     if response.result != "OK":
-        raise ImapError(f"{what} refused: {response.result} {b' '.join(bytes(l) for l in response.lines)[:200]!r}")
+        said = b" ".join(bytes(line) for line in response.lines)[:200]
+        raise ImapError(f"{what} refused: {response.result} {said!r}")
 
 
 def fetched_records(lines: list) -> list[tuple[bytes, bytes | None]]:
@@ -124,8 +125,15 @@ class ImapConnection:
         self.lost = asyncio.Event()
 
     @property
+    def session(self) -> aioimaplib.IMAP4:
+        """The client of the open connection; asking before open() is a mistake in our code."""
+        if self.client is None:
+            raise ImapError("the IMAP connection is not open")
+        return self.client
+
+    @property
     def capabilities(self) -> set[str]:
-        return self.client.protocol.capabilities
+        return self.session.protocol.capabilities
 
     async def open(self) -> None:
         """Connect (TLS, or STARTTLS when offered), log in and select the mailbox."""
@@ -145,7 +153,7 @@ class ImapConnection:
 
     async def starttls(self) -> None:
         """Upgrade the plain connection; aioimaplib has no STARTTLS of its own."""
-        protocol = self.client.protocol
+        protocol = self.session.protocol
         command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
         check(await asyncio.wait_for(protocol.execute(command), self.timeout), "STARTTLS")
         protocol.transport = await asyncio.get_running_loop().start_tls(
@@ -154,7 +162,7 @@ class ImapConnection:
 
     async def select(self) -> None:
         """Select the mailbox and note its UIDVALIDITY."""
-        response = await self.client.select(astring(self.target.mailbox))
+        response = await self.session.select(astring(self.target.mailbox))
         check(response, f"SELECT {self.target.mailbox}")
         found = [UIDVALIDITY.search(bytes(line)) for line in response.lines]
         self.uidvalidity = next((int(m.group(1)) for m in found if m), 0)
@@ -170,7 +178,7 @@ class ImapConnection:
 
     async def new_uids(self, after: int) -> list[int]:
         """UIDs above `after`, ascending ("n:*" always includes the highest UID, so filter)."""
-        response = await self.call(self.client.uid_search(f"UID {after + 1}:*", charset=None))
+        response = await self.call(self.session.uid_search(f"UID {after + 1}:*", charset=None))
         check(response, "UID SEARCH")
         uids = {int(token) for line in response.lines[:-1] for token in bytes(line).split() if token.isdigit()}
         return sorted(uid for uid in uids if uid > after)
@@ -179,7 +187,7 @@ class ImapConnection:
         """RFC822.SIZE by UID, asked for in chunks so no command line grows too long."""
         found = {}
         for start in range(0, len(uids), SIZE_CHUNK):
-            response = await self.call(self.client.uid("fetch", uid_set(uids[start:start + SIZE_CHUNK]),
+            response = await self.call(self.session.uid("fetch", uid_set(uids[start:start + SIZE_CHUNK]),
                                                        "(UID RFC822.SIZE)"))
             check(response, "UID FETCH sizes")
             for meta, _ in fetched_records(response.lines[:-1]):
@@ -191,7 +199,7 @@ class ImapConnection:
     async def fetch(self, uids: list[int], headers_only: bool = False) -> dict[int, bytes]:
         """The raw mails by UID; PEEK, so nothing is flagged before its transaction committed."""
         part = "BODY.PEEK[HEADER]" if headers_only else "BODY.PEEK[]"
-        response = await self.call(self.client.uid("fetch", uid_set(uids), f"(UID {part})"))
+        response = await self.call(self.session.uid("fetch", uid_set(uids), f"(UID {part})"))
         check(response, "UID FETCH")
         found = {}
         for meta, literal in fetched_records(response.lines[:-1]):
@@ -206,19 +214,19 @@ class ImapConnection:
             return
         folder = self.target.move_to
         if folder is None:
-            check(await self.call(self.client.uid("store", uid_set(uids), "+FLAGS.SILENT (\\Seen)")), "UID STORE")
+            check(await self.call(self.session.uid("store", uid_set(uids), "+FLAGS.SILENT (\\Seen)")), "UID STORE")
         elif "MOVE" in self.capabilities:
-            check(await self.call(self.client.uid("move", uid_set(uids), astring(folder))), "UID MOVE")
+            check(await self.call(self.session.uid("move", uid_set(uids), astring(folder))), "UID MOVE")
         else:
             await self._copy_and_delete(uids, folder)
 
     async def _copy_and_delete(self, uids: list[int], folder: str) -> None:
         """MOVE for servers without it: copy, flag deleted, expunge just these UIDs."""
-        check(await self.call(self.client.uid("copy", uid_set(uids), astring(folder))), "UID COPY")
+        check(await self.call(self.session.uid("copy", uid_set(uids), astring(folder))), "UID COPY")
         flags = "+FLAGS.SILENT (\\Seen \\Deleted)"
-        check(await self.call(self.client.uid("store", uid_set(uids), flags)), "UID STORE")
+        check(await self.call(self.session.uid("store", uid_set(uids), flags)), "UID STORE")
         if "UIDPLUS" in self.capabilities:  # a plain EXPUNGE would also remove others' \Deleted mail
-            check(await self.call(self.client.uid("expunge", uid_set(uids))), "UID EXPUNGE")
+            check(await self.call(self.session.uid("expunge", uid_set(uids))), "UID EXPUNGE")
 
     async def wait_for_news(self, seconds: float, stop: asyncio.Event) -> None:
         """Return when new mail may have arrived (IDLE push), after `seconds`, or on stop."""
@@ -231,15 +239,15 @@ class ImapConnection:
 
     async def _idle(self, seconds: float, stop: asyncio.Event) -> None:
         """IDLE until the server pushes something, `seconds` pass, we stop or the connection drops."""
-        queue = self.client.protocol.idle_queue
+        queue = self.session.protocol.idle_queue
         while not queue.empty():
             queue.get_nowait()  # pushes left from the last IDLE are about mail already synced
-        idle = await asyncio.wait_for(self.call(self.client.idle_start(timeout=seconds)), self.timeout)
+        idle = await asyncio.wait_for(self.call(self.session.idle_start(timeout=seconds)), self.timeout)
         try:
-            await first_of(self.client.wait_server_push(timeout=seconds + 5), stop.wait(), self.lost.wait())
+            await first_of(self.session.wait_server_push(timeout=seconds + 5), stop.wait(), self.lost.wait())
         finally:
             if not self.lost.is_set():
-                self.client.idle_done()
+                self.session.idle_done()
                 await asyncio.wait_for(idle, self.timeout)
 
     async def close(self) -> None:

@@ -13,8 +13,9 @@ import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import CursorResult, bindparam, func, select, update
 
 from bot.mail import parse as mailparse
 from bot.mail.parse import MB, Limits, ParsedMail
@@ -148,15 +149,16 @@ class EmailEdge:
                 parsed.append(await self._parse(mail.raw))
             except Exception:  # noqa: BLE001 - taken on its own below, where it is kept raw
                 parsed.append(None)
-        if any(p is None for p in parsed) or len(mails) < 2:
+        complete = [p for p in parsed if p is not None]
+        if len(complete) < len(mails) or len(mails) < 2:
             return [await self.take(mail) for mail in mails]
         try:
-            prepared = [await self._prepare(one) for one in parsed]
+            prepared = [await self._prepare(one) for one in complete]
             async with self.store.uow() as uow:
                 # All the batch's senders at once, in one fixed order: two crossing batches wait, never deadlock.
-                await hold_sender(uow, *senders(parsed))
+                await hold_sender(uow, *senders(complete))
                 statuses = []
-                for mail, one, ready in zip(mails, parsed, prepared):
+                for mail, one, ready in zip(mails, complete, prepared):
                     intake_id = await self._claim(uow, mail, one)
                     if intake_id is None:
                         statuses.append("duplicate")
@@ -221,6 +223,8 @@ class EmailEdge:
                 row = await self._claim_retry(uow, intake_id)
                 if row is None:
                     return "taken"  # another intake got it first
+                if row.raw is None:
+                    raise ValueError(f"mail intake {intake_id} says failed but holds no raw mail")
                 parsed = await self._parse(row.raw)
                 status = await self._process(uow, intake_id, parsed, None)
                 await uow.commit()
@@ -232,11 +236,11 @@ class EmailEdge:
 
     async def _claim_retry(self, uow: UnitOfWork, intake_id: int) -> MailIntake | None:
         """Take a due failed mail in this transaction; the conditional UPDATE makes two intakes not both take it."""
-        claimed = await uow.session.execute(
+        claimed = cast(CursorResult, await uow.session.execute(
             update(MailIntake).where(MailIntake.id == intake_id, MailIntake.status == "failed",
                                      MailIntake.next_attempt_at <= self.clock.now())
             .values(attempts=MailIntake.attempts + 1, next_attempt_at=None)
-            .execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)))
         if claimed.rowcount != 1:
             return None
         return await uow.session.get(MailIntake, intake_id, populate_existing=True)
@@ -272,7 +276,7 @@ class EmailEdge:
                        prepared: Prepared | None = None) -> str:
         """Run the handlers for one mail and queue the answers; return the intake status."""
         reason = await self._ignore_reason(uow, parsed)
-        if reason is not None:
+        if reason is not None or parsed.sender is None:  # a mail without a sender always has its reason
             return await self._finish(uow, intake_id, "ignored", reason)
         replies: list[Reply] = []
         route, inbound = prepared or (await self.route(uow, parsed), None)
@@ -280,6 +284,8 @@ class EmailEdge:
         quiet = not parsed.automatic and (notes or not route.command) and await self.had_enough(uow, parsed.sender)
         if route.text is not None:
             inbound = inbound or self.inbound(parsed, route)
+            if inbound.mail is None:
+                raise ValueError(f"the inbound of mail {parsed.message_id} lost its mail metadata")
             replies = await self.desk.handle_in(uow, replace(inbound, mail=replace(inbound.mail, quiet=quiet)))
         if (replies or notes or quiet) and not parsed.automatic:
             lang = await self.reply_language(uow, parsed)
@@ -405,22 +411,22 @@ class EmailEdge:
         """Keep automatic answers back, and tell the person so once an hour (a log line alone tells nobody)."""
         log.warning("unasked answers capped for %s: %d notes held back", parsed.sender, held)
         self.audit(uow, parsed, "reply_capped")
-        if await self.audited_since(uow, parsed.sender, HELD):
-            return
+        if parsed.sender is None or await self.audited_since(uow, parsed.sender, HELD):
+            return  # nobody to tell, or told already this hour
         self.audit(uow, parsed, HELD)
         uow.session.add(self.outbox_row(parsed, Reply(render("mail_answers_held", lang).text), lang))
 
     async def had_enough(self, uow: UnitOfWork, sender: str) -> bool:
         """Whether this address had its automatic answers for the hour: acknowledgements and our notes."""
         since = self.clock.now() - timedelta(hours=1)
-        acks = await uow.session.scalar(ACKS_SINCE, {"email": sender, "since": since})
+        acks = (await uow.session.execute(ACKS_SINCE, {"email": sender, "since": since})).scalar_one()
         return acks + await self.audited_since(uow, sender, UNASKED) >= self.policy.unasked_per_hour
 
     async def audited_since(self, uow: UnitOfWork, sender: str, action: str) -> int:
         """How often `action` was recorded for this address in the last hour."""
-        return await uow.session.scalar(select(func.count()).select_from(Audit).where(
+        return (await uow.session.execute(select(func.count()).select_from(Audit).where(
             Audit.action == action, Audit.subject == f"email:{sender}",
-            Audit.at > self.clock.now() - timedelta(hours=1)))
+            Audit.at > self.clock.now() - timedelta(hours=1)))).scalar_one()
 
     def audit(self, uow: UnitOfWork, parsed: ParsedMail, action: str) -> None:
         uow.session.add(Audit(at=self.clock.now(), actor="intake", channel="email", action=action,

@@ -195,11 +195,12 @@ class SmtpTransport:
             await self._send(message, recipient)
 
     async def _send(self, message: EmailMessage, recipient: str) -> None:
-        if self._client is None or not self._client.is_connected:
-            await self._connect()
-        await self._client.send_message(message, sender=self.sender, recipients=[recipient])
+        client = self._client
+        if client is None or not client.is_connected:
+            client = await self._connect()
+        await client.send_message(message, sender=self.sender, recipients=[recipient])
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> aiosmtplib.SMTP:
         target = self.target
         client = aiosmtplib.SMTP(
             hostname=target.host, port=target.port, username=target.username, password=target.password,
@@ -212,6 +213,7 @@ class SmtpTransport:
             # Unreachable server, refused greeting or bad credentials: our setup, not this mail.
             raise TemporaryFailure(f"cannot connect to {target.host}:{target.port}: {exc}") from exc
         self._client = client
+        return client
 
     def _discard(self) -> None:
         if self._client is not None:

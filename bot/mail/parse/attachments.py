@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage, Message, MIMEPart
 
 from bot.mail.parse.headers import clean
 from handlers.messages import Attachment
@@ -27,7 +27,7 @@ class Refused:
     size: int
 
 
-def attachments(msg: Message, body: Message | None,
+def attachments(msg: EmailMessage, body: Message | None,
                 limits: Limits) -> tuple[tuple[Attachment, ...], tuple[Refused, ...]]:
     """Attachments within the limits (the body part aside), and the names and sizes of those left out."""
     kept: list[Attachment] = []
@@ -43,18 +43,18 @@ def attachments(msg: Message, body: Message | None,
     return tuple(kept), tuple(refused)
 
 
-def leaves(part: Message) -> Iterator[Message]:
+def leaves(part: MIMEPart) -> Iterator[MIMEPart]:
     """Every non-multipart part, in order; an attached message (message/rfc822) counts as one part."""
     todo = [part]
     while todo:
         part = todo.pop()
         if part.get_content_maintype() == "multipart" and part.is_multipart():
-            todo.extend(reversed(part.get_payload()))
+            todo.extend(reversed(list(part.iter_parts())))
         else:
             yield part
 
 
-def is_attachment(part: Message) -> bool:
+def is_attachment(part: MIMEPart) -> bool:
     """Parts marked as attachments, and anything that is not text (images, PDFs, attached mails)."""
     try:
         marked = part.is_attachment()
@@ -75,8 +75,9 @@ def part_bytes(part: Message) -> bytes:
     """A part's decoded content; an attached message as its own bytes."""
     try:
         if part.get_content_maintype() == "message" and part.is_multipart():
-            return part.get_payload(0).as_bytes()
+            inner = part.get_payload(0)
+            return inner.as_bytes() if isinstance(inner, Message) else b""
         data = part.get_payload(decode=True)
-        return data if data is not None else str(part.get_payload()).encode("utf-8", "replace")
+        return data if isinstance(data, bytes) else str(part.get_payload()).encode("utf-8", "replace")
     except Exception:  # noqa: BLE001 - keep the mail even if one part cannot be re-encoded
         return b""

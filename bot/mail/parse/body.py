@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from email.message import Message
+from email.message import EmailMessage, Message, MIMEPart
 from html.parser import HTMLParser
 
 from bot.mail.parse.headers import clean
@@ -19,7 +19,7 @@ def body_text(part: Message | None) -> str:
     return clean(text.replace("\r\n", "\n").replace("\r", "\n")).strip()
 
 
-def body_part(msg: Message) -> Message | None:
+def body_part(msg: EmailMessage) -> MIMEPart | None:
     """The part holding the body, text/plain preferred; a multipart whose boundary is broken is read as text."""
     if not msg.is_multipart():  # the usual case; get_body would re-read Content-Type many times
         return msg if msg.get_content_maintype() in ("text", "multipart") else None
@@ -35,7 +35,7 @@ def decode_text(part: Message) -> str:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001 - undecodable transfer encoding: use what is there
         data = None
-    if data is None:
+    if not isinstance(data, bytes):
         payload = part.get_payload()
         return payload if isinstance(payload, str) else ""
     return decode_bytes(data, part.get_content_charset())

@@ -6,9 +6,10 @@ import email.policy
 import functools
 import hashlib
 import re
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
+from typing import TYPE_CHECKING
 
 from handlers.rules.addresses import canonical_email
 
@@ -22,8 +23,13 @@ ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 ROBOT = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+.-].*)?$", re.I)
 LIST_HEADERS = ("x-auto-response-suppress", "list-id", "list-unsubscribe", "x-failed-recipients")
 
+if TYPE_CHECKING:  # the stubs make EmailPolicy generic in the message class it builds; at runtime it is not
+    EmailMessagePolicy = email.policy.EmailPolicy[EmailMessage]
+else:
+    EmailMessagePolicy = email.policy.EmailPolicy
 
-class ParsedHeaders(email.policy.EmailPolicy):
+
+class ParsedHeaders(EmailMessagePolicy):
     """The default policy, remembering parsed headers: reading Content-Type alone parses it again each
     time (a dozen times per mail), and most mails share the same few. Header objects are immutable."""
 
@@ -100,8 +106,8 @@ def first_id(value: str) -> str | None:
 
 def sender_of(msg: Message) -> tuple[str | None, str | None]:
     """(display name, address in its one stored spelling) of From; the address is None when unusable."""
-    name, address = parseaddr(header(msg, "From"))
-    name = clean(name).strip()[:MAX_NAME] or None
+    raw_name, address = parseaddr(header(msg, "From"))
+    name = clean(raw_name).strip()[:MAX_NAME] or None
     if len(address) > MAX_ADDRESS or not ADDRESS.match(address):
         return name, None
     return name, canonical_email(address) or address.lower()

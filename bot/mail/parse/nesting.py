@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
+from typing import cast
 
 from bot.mail.parse.headers import POLICY
 
@@ -15,7 +16,7 @@ DEEP_PARTS = "deep_parts"  # an `unread` entry: parts nested deeper than MAX_DEP
 HEAD_ONLY = "head_only"  # an `unread` entry: only the headers could be read
 
 
-def read_message(raw: bytes) -> tuple[Message, tuple[str, ...]]:
+def read_message(raw: bytes) -> tuple[EmailMessage, tuple[str, ...]]:
     """Parse a mail; one nested deeper than MAX_DEPTH is read without its deepest parts, and if even that
     fails, by its headers alone. Also says what was left out."""
     if not may_nest_deeply(raw):  # the parser takes seconds to reach its recursion limit: skip that try
@@ -38,7 +39,7 @@ def may_nest_deeply(raw: bytes) -> bool:
     return sum(raw.count(word) for word in (b"oundary", b"OUNDARY", b"essage/", b"ESSAGE/")) > MAX_DEPTH
 
 
-def parse_within(raw: bytes) -> Message | None:
+def parse_within(raw: bytes) -> EmailMessage | None:
     """Parse, or None when the parts nest deeper than MAX_DEPTH."""
     try:
         msg = email.message_from_bytes(raw, policy=POLICY)
@@ -54,7 +55,8 @@ def nesting(msg: Message) -> int:
         part, depth = todo.pop()
         deepest = max(deepest, depth)
         if part.is_multipart():
-            todo.extend((sub, depth + 1) for sub in part.get_payload())
+            # A multipart's payload is its list of parts; the stubs cannot tie that to is_multipart().
+            todo.extend((sub, depth + 1) for sub in cast(list[Message], part.get_payload()))
     return deepest
 
 
