@@ -24,11 +24,12 @@ from handlers.context import Clock, address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
 from handlers.router import Desk, hold_sender
 from handlers.rules.mailthread import TAG, chain_after, references, reply_subject, thread_refs, topic
+from handlers.speaking import reply_language
 from handlers.tickets.records import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets
 from storage.db import Store, UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
-from templates import language, render, word
+from templates import LANGUAGES, render, word
 
 log = logging.getLogger(__name__)
 
@@ -369,10 +370,10 @@ class EmailEdge:
         chosen = await uow.session.scalar(
             select(Person.language).join(Address, Address.person_id == Person.id)
             .where(Address.address == f"email:{parsed.sender}"))
-        if chosen or parsed.language in ("de", "en"):
-            return language(chosen or parsed.language)
-        business = await uow.session.get(Business, 1)
-        return language(business.language if business else self.desk.config.default_language)
+        if not chosen and parsed.language in LANGUAGES:
+            chosen = parsed.language  # a stranger is answered in the language they wrote in
+        business = None if chosen else await uow.session.get(Business, 1)
+        return reply_language(chosen, business, self.desk.config.default_language)
 
     def refusals(self, parsed: ParsedMail, mail: Incoming | None, lang: str) -> list[Reply]:
         """Polite notes about what we could not take: a whole mail too large, or attachments over the limit."""
