@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from handlers.messages import Choice, Reply
 from handlers.router import Desk
-from storage.models import Address, Outbox
+from storage.models import Address, Outbox, Person, Role
 from tests.conftest import FakeClock, inbound
 from tests.fakebotapi import Call, FakeBotApi
 
@@ -108,6 +108,18 @@ async def mails_to(store, recipient: str) -> list[Outbox]:
 async def code_for(store, email: str) -> str:
     """The code of the newest mail to `email` (every code mail's subject begins with it)."""
     return (await mails_to(store, email))[-1].subject.split()[0]
+
+
+async def add_admin(store, address: str, at, name: str = "Ada") -> int:
+    """A person with one verified chat address and the admin role; returns their id."""
+    async with store.uow() as uow:
+        person = Person(name=name, created_at=at)
+        uow.session.add(person)
+        await uow.session.flush()
+        uow.session.add_all([Address(address=address, kind=address.split(":")[0], person_id=person.id,
+                                     verified=True, created_at=at), Role(person_id=person.id, role="admin", scope="")])
+        await uow.commit()
+        return person.id
 
 
 def make_row(clock, to: str = "kim@example.com", **fields) -> Outbox:

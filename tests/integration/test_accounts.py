@@ -13,7 +13,7 @@ from handlers import admin, identity, members, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.members import credentials, membership
 from handlers.registry import Handlers
-from handlers.router import Desk, Handlers
+from handlers.router import Desk
 from handlers.rules.profile import verify_secret
 from storage.models import (
     Address,

@@ -15,7 +15,7 @@ from bot.app import build_handlers
 from handlers import calendar, welcome
 from handlers.appointments import claim
 from handlers.registry import Handlers
-from handlers.router import Desk, Handlers
+from handlers.router import Desk
 from handlers.rules.availability import local_minute
 from handlers.setup import apply_setup, load_setup
 from storage.models import (

@@ -17,7 +17,7 @@ from handlers.members import membership
 from handlers.members import rules as group_rules
 from handlers.messages import Attachment
 from handlers.registry import Handlers
-from handlers.router import Desk, Handlers
+from handlers.router import Desk
 from storage.models import (
     Address,
     Audit,
@@ -34,7 +34,7 @@ from storage.models import (
     Service,
 )
 from tests.conftest import inbound
-from tests.helpers import count, rows
+from tests.helpers import add_admin, count, rows
 
 OWNER = "telegram:1001"
 BUYER = "telegram:2001"
@@ -380,13 +380,7 @@ async def test_customers_and_managers_of_other_groups_are_refused(desk, store):
 
 async def test_an_admin_may_manage_but_not_buy_seats_for_a_group(desk, store, clock):
     await buy(desk, "Team Nord", 1)
-    async with store.uow() as uow:
-        person = Person(name="Ada", created_at=clock.now())
-        uow.session.add(person)
-        await uow.session.flush()
-        uow.session.add_all([Address(address="telegram:5002", kind="telegram", person_id=person.id, verified=True,
-                                     created_at=clock.now()), Role(person_id=person.id, role="admin", scope="")])
-        await uow.commit()
+    await add_admin(store, "telegram:5002", clock.now())
     assert "is enrolled" in (await say(desk, "telegram:5002", "/enroll Team Nord Kim kim@example.com"))[0].text
     assert (await say(desk, "telegram:5002", '/seats "Team Nord" +1'))[0].template == "not_allowed"
     assert "R-2026-000002" in (await say(desk, OWNER, '/seats "Team Nord" +1'))[0].text
@@ -691,13 +685,7 @@ async def test_only_support_or_the_owner_refund_the_seat_of_a_removed_member(des
     await say(desk, BUYER, "/enroll Team Nord Kim kim@example.com")
     await say(desk, BUYER, "/remove Team Nord kim@example.com")
     assert (await the_group(store, "Team Nord")).seats_taken == 1
-    async with store.uow() as uow:
-        person = Person(name="Ada", created_at=clock.now())
-        uow.session.add(person)
-        await uow.session.flush()
-        uow.session.add_all([Address(address="telegram:5002", kind="telegram", person_id=person.id, verified=True,
-                                     created_at=clock.now()), Role(person_id=person.id, role="admin", scope="")])
-        await uow.commit()
+    await add_admin(store, "telegram:5002", clock.now())
     for who in (BUYER, "telegram:5002"):
         assert (await say(desk, who, '/refund "Team Nord" 1 mistake'))[0].template == "not_allowed"
     done = (await say(desk, OWNER, '/refund "Team Nord" 1 enrolled by mistake'))[0].text
