@@ -13,7 +13,10 @@ from storage.db import UnitOfWork
 from storage.models import Address, Business
 from templates import Rendered, language
 
-AUTO_GENERATED = {"Auto-Submitted": "auto-generated"}  # RFC 3834: no autoresponder answers our mail
+# RFC 3834: no autoresponder answers mail marked automatic; a person's answer says so, and may be answered.
+AUTO_GENERATED = {"Auto-Submitted": "auto-generated"}
+AUTO_REPLIED = {"Auto-Submitted": "auto-replied"}
+WRITTEN_BY_A_PERSON = {"Auto-Submitted": "no"}
 
 
 def reply_language(chosen: str | None, business: Business | None, default: str) -> str:

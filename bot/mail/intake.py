@@ -21,15 +21,15 @@ from bot.mail import parse as mailparse
 from bot.mail.parse import MB, Limits, ParsedMail
 from handlers.commandlines import only_line, takes_file
 from handlers.context import Clock, address_kind
-from handlers.messages import Choice, Inbound, MailMeta, Reply, new_message_id
+from handlers.messages import Choice, Inbound, MailMeta, Reply
 from handlers.router import Desk, hold_sender
 from handlers.rules.mailthread import TAG, chain_after, references, reply_subject, thread_refs, topic
-from handlers.speaking import reply_language
+from handlers.speaking import AUTO_REPLIED, mail_row, reply_language
 from handlers.tickets.records import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets
 from storage.db import Store, UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
-from templates import LANGUAGES, render, word
+from templates import LANGUAGES, Rendered, render, word
 
 log = logging.getLogger(__name__)
 
@@ -438,22 +438,16 @@ class EmailEdge:
         to = reply.recipient or f"email:{parsed.sender}"
         now = self.clock.now()
         rendered = render("mail_reply", lang, text=reply.text, choices=[email_choice(c) for c in reply.choices])
-        row = Outbox(channel=address_kind(to), recipient=to, subject=reply.subject, text=rendered.text, html=None,
-                     headers={}, attachments=encode(reply), status="pending", attempts=0, next_attempt_at=now,
-                     created_at=now)
-        if row.channel == "email":
-            self.thread(row, parsed, lang, threaded=to == f"email:{parsed.sender}")
-            row.html = rendered.html
-        return row
-
-    def thread(self, row: Outbox, parsed: ParsedMail, lang: str, threaded: bool) -> None:
-        """Give an email row our Message-ID, and for the sender In-Reply-To, References and a 'Re:' subject."""
-        row.recipient = row.recipient.removeprefix("email:")
-        row.message_id = new_message_id(self.desk.config.mail_domain)
-        row.headers = {"Message-ID": row.message_id, "Auto-Submitted": "auto-replied"}
-        row.subject = row.subject or reply_subject(parsed.subject, word(lang, "mail.no_subject"))
-        if threaded and not mailparse.is_synthetic(parsed.message_id):
-            row.headers.update({"In-Reply-To": parsed.message_id, "References": references(chain_after(parsed))})
+        if address_kind(to) != "email":
+            return Outbox(channel=address_kind(to), recipient=to, subject=reply.subject, text=rendered.text,
+                          html=None, headers={}, attachments=encode(reply), status="pending", attempts=0,
+                          next_attempt_at=now, created_at=now)
+        subject = reply.subject or reply_subject(parsed.subject, word(lang, "mail.no_subject"))
+        headers = dict(AUTO_REPLIED)  # our answer to their mail, with In-Reply-To and References for the sender
+        if to == f"email:{parsed.sender}" and not mailparse.is_synthetic(parsed.message_id):
+            headers.update({"In-Reply-To": parsed.message_id, "References": references(chain_after(parsed))})
+        return Outbox(**mail_row(now, self.desk.config.mail_domain, to.removeprefix("email:"),
+                                 Rendered(subject, rendered.text, rendered.html), headers, reply.attachments))
 
 
 def senders(parsed: list[ParsedMail]) -> list[str]:

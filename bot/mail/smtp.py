@@ -19,6 +19,7 @@ import aiosmtplib
 from bot.settings import SettingsError, hide_password, split_url
 from bot.transport import PermanentFailure, TemporaryFailure, Transport
 from handlers.messages import new_message_id
+from handlers.speaking import AUTO_GENERATED
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,9 @@ def _add_row_headers(msg: EmailMessage, headers: dict, mail_from: str) -> None:
             msg[name] = str(value)
     if "Message-ID" not in msg:
         msg["Message-ID"] = new_message_id(_domain(mail_from))
-    if "Auto-Submitted" not in msg:
-        msg["Auto-Submitted"] = "auto-generated"
+    for name, value in AUTO_GENERATED.items():  # a row that came without it is still marked automatic
+        if name not in msg:
+            msg[name] = value
     # Asks Exchange and friends not to answer with out-of-office mail (loop protection).
     del msg["X-Auto-Response-Suppress"]
     msg["X-Auto-Response-Suppress"] = "All"

@@ -9,6 +9,7 @@ from handlers.context import Context, Refusal, table
 from handlers.messages import Inbound, MailMeta
 from handlers.rules.mailthread import LOOKUP_REFERENCES, normal_id, references, tag, tagged_number, thread_refs
 from handlers.rules.words import known_id
+from handlers.speaking import AUTO_REPLIED, WRITTEN_BY_A_PERSON
 from storage.db import UnitOfWork
 from storage.models import Ticket, TicketMessage
 
@@ -118,7 +119,7 @@ def attachment_list(inbound: Inbound) -> list[dict]:
 def answer_headers(parent: str | None, chain: list[str], automatic: bool) -> dict[str, str]:
     """What makes a mail an answer: In-Reply-To, References, and whether a machine or a person wrote it
     (RFC 3834: only automatic mail says auto-replied; a person's answer may be answered automatically)."""
-    headers = {"Auto-Submitted": "auto-replied" if automatic else "no"}
+    headers = dict(AUTO_REPLIED if automatic else WRITTEN_BY_A_PERSON)
     if parent:
         headers["In-Reply-To"] = parent
     if chain:
