@@ -16,6 +16,8 @@ from bot.transport import Transport
 from handlers import admin, booking, calendar, customers, identity, members, tickets, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
+from handlers.jobs import commands as jobs
+from handlers.jobs.runner import JobRunner
 from handlers.registry import Handlers
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
@@ -36,6 +38,7 @@ def build_handlers() -> Handlers:
         customers.handlers(),
         members.group_handlers(),
         members.account_handlers(),
+        jobs.handlers(),
     )
 
 
@@ -59,6 +62,7 @@ class Runtime:
     store: Store
     desk: Desk
     worker: OutboxWorker
+    jobs: JobRunner
     transports: dict[str, Transport] = field(default_factory=dict)
     intake: ImapIntake | None = None  # set when FRONTDESK_IMAP_URL is
     clock: Clock = field(default_factory=SystemClock)  # the one the desk and the edges read
@@ -80,7 +84,9 @@ async def open_runtime(settings: Settings, transports: dict[str, Transport], clo
         log.info("setup: %s", line)
     desk = Desk(store, desk_config(settings), build_handlers(), clock)
     worker = OutboxWorker(store, transports, clock=clock, max_attempts=settings.outbox_max_attempts)
-    return Runtime(settings, store, desk, worker, transports, build_intake(settings, desk, store, clock), clock)
+    runner = JobRunner(desk, desk.jobs, max_attempts=settings.jobs_max_attempts)
+    return Runtime(settings, store, desk, worker, runner, transports, build_intake(settings, desk, store, clock),
+                   clock)
 
 
 def build_intake(settings: Settings, desk: Desk, store: Store, clock: Clock) -> ImapIntake | None:

@@ -15,6 +15,7 @@ from bot.app import Runtime, demo_secret, open_runtime
 from bot.console import AnnouncingTransport, Console, speaker_worker
 from bot.housekeeping import Housekeeping
 from bot.mail.smtp import EmlDirTransport, transport_for
+from bot.periodic import repeat
 from bot.settings import Settings, SettingsError, describe_invalid
 from handlers.bootstrap import BootstrapError
 from handlers.setup import SetupError, apply_setup, load_setup
@@ -115,7 +116,8 @@ async def run(settings: Settings, args) -> int:
     if telegram_app is None:
         log.warning("FRONTDESK_TELEGRAM_TOKEN is not set: Telegram is off")
     tasks = [asyncio.create_task(runtime.worker.run(stop)),
-             asyncio.create_task(Housekeeping(runtime.store, runtime.clock).run(stop))]
+             asyncio.create_task(Housekeeping(runtime.store, runtime.clock).run(stop)),
+             asyncio.create_task(repeat(runtime.jobs.run_due, stop, settings.jobs_poll_seconds, "job round"))]
     if runtime.intake is not None:
         tasks.append(asyncio.create_task(runtime.intake.run(stop)))  # beside the outbox worker; stops with it
     else:

@@ -1,6 +1,6 @@
-"""Housekeeping: what happens because time passed, not because someone wrote.
+"""Housekeeping: sweeping what grew old (what is due at a time, such as an invitation running out, is a job:
+handlers/jobs).
 
-- invitations that ran out make their members failed (the admin's lists say why);
 - buttons older than CHOICE_DAYS are forgotten (pressing one then says it expired);
 - conversations past their time are dropped (a new message would drop them anyway).
 """
@@ -16,7 +16,6 @@ from sqlalchemy import CursorResult, delete
 
 from bot.periodic import repeat
 from handlers.context import Clock
-from handlers.members.membership import expire_invitations
 from storage.db import Store
 from storage.models import Choice, Conversation
 
@@ -28,7 +27,6 @@ INTERVAL_SECONDS = 300.0
 
 @dataclass(frozen=True)
 class Swept:
-    invitations: int
     choices: int
     conversations: int
 
@@ -43,17 +41,16 @@ class Housekeeping:
         """One round, in one short transaction."""
         now = self.clock.now()
         async with self.store.uow() as uow:
-            invitations = await expire_invitations(uow, now)
             # a DELETE's result is a cursor's, which has rowcount
             choices = cast(CursorResult, await uow.session.execute(
                 delete(Choice).where(Choice.created_at < now - self.choice_age)))
             conversations = cast(CursorResult, await uow.session.execute(
                 delete(Conversation).where(Conversation.expires_at <= now)))
             await uow.commit()
-        swept = Swept(invitations, choices.rowcount, conversations.rowcount)
-        if any((swept.invitations, swept.choices, swept.conversations)):
-            log.info("housekeeping: %d invitation(s) expired, %d old button(s) and %d conversation(s) dropped",
-                     swept.invitations, swept.choices, swept.conversations)
+        swept = Swept(choices.rowcount, conversations.rowcount)
+        if swept.choices or swept.conversations:
+            log.info("housekeeping: %d old button(s) and %d conversation(s) dropped", swept.choices,
+                     swept.conversations)
         return swept
 
     async def run(self, stop: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:

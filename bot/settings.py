@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("./frontdesk-outbox")
     files_dir: Path = Path("./frontdesk-files")  # where the console saves files sent to its speaker
     outbox_max_attempts: int = 8
+    jobs_poll_seconds: float = 5.0  # how often the job worker looks for due jobs
+    jobs_max_attempts: int = 5  # tries before a job gives up (admins see it with `jobs`)
     owners: str = ""
     timezone: str = "Europe/Berlin"
     language: str = "de"

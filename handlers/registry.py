@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from handlers.context import Clock, Context, DeskConfig
+from handlers.jobs.table import Due
 from handlers.messages import Inbound, Reply
 from handlers.rules.roles import EVERYONE
 from storage.db import Store, UnitOfWork
@@ -18,6 +19,8 @@ CodeHook = Callable[[Context, Any], Awaitable[list[Reply]]]
 LineCheck = Callable[[UnitOfWork, str], Awaitable[bool]]
 # By email, a word that changes state waits for a code: this asks for it (the command line as typed).
 RoundTrip = Callable[[Context, str], Awaitable[list[Reply]]]
+# What runs a job at its time: None when it did its work, else why there was nothing left to do.
+JobRun = Callable[[Context, Due], Awaitable[str | None]]
 
 
 class PreparingDesk(Protocol):
@@ -60,6 +63,7 @@ class Handlers:
     line_checks: dict[str, LineCheck] = field(default_factory=dict)  # canonical word → does this line run it
     preparers: list[Preparer] = field(default_factory=list)
     round_trip: RoundTrip | None = None  # asks an email sender to prove their mailbox before a command runs
+    jobs: dict[str, JobRun] = field(default_factory=dict)  # job kind → what runs it (handlers/jobs)
 
     @classmethod
     def combine(cls, *parts: Handlers) -> Handlers:
@@ -74,4 +78,5 @@ class Handlers:
             combined.line_checks.update(part.line_checks)
             combined.preparers.extend(part.preparers)
             combined.round_trip = part.round_trip or combined.round_trip
+            combined.jobs.update(part.jobs)
         return combined

@@ -91,6 +91,7 @@ class Desk:
         self.preparers = handlers.preparers
         self.line_checks = handlers.line_checks
         self.round_trip = handlers.round_trip
+        self.jobs = handlers.jobs
         self.words: dict[str, Command] = {}
         for command in handlers.commands:
             for name in (command.word, *command.aliases):

@@ -20,6 +20,7 @@ from typing import cast
 from sqlalchemy import CursorResult, bindparam, func, insert, select, update
 
 from handlers.context import Context, Refusal, table
+from handlers.jobs.table import schedule
 from handlers.members.imports import ImportRow
 from handlers.members.rules import deep_link, missing_seats, quote
 from handlers.messages import Reply
@@ -37,6 +38,7 @@ LINKS = {"inv": INVITATION, "acc": ACCOUNT_INVITATION}  # a link's prefix → th
 INVITATION_TTL = timedelta(days=14)
 CODE_GRACE = timedelta(days=30)  # a late group code still finds its invitation, to say that it expired
 REASON_EXPIRED = "invitation_expired"  # Member.failure_reason (others, e.g. a bounce, are shown as stored)
+EXPIRY_JOB = "invitations_expire"  # one job per expiry time fails whoever is still pending then (members/expiry)
 INVITATIONS_PER_DAY = 200  # per buyer (admins and owners are not capped)
 SENT = "invitations_sent"  # audit action that counts a buyer's invitation mails
 CHUNK = 1_000  # IN lists stay far below SQLite's and asyncpg's parameter limits
@@ -132,6 +134,7 @@ async def invite(ctx: Context, member: Member, email: str) -> str:
     token = secrets.token_urlsafe(18)  # Telegram start payloads: ≤ 64 of [A-Za-z0-9_-]
     member.invitation_token = link_digest(ctx.config.secret_key, "acc", token)
     member.invited_at, member.invitation_expires_at = ctx.now, ctx.now + INVITATION_TTL
+    await schedule(ctx.uow, EXPIRY_JOB, member.invitation_expires_at.isoformat(), member.invitation_expires_at, ctx.now)
     await retire_codes(ctx, member.person_id)
     code, target = codes.new_code(), subject(member.person_id)
     # Bound to the member's mailbox: the reply to the invitation mail comes from there.
@@ -191,6 +194,7 @@ async def count_invitations(ctx: Context, count: int) -> None:
 async def send_invitations(ctx: Context, group: SeatGroup, invitees: list[Invitee], statuses: dict[int, str]) -> None:
     """Fresh invitation tokens and codes for each invitee, their Member rows, and the mails, in bulk."""
     expires = ctx.now + INVITATION_TTL
+    await schedule(ctx.uow, EXPIRY_JOB, expires.isoformat(), expires, ctx.now)
     mail = InvitationMail(ctx, group, await course_of(ctx, group), expires)
     new_members: list[dict] = []
     updates: list[dict] = []

@@ -4,7 +4,18 @@ from __future__ import annotations
 from functools import partial
 
 from handlers.context import Context
-from handlers.members import accounts, credentials, enrolling, groups, importing, membership, orders, removing, uploads
+from handlers.members import (
+    accounts,
+    credentials,
+    enrolling,
+    expiry,
+    groups,
+    importing,
+    membership,
+    orders,
+    removing,
+    uploads,
+)
 from handlers.members.credentials import FILE_SECONDS, RESET_FLOW, RESET_PURPOSE, SHOW_SECONDS
 from handlers.members.rules import ADMINS, BUYERS, LISTERS, MANAGERS, REFUNDERS
 from handlers.messages import Reply
@@ -58,6 +69,7 @@ def group_handlers(parse_seconds: float = uploads.PARSE_SECONDS, parse_memory: i
                      uploads.IMPORT_UPLOAD: importing.upload_code_confirmed},
         preparers=[uploads.import_preparer(importing.import_word, parse_seconds, parse_memory)],
         start_payloads={"g": groups.open_group_link, "inv": membership.open_invitation},
+        jobs=dict(expiry.JOBS),
     )
 
 

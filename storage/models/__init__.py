@@ -32,7 +32,7 @@ from storage.models.people import (
     StaffHours,
     StaffService,
 )
-from storage.models.runtime import Audit, Choice, Code, Conversation, Outbox, Removal
+from storage.models.runtime import Audit, Choice, Code, Conversation, Job, Outbox, Removal
 
 __all__ = [
     "UTCDateTime",
@@ -69,6 +69,7 @@ __all__ = [
     "Code",
     "Conversation",
     "Choice",
+    "Job",
     "Outbox",
     "Audit",
     "Removal",

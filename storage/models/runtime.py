@@ -1,10 +1,11 @@
-"""The desk's running state: one-time codes, open conversations, offered choices, the outbox, the audit, removals."""
+"""The desk's running state: one-time codes, open conversations, offered choices, the outbox, the audit, removals,
+and the jobs that run at a time."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
@@ -100,3 +101,26 @@ class Removal(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     message_id: Mapped[int] = mapped_column(BigInteger)
     remove_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Job(Base):
+    """Work due at a time (a reminder, an invitation running out): claimed by one worker, whose effect and
+    completion commit together, so it runs exactly once across restarts, crashes and several workers."""
+
+    __tablename__ = "job"
+    __table_args__ = (
+        UniqueConstraint("kind", "key", name="uq_job_kind_key"),  # one job per reason: never two reminders
+        Index("ix_job_due", "done_at", "failed_at", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(200))  # what makes it this job, e.g. "12:24h:2026-12-07T09:00"
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]  # claimed by a worker until then
+    last_error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(400))  # "done", or why it had nothing left to do
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]  # gave up after the last try: admins see it with `jobs`
