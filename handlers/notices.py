@@ -8,12 +8,14 @@ from datetime import datetime
 from sqlalchemy import select
 
 from handlers.context import Context
+from handlers.messages import Attachment
 from handlers.rules.ics import Party, invite
 from handlers.rules.roles import ADMINS
 from handlers.speaking import verified_email
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Appointment, Installation, Location, Person, Role, Service
+from templates import word
 
 
 @dataclass(frozen=True)
@@ -49,13 +51,15 @@ async def display_address(uow: UnitOfWork, person_id: int) -> str:
     return await uow.session.scalar(select(Address.address).where(Address.person_id == person_id).limit(1)) or "?"
 
 
-async def ics_for(ctx: Context, v: AppointmentView, method: str, email: str, name: str | None):
-    """The invitation to the customer at `email`, from the address our mail goes out from."""
+async def ics_for(ctx: Context, v: AppointmentView, method: str, email: str, name: str | None,
+                  lang: str) -> Attachment:
+    """The invitation to the customer at `email`, from the address our mail goes out from, named in `lang`."""
     business = ctx.business.name if ctx.business else None
     return invite(
         uid=await event_uid(ctx.uow, v.id, ctx.config.mail_domain), sequence=v.sequence, method=method,
-        start=v.start, end=v.end, summary=f"{v.service} · {business or ''}".strip(" ·"), location=v.location,
-        organizer=Party(ctx.config.mail_from, business), attendee=Party(email, name), stamp=ctx.now)
+        start=v.start, end=v.end, summary=word(lang, "invitation.summary", service=v.service, business=business),
+        location=v.location, organizer=Party(ctx.config.mail_from, business), attendee=Party(email, name),
+        stamp=ctx.now, filename=word(lang, "invitation.file"))
 
 
 async def event_uid(uow: UnitOfWork, appointment_id: int, mail_domain: str) -> str:
@@ -83,10 +87,10 @@ async def tell_customer(ctx: Context, appointment: Appointment, template: str, m
     if email is None:
         return False
     v = await view(ctx.uow, appointment)
-    customer = await ctx.session.get(Person, appointment.customer_id)
-    attachments = [await ics_for(ctx, v, method, email, customer.name)] if method else []
-    await ctx.mail(email, template, lang=customer_language(ctx, customer), attachments=attachments, appointment=v,
-                   message=message)
+    customer = await ctx.session.get_one(Person, appointment.customer_id)
+    lang = customer_language(ctx, customer)
+    attachments = [await ics_for(ctx, v, method, email, customer.name, lang)] if method else []
+    await ctx.mail(email, template, lang=lang, attachments=attachments, appointment=v, message=message)
     return True
 
 

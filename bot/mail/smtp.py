@@ -50,9 +50,14 @@ def build_email(row: Outbox, mail_from: str) -> EmailMessage:
         if is_calendar(attachment):
             _add_invitation(msg, attachment)
     for attachment in attachments:
-        # The invitation's copy as a file, for clients that do not read iMIP (as Google sends it).
-        _attach(msg, {**attachment, "type": "application/ics"} if is_calendar(attachment) else attachment)
+        _attach(msg, calendar_copy(attachment) if is_calendar(attachment) else attachment)
     return msg
+
+
+def calendar_copy(attachment: dict) -> dict:
+    """The invitation's copy as a file, for clients that do not read iMIP, shaped as Google sends it: its name
+    also as the content type's `name`, which older Outlook versions show instead of the disposition's."""
+    return {**attachment, "type": f"application/ics; name={attachment.get('name', 'invite.ics')}"}
 
 
 def is_calendar(attachment: dict) -> bool:

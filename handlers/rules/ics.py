@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
@@ -18,8 +18,12 @@ class Party:
 
 
 def invite(*, uid: str, sequence: int, method: str, start: datetime, end: datetime, summary: str,
-           location: str | None, organizer: Party, attendee: Party, stamp: datetime) -> Attachment:
-    """An ICS file; the UID stays, SEQUENCE rises, so calendars update the same event.
+           location: str | None, organizer: Party, attendee: Party, stamp: datetime, filename: str) -> Attachment:
+    """An ICS file named `filename`; the UID stays, SEQUENCE rises, so calendars update the same event.
+
+    Times are in UTC (`Z`): every client shows them in its own zone, and no VTIMEZONE can disagree with the
+    zone database that booked them. (Readers do disagree: the VTIMEZONE icalendar generates for Europe/Berlin
+    makes vobject read 04:00 on the spring DST day an hour off.)
 
     Outlook and Gmail offer an invitation's controls only when it names an ORGANIZER (who sends it) and
     an ATTENDEE (who gets it). RSVP=FALSE: the appointment is settled, nobody is asked to answer.
@@ -31,9 +35,9 @@ def invite(*, uid: str, sequence: int, method: str, start: datetime, end: dateti
     event = Event()
     event.add("uid", uid)
     event.add("sequence", sequence)
-    event.add("dtstamp", stamp)
-    event.add("dtstart", start)
-    event.add("dtend", end)
+    event.add("dtstamp", utc(stamp))
+    event.add("dtstart", utc(start))
+    event.add("dtend", utc(end))
     event.add("summary", summary)
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("organizer", address(organizer))
@@ -46,7 +50,7 @@ def invite(*, uid: str, sequence: int, method: str, start: datetime, end: dateti
     if location:
         event.add("location", location)
     calendar.add_component(event)
-    return Attachment("appointment.ics", f"text/calendar; method={method}", calendar.to_ical())
+    return Attachment(filename, f"text/calendar; method={method}", calendar.to_ical())
 
 
 def address(party: Party) -> vCalAddress:
@@ -55,3 +59,10 @@ def address(party: Party) -> vCalAddress:
     if party.name:
         value.params["CN"] = vText(party.name)
     return value
+
+
+def utc(moment: datetime) -> datetime:
+    """The moment in UTC; a naive one would be written as floating time, read in each reader's own zone."""
+    if moment.tzinfo is None:
+        raise ValueError(f"an invitation needs aware times, not {moment.isoformat()}")
+    return moment.astimezone(timezone.utc)
