@@ -139,11 +139,11 @@ async def preset_command(ctx: Context, text: str) -> list[Reply]:
         raise Refusal("export_unknown", value=list_word[:40], lists=[x.name for x in visible(ctx)], presets=[])
     if not await allowed(ctx, chosen):
         return [ctx.say("export_not_allowed", list=chosen.name)]
-    request = read_request(rest, chosen.fields)
+    request = read_request(rest, chosen.fields, strict=True)
     fields = check_fields(chosen.name, request.fields, chosen.fields) if request.fields else ()
     replaced = await save_preset(ctx, name, chosen.name, request.kind, fields, request.args)
     await ctx.audit("export_preset_saved", name, list=chosen.name, fields=list(fields))
-    return [ctx.say("export_preset_saved", name=name, list=chosen.name, kind=request.kind, fields=fields,
+    return [ctx.say("export_preset_saved", preset=name, list=chosen.name, kind=request.kind, fields=fields,
                     args=request.args, replaced=replaced)]
 
 
@@ -153,7 +153,7 @@ async def remove_preset(ctx: Context, name: str) -> list[Reply]:
     if not await delete_preset(ctx, name):
         raise Refusal("export_unknown_preset", value=name[:40], presets=[p.name for p in await own_presets(ctx)])
     await ctx.audit("export_preset_deleted", name)
-    return [ctx.say("export_preset_deleted", name=name)]
+    return [ctx.say("export_preset_deleted", preset=name)]
 
 
 def only_reads(args: str) -> bool:

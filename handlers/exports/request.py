@@ -35,14 +35,15 @@ class Request:
     fields: tuple[str, ...] | None = None
 
 
-def split_fields(text: str, known: Iterable[str]) -> tuple[str, tuple[str, ...] | None]:
-    """The text before a trailing field choice, and the choice (None: no fields named)."""
+def split_fields(text: str, known: Iterable[str], strict: bool = False) -> tuple[str, tuple[str, ...] | None]:
+    """The text before a trailing field choice, and the choice (None: no fields named). `strict`: a last
+    word is always the fields (a preset names them), unless it is a file kind."""
     found = TRAILING_FIELDS.search(text)
     if found is None:
         return text, None
     names = [n.strip().lower() for n in found.group(1).split(",") if n.strip()]
-    if "," not in found.group(1) and names[0] not in set(known):
-        return text, None  # one word that is no field: an argument of the list
+    if "," not in found.group(1) and (names[0] in KIND_WORDS or not (strict or names[0] in set(known))):
+        return text, None  # one word that is no field: an argument of the list, or the kind
     return text[:found.start(1)].strip(), tuple(dict.fromkeys(names))
 
 
@@ -64,9 +65,10 @@ def split_kind(text: str) -> tuple[str, str | None]:
     return text.strip(), None
 
 
-def read_request(text: str, fields: Sequence[str]) -> Request:
-    """What follows the list's name: its arguments, the file kind and the fields, as typed."""
-    rest, chosen = split_fields(" ".join(text.split()), fields)
+def read_request(text: str, fields: Sequence[str], strict: bool = False) -> Request:
+    """What follows the list's name: its arguments, the file kind and the fields, as typed (`strict`: the
+    last word names fields, as in a preset, even if it names none of the list's)."""
+    rest, chosen = split_fields(" ".join(text.split()), fields, strict)
     args, kind = split_kind(rest)
     if len(args) > MAX_ARGS:
         raise Refusal("export_too_long", limit=MAX_ARGS)

@@ -115,6 +115,12 @@ def test_a_request_splits_into_arguments_kind_and_fields(typed, args, kind, fiel
     assert (request.args, request.kind, request.fields) == (args, kind, fields)
 
 
+def test_a_preset_always_names_fields_last_but_for_a_file_kind():
+    assert read_request("Meier", CUSTOMER_FIELDS, strict=True).fields == ("meier",)  # then refused as no field
+    assert read_request("Müller", CUSTOMER_FIELDS, strict=True).args == "Müller"  # no field looks like that
+    assert read_request("Müller xlsx", CUSTOMER_FIELDS, strict=True) == read_request("Müller xlsx", CUSTOMER_FIELDS)
+
+
 def test_an_unknown_field_is_named_with_the_allowed_ones():
     request = read_request("name,emial", CUSTOMER_FIELDS)
     with pytest.raises(Refusal) as refused:
