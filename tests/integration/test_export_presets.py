@@ -11,7 +11,7 @@ from handlers.context import Context
 from handlers.messages import make_files
 from handlers.registry import ExportList, Handlers
 from handlers.router import Desk
-from storage.models import Audit, ExportPreset, Outbox
+from storage.models import Address, Audit, ExportPreset, Outbox
 from tests.conftest import inbound
 from tests.helpers import count, person_of, rows
 from tests.integration.test_exports import ANNA, KIM, LUKAS, MIA, desk, export, frame  # noqa: F401 - desk: fixture
@@ -60,10 +60,19 @@ async def test_presets_are_each_persons_own(desk, clock, store):
 
 
 async def test_two_saves_of_one_name_at_once_leave_one_preset(desk, clock, store):
-    lines = [f"/export preset daily bookings {field}" for field in ("id", "date", "start", "end")]
-    await asyncio.gather(*(desk.handle(inbound(sender, line, clock=clock))
-                           for sender, line in zip((KIM, "email:kim@example.org", KIM, KIM), lines)))
-    assert await count(store, ExportPreset) == 1
+    """Two chats of one person do not wait for each other (each sender has its own turn): the constraint decides."""
+    kim = await person_of(store, KIM)
+    async with store.uow() as uow:
+        uow.session.add(Address(address="console:kim", kind="console", person_id=kim, verified=True,
+                                created_at=clock.now()))
+        await uow.commit()
+    fields = ("id", "date", "start", "end", "service", "staff")
+    replies = await asyncio.gather(*(
+        desk.handle(inbound(KIM if n % 2 else "console:kim", f"/export preset daily bookings {field}", clock=clock))
+        for n, field in enumerate(fields)))
+    assert all(reply.template == "export_preset_saved" for [reply] in replies)
+    [(name, _, _, [field], _)] = await presets_of(store, KIM)
+    assert name == "daily" and field in fields
 
 
 # ---- bad input: a clear answer, nothing changes --------------------------------------------------------
