@@ -76,7 +76,7 @@ async def export(ctx: Context, args: str) -> list[Reply]:
     return await write_preset(ctx, preset, rest)
 
 
-def usage(ctx: Context):
+def usage(ctx: Context) -> Reply:
     """What the asker can export, each list with its fields (the default ones marked) and its arguments."""
     lists = [(x.name, x.fields, x.chosen, args_word(ctx, x.name)) for x in visible(ctx)]
     return ctx.say("export_usage", lists=lists)
