@@ -1,7 +1,9 @@
 """The channel-free message model: what edges hand in and what they get back."""
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -71,3 +73,14 @@ class Reply:
     subject: str | None = None
     ephemeral_seconds: int | None = None  # shown once: chat edges remove it (and what asked for it) after this
     template: str | None = None  # the template the text was rendered from: which answer this is
+    # Files still to make from what the handler read (an export): slow work, done in a thread once the
+    # unit of work is over (make_files); the edges only ever see `attachments`.
+    later: list[Callable[[], Attachment]] = field(default_factory=list)
+
+
+async def make_files(replies: list[Reply]) -> list[Reply]:
+    """Make the files the replies still owe, each in a thread, and attach them."""
+    for reply in replies:
+        while reply.later:
+            reply.attachments.append(await asyncio.to_thread(reply.later.pop(0)))
+    return replies

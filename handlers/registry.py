@@ -21,6 +21,9 @@ LineCheck = Callable[[UnitOfWork, str], Awaitable[bool]]
 RoundTrip = Callable[[Context, str], Awaitable[list[Reply]]]
 # What runs a job at its time: None when it did its work, else why there was nothing left to do.
 JobRun = Callable[[Context, Due], Awaitable[str | None]]
+# The rows of an exportable list for the asker: field → value (str, int, bool, date, time, aware datetime,
+# Decimal, a list of those, or None); `args` is what the list reads (dates, a group). A Refusal says no.
+RowSource = Callable[[Context, str], Awaitable[list[dict[str, Any]]]]
 
 
 class PreparingDesk(Protocol):
@@ -48,6 +51,29 @@ class Command:
     aliases: tuple[str, ...] = ()
     section: str = "everyone"  # where /help lists it
     safe: bool = False  # reads only; by email, anything else runs only after a code round trip
+    # For a word that is not safe: which of its lines only read (by email they run without a code).
+    reads: Callable[[str], bool] | None = None
+
+
+@dataclass(frozen=True)
+class ExportList:
+    """A list `export` writes as a CSV or XLSX file (handlers/exports): who may ask, its fields, its rows.
+
+    `allowed` are the roles that may export the list at all; `rows` narrows to what the asker may see
+    (a manager: their groups) and refuses arguments it cannot read. `fields` are every column, in file
+    order; `default` are those written when the asker names none (empty: all)."""
+
+    name: str  # the word after `export`
+    rows: RowSource
+    fields: tuple[str, ...]
+    default: tuple[str, ...] = ()
+    allowed: frozenset[str] = EVERYONE
+    aliases: tuple[str, ...] = ()  # German words for the list ("kunden")
+
+    @property
+    def chosen(self) -> tuple[str, ...]:
+        """The fields written when none are named."""
+        return self.default or self.fields
 
 
 @dataclass
@@ -64,6 +90,7 @@ class Handlers:
     preparers: list[Preparer] = field(default_factory=list)
     round_trip: RoundTrip | None = None  # asks an email sender to prove their mailbox before a command runs
     jobs: dict[str, JobRun] = field(default_factory=dict)  # job kind → what runs it (handlers/jobs)
+    exports: dict[str, ExportList] = field(default_factory=dict)  # list name → what `export NAME` writes
 
     @classmethod
     def combine(cls, *parts: Handlers) -> Handlers:
@@ -79,4 +106,8 @@ class Handlers:
             combined.preparers.extend(part.preparers)
             combined.round_trip = part.round_trip or combined.round_trip
             combined.jobs.update(part.jobs)
+            clash = combined.exports.keys() & part.exports.keys()
+            if clash:  # two capabilities answering `export NAME` would be a silent surprise
+                raise ValueError(f"export lists registered twice: {sorted(clash)}")
+            combined.exports.update(part.exports)
         return combined

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 
 from handlers.commandlines import only_line, well_shaped
 from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
-from handlers.messages import Choice, Inbound, Reply
+from handlers.messages import Choice, Inbound, Reply, make_files
 from handlers.registry import Command, Handlers
 from handlers.rules.roles import effective_roles
 from handlers.rules.words import first_word
@@ -26,9 +26,10 @@ BARE_CODE = re.compile(r"^\d{6}$")
 BASE_ROLES = frozenset(effective_roles(set()))  # what anyone has
 
 
-def needs_round_trip(ctx: Context, command: Command) -> bool:
+def needs_round_trip(ctx: Context, command: Command, args: str = "") -> bool:
     """Email is easy to spoof: by email, a word that changes state waits for a code sent to the sender."""
-    return ctx.inbound.channel == "email" and not command.safe and command.word != "confirm"
+    reads = command.safe or (command.reads is not None and command.reads(args))
+    return ctx.inbound.channel == "email" and not reads and command.word != "confirm"
 
 
 async def sender_verified(ctx: Context) -> bool:
@@ -92,6 +93,7 @@ class Desk:
         self.line_checks = handlers.line_checks
         self.round_trip = handlers.round_trip
         self.jobs = handlers.jobs
+        self.exports = handlers.exports
         self.words: dict[str, Command] = {}
         for command in handlers.commands:
             for name in (command.word, *command.aliases):
@@ -130,9 +132,9 @@ class Desk:
         try:
             inbound = await self.prepare(inbound)
             async with self.store.uow() as uow:
-                replies = await self.handle_in(uow, inbound)
+                replies = await self.handle_in(uow, inbound, files_later=True)
                 await uow.commit()
-                return replies
+            return await make_files(replies)  # after the transaction: a long list holds no lock meanwhile
         except Exception:
             log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
             lang = (inbound.language_hint or self.config.default_language)[:2]
@@ -144,11 +146,13 @@ class Desk:
             inbound = await preparer(self, inbound)
         return inbound
 
-    async def handle_in(self, uow: UnitOfWork, inbound: Inbound) -> list[Reply]:
+    async def handle_in(self, uow: UnitOfWork, inbound: Inbound, files_later: bool = False) -> list[Reply]:
         """Answer inside the caller's unit of work (the caller commits); a refusal undoes only the handler's writes.
 
         One sender's messages take turns, also across processes: the sender's lock comes first, before
         the speaker is read or made, so each message sees everything the one before it committed.
+        Files the replies announce are made here, in a thread, unless `files_later` (the caller makes them
+        with make_files once the transaction is over).
         """
         await hold_sender(uow, inbound.sender)
         ctx = await self._context(uow, inbound)
@@ -159,7 +163,7 @@ class Desk:
             ctx = await self._context(uow, inbound)  # reloads what rolling back the savepoint expired
             replies = [ctx.say(refusal.template, **refusal.values)]
         await self._remember_choices(ctx, replies)
-        return replies
+        return replies if files_later else await make_files(replies)
 
     async def _context(self, uow: UnitOfWork, inbound: Inbound) -> Context:
         ctx = await load_context(uow, inbound, self.config, self.clock.now(), self)
@@ -215,7 +219,7 @@ class Desk:
         if not (command.allowed & ctx.roles):
             await ctx.audit("denied", command.word, args=args[:200])
             return [ctx.say("not_allowed", word=command.word)]
-        if not proven and needs_round_trip(ctx, command):
+        if not proven and needs_round_trip(ctx, command, args):
             if self.round_trip is None:  # no way to prove a mailbox here: nothing that changes state runs
                 return [ctx.say("not_allowed", word=command.word)]
             return await self.round_trip(ctx, f"{typed or command.word} {args}".strip())

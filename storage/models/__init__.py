@@ -11,6 +11,7 @@ from storage.models.calendar import (
     Service,
     SlotClaim,
 )
+from storage.models.exports import ExportPreset
 from storage.models.groups import (
     Credential,
     CustomerGroup,
@@ -73,4 +74,5 @@ __all__ = [
     "Outbox",
     "Audit",
     "Removal",
+    "ExportPreset",
 ]
