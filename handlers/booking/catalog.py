@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import exists, select
 
-from handlers.appointments import DayPlan, load_plan, qualified_staff
+from handlers.appointments import DayPlan, load_plan, location_holidays, qualified_staff
 from handlers.booking.form import ANY, BookingQuery, Commander, parse_booking
 from handlers.booking.rules import Rules, local_day, local_minutes
 from handlers.context import Context, Refusal
@@ -104,6 +104,24 @@ async def free_times(uow: UnitOfWork, rules: Rules, scope: Scope, day: date,
     if not (rules.first_day <= day <= rules.last_day) or not scope.staff_ids:
         return []
     return slots_on(await plan_for(uow, rules, scope, day, day, ignore), rules, scope, day)
+
+
+async def holiday_in_scope(uow: UnitOfWork, scope: Scope, day: date, lang: str) -> str | None:
+    """The holiday's name if `day` is a public holiday at every location of the scope, so nothing opens."""
+    found = await location_holidays(uow, day, day, lang)
+    names = [found.get(location, {}).get(day) for location in scope.location_ids]
+    if not names or None in names:
+        return None
+    return " / ".join(dict.fromkeys(name for name in names if name))
+
+
+async def refuse_holiday(ctx: Context, scope: Scope, rules: Rules, day: date, command: Commander,
+                         ignore: Appointment | None = None) -> None:
+    """Refuse a public holiday by its name, offering the next days with free times instead."""
+    name = await holiday_in_scope(ctx.uow, scope, day, ctx.lang)
+    if name is not None:
+        days = await free_days(ctx.uow, rules, scope, ignore=ignore)
+        raise Refusal("booking_holiday", day=day, holiday=name, choices=day_choices(ctx, days, command))
 
 
 @dataclass(frozen=True)
