@@ -60,8 +60,10 @@ class DayPlan:
     busy: dict[int, list[Interval]]
     holidays: Mapping[int, Mapping[date, str]] = field(default_factory=dict)  # location → its public holidays
 
-    def calendars(self, day: date, tz: ZoneInfo, location_ids: list[int], staff_ids: list[int]) -> list[StaffCalendar]:
-        """Each staff member's bookable windows on `day` at the given locations, minus closures and holidays.
+    def calendars(self, day: date, tz: ZoneInfo, location_ids: list[int], staff_ids: list[int],
+                  holidays: bool = True) -> list[StaffCalendar]:
+        """Each staff member's bookable windows on `day` at the given locations, minus closures and (unless
+        told otherwise) public holidays.
 
         This is the one place that decides what is open: the walk, the typed form, moves and the homepage's
         free times all read their slots from here.
@@ -69,7 +71,7 @@ class DayPlan:
         weekday, bounds = day.weekday(), day_bounds(day, tz)
         local = _LocalRanges(day, tz)  # staff mostly share their hours: convert each range set once a day
         closures = [(who, s, e) for who, s, e in self.closures if e > bounds[0] and s < bounds[1]]
-        open_here = [location for location in location_ids if day not in self.holidays.get(location, {})]
+        open_here = [location for location in location_ids if not (holidays and self.closed_on(location, day))]
         out = []
         for staff in staff_ids:
             windows = []
@@ -81,6 +83,18 @@ class DayPlan:
             if windows:
                 out.append(StaffCalendar(staff, windows, self.busy.get(staff, [])))
         return out
+
+    def closed_on(self, location: int, day: date) -> bool:
+        """True if `day` is a public holiday at the location."""
+        return day in self.holidays.get(location, {})
+
+    def holiday_closes(self, day: date, tz: ZoneInfo, location_ids: list[int], staff_ids: list[int]) -> list[int]:
+        """The locations whose public holiday alone keeps these staff from working on `day`; empty if they work
+        somewhere, or would not work that day anyway (then the holiday is not the reason)."""
+        if self.calendars(day, tz, location_ids, staff_ids):
+            return []
+        return [location for location in location_ids if self.closed_on(location, day)
+                and self.calendars(day, tz, [location], staff_ids, holidays=False)]
 
 
 class _LocalRanges:

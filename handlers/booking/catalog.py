@@ -106,22 +106,18 @@ async def free_times(uow: UnitOfWork, rules: Rules, scope: Scope, day: date,
     return slots_on(await plan_for(uow, rules, scope, day, day, ignore), rules, scope, day)
 
 
-async def holiday_in_scope(uow: UnitOfWork, scope: Scope, day: date, lang: str) -> str | None:
-    """The holiday's name if `day` is a public holiday at every location of the scope, so nothing opens."""
-    found = await location_holidays(uow, day, day, lang)
-    names = [found.get(location, {}).get(day) for location in scope.location_ids]
-    if not names or None in names:
-        return None
-    return " / ".join(dict.fromkeys(name for name in names if name))
-
-
 async def refuse_holiday(ctx: Context, scope: Scope, rules: Rules, day: date, command: Commander,
                          ignore: Appointment | None = None) -> None:
-    """Refuse a public holiday by its name, offering the next days with free times instead."""
-    name = await holiday_in_scope(ctx.uow, scope, day, ctx.lang)
-    if name is not None:
-        days = await free_days(ctx.uow, rules, scope, ignore=ignore)
-        raise Refusal("booking_holiday", day=day, holiday=name, choices=day_choices(ctx, days, command))
+    """Refuse a day that a public holiday closes for the scope, by the holiday's name, offering the next days
+    with free times instead."""
+    plan = await plan_for(ctx.uow, rules, scope, day, day, ignore)
+    closed = plan.holiday_closes(day, rules.tz, list(scope.location_ids), list(scope.staff_ids))
+    if not closed:
+        return
+    names = await location_holidays(ctx.uow, day, day, ctx.lang)
+    days = await free_days(ctx.uow, rules, scope, ignore=ignore)
+    raise Refusal("booking_holiday", day=day, holiday=" / ".join(dict.fromkeys(names[i][day] for i in closed)),
+                  choices=day_choices(ctx, days, command))
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,16 @@ def split_code(code: str) -> tuple[str, str | None]:
 
 
 def check_code(code: str) -> str:
-    """The code as stored ("at-4" → "AT-4"), or UnknownHolidays naming what is wrong."""
+    """The code as stored ("at-4" → "AT-4", "de-by" → "DE-BY"), or UnknownHolidays naming what is wrong."""
     country, subdivision = split_code(code)
-    try:
-        calendars.country_holidays(country, subdiv=subdivision)
-    except NotImplementedError as exc:  # the package's answer to an unknown country or subdivision
-        raise UnknownHolidays(str(exc)) from None
-    return country + (f"-{subdivision}" if subdivision else "")
+    for variant in dict.fromkeys([subdivision, subdivision and subdivision.upper()]):
+        try:
+            calendars.country_holidays(country, subdiv=variant)
+        except NotImplementedError as exc:  # the package's answer to an unknown country or subdivision
+            problem = str(exc)
+            continue
+        return country + (f"-{variant}" if variant else "")
+    raise UnknownHolidays(problem)
 
 
 def effective_code(location: str | None, business: str | None) -> str | None:
@@ -62,8 +65,13 @@ def _year(code: str, year: int, lang: str) -> Mapping[date, str]:
 
 
 def _language(country: str, lang: str) -> str | None:
-    """The package's language closest to ours ("en" → "en_US"); None: the country's own."""
+    """The package's language closest to ours ("en" → "en_US"), else the country's own.
+
+    Named always: without a language the package follows the process locale, and a server's answers
+    would then depend on how it was started.
+    """
     offered = calendars.list_localized_countries().get(country, [])
     if lang in offered:
         return lang
-    return next((code for code in offered if code.split("_")[0] == lang), None)
+    close = next((code for code in offered if code.split("_")[0] == lang), None)
+    return close or calendars.country_holidays(country).default_language
