@@ -6,7 +6,8 @@ refuses a second live appointment over the same time.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -22,8 +23,19 @@ from handlers.rules.availability import (
     local_intervals,
     subtract,
 )
+from handlers.rules.holidays import effective_code, holiday_on, holidays_between
 from storage.db import UnitOfWork
-from storage.models import Appointment, Closure, Location, OpeningHours, SlotClaim, Staff, StaffHours, StaffService
+from storage.models import (
+    Appointment,
+    Business,
+    Closure,
+    Location,
+    OpeningHours,
+    SlotClaim,
+    Staff,
+    StaffHours,
+    StaffService,
+)
 
 LIVE = ("held", "requested", "confirmed")
 
@@ -46,16 +58,24 @@ class DayPlan:
     staff_hours: dict[tuple[int, int, int], list[tuple[int, int]]]  # (staff, location, weekday) → ranges
     closures: list[tuple[int | None, datetime, datetime]]
     busy: dict[int, list[Interval]]
+    holidays: Mapping[int, Mapping[date, str]] = field(default_factory=dict)  # location → its public holidays
 
-    def calendars(self, day: date, tz: ZoneInfo, location_ids: list[int], staff_ids: list[int]) -> list[StaffCalendar]:
-        """Each staff member's bookable windows on `day` at the given locations, minus closures."""
+    def calendars(self, day: date, tz: ZoneInfo, location_ids: list[int], staff_ids: list[int],
+                  holidays: bool = True) -> list[StaffCalendar]:
+        """Each staff member's bookable windows on `day` at the given locations, minus closures and (unless
+        told otherwise) public holidays.
+
+        This is the one place that decides what is open: the walk, the typed form, moves and the homepage's
+        free times all read their slots from here.
+        """
         weekday, bounds = day.weekday(), day_bounds(day, tz)
         local = _LocalRanges(day, tz)  # staff mostly share their hours: convert each range set once a day
         closures = [(who, s, e) for who, s, e in self.closures if e > bounds[0] and s < bounds[1]]
+        open_here = [location for location in location_ids if not (holidays and self.closed_on(location, day))]
         out = []
         for staff in staff_ids:
             windows = []
-            for location in location_ids:
+            for location in open_here:
                 own = self.staff_hours.get((staff, location, weekday))
                 if own:
                     windows += intersect(local(self.opening.get((location, weekday), [])), local(own))
@@ -63,6 +83,18 @@ class DayPlan:
             if windows:
                 out.append(StaffCalendar(staff, windows, self.busy.get(staff, [])))
         return out
+
+    def closed_on(self, location: int, day: date) -> bool:
+        """True if `day` is a public holiday at the location."""
+        return day in self.holidays.get(location, {})
+
+    def holiday_closes(self, day: date, tz: ZoneInfo, location_ids: list[int], staff_ids: list[int]) -> list[int]:
+        """The locations whose public holiday alone keeps these staff from working on `day`; empty if they work
+        somewhere, or would not work that day anyway (then the holiday is not the reason)."""
+        if self.calendars(day, tz, location_ids, staff_ids):
+            return []
+        return [location for location in location_ids if self.closed_on(location, day)
+                and self.calendars(day, tz, [location], staff_ids, holidays=False)]
 
 
 class _LocalRanges:
@@ -115,7 +147,44 @@ async def load_plan(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
         select(Closure.staff_id, Closure.start_at, Closure.end_at).where(
             Closure.end_at > start, Closure.start_at < end,
             or_(Closure.staff_id.is_(None), Closure.staff_id.in_(staff_ids))))]
-    return DayPlan(dict(opening), dict(hours), closures, await load_busy(uow, staff_ids, start, end, now))
+    # Local days lie within a day of the UTC ones; a holiday outside the range is never asked for.
+    holidays = await location_holidays(uow, (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date())
+    return DayPlan(dict(opening), dict(hours), closures, await load_busy(uow, staff_ids, start, end, now), holidays)
+
+
+@dataclass(frozen=True)
+class HolidayCodes:
+    """Which public holidays apply where: the business's code, and each location's own or else the business's."""
+
+    business: str | None
+    language: str  # the business's: names shown to no one in particular
+    locations: dict[int, str | None]
+
+    def at(self, location_id: int | None) -> str | None:
+        """The code at a location; None (an appointment without one) falls back to the business's."""
+        return self.locations.get(location_id, self.business) if location_id is not None else self.business
+
+
+async def holiday_codes(uow: UnitOfWork) -> HolidayCodes:
+    """The business's holiday code and language, and each location's code."""
+    business = (await uow.session.execute(select(Business.holidays, Business.language).where(Business.id == 1))).first()
+    code, language = (business[0], business[1]) if business else (None, "de")
+    rows = await uow.session.execute(select(Location.id, Location.holidays))
+    return HolidayCodes(code, language, {location: effective_code(own, code) for location, own in rows})
+
+
+async def location_holidays(uow: UnitOfWork, first: date, last: date,
+                            lang: str | None = None) -> dict[int, dict[date, str]]:
+    """Each location's public holidays from `first` to `last` (local dates, both included), named in `lang`
+    (None: the business's language). For views that mark them, e.g. a week picture that shades them."""
+    codes = await holiday_codes(uow)
+    return {location: holidays_between(code, first, last, lang or codes.language)
+            for location, code in codes.locations.items()}
+
+
+async def holiday_at(uow: UnitOfWork, location_id: int | None, day: date, lang: str) -> str | None:
+    """The name of the public holiday on a local day at a location (None: where the business's code applies)."""
+    return holiday_on((await holiday_codes(uow)).at(location_id), day, lang)
 
 
 async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime,

@@ -126,8 +126,9 @@ class Context:
         return render(name, lang or self.lang, tz=self.tz, business=self.business, person=self.person, **values)
 
     def say(self, name: str, choices: list[Choice] | None = None, **values) -> Reply:
-        """A reply to the sender from template `name`."""
-        return Reply(self.render(name, **values).text, choices=list(choices or []), template=name)
+        """A reply to the sender from template `name`; the template sees its choices too (to say what they are)."""
+        choices = list(choices or [])
+        return Reply(self.render(name, choices=choices, **values).text, choices=choices, template=name)
 
     def word(self, key: str, **values) -> str:
         return word(self.lang, key, **values)

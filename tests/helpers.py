@@ -3,16 +3,36 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from dataclasses import replace
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from handlers.messages import Choice, Reply
 from handlers.router import Desk
+from handlers.setup import SetupSpec, load_setup
 from storage.models import Address, Outbox, Person, Role
 from tests.conftest import FakeClock, inbound
 from tests.fakebotapi import Call, FakeBotApi
+
+PRACTICE = Path(__file__).resolve().parents[1] / "examples" / "practice.toml"
+
+
+def practice_setup(holidays: bool = False) -> SetupSpec:
+    """The demo practice of examples/practice.toml.
+
+    The dated scenarios run in the week of Tuesday 8 December 2026, a public holiday where the practice is
+    (AT-4). They are about booking, hours and calendars, not holidays, so unless asked for, the holiday
+    calendar is left out; tests/integration/test_holidays.py runs the practice with it.
+    """
+    spec = load_setup(PRACTICE)
+    if holidays:
+        return spec
+    return replace(spec, business=replace(spec.business, holidays=None),
+                   locations=tuple(replace(location, holidays=None) for location in spec.locations))
+
 
 # ---- talking to a desk --------------------------------------------------------------------------
 

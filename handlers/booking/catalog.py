@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import exists, select
 
-from handlers.appointments import DayPlan, load_plan, qualified_staff
+from handlers.appointments import DayPlan, load_plan, location_holidays, qualified_staff
 from handlers.booking.form import ANY, BookingQuery, Commander, parse_booking
 from handlers.booking.rules import Rules, local_day, local_minutes
 from handlers.context import Context, Refusal
@@ -104,6 +104,20 @@ async def free_times(uow: UnitOfWork, rules: Rules, scope: Scope, day: date,
     if not (rules.first_day <= day <= rules.last_day) or not scope.staff_ids:
         return []
     return slots_on(await plan_for(uow, rules, scope, day, day, ignore), rules, scope, day)
+
+
+async def refuse_holiday(ctx: Context, scope: Scope, rules: Rules, day: date, command: Commander,
+                         ignore: Appointment | None = None) -> None:
+    """Refuse a day that a public holiday closes for the scope, by the holiday's name, offering the next days
+    with free times instead."""
+    plan = await plan_for(ctx.uow, rules, scope, day, day, ignore)
+    closed = plan.holiday_closes(day, rules.tz, list(scope.location_ids), list(scope.staff_ids))
+    if not closed:
+        return
+    names = await location_holidays(ctx.uow, day, day, ctx.lang)
+    days = await free_days(ctx.uow, rules, scope, ignore=ignore)
+    raise Refusal("booking_holiday", day=day, holiday=" / ".join(dict.fromkeys(names[i][day] for i in closed)),
+                  choices=day_choices(ctx, days, command))
 
 
 @dataclass(frozen=True)

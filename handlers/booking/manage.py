@@ -6,8 +6,16 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from handlers.appointments import SlotTaken, live_condition, location_ids, move, release
-from handlers.booking.catalog import Scope, alternatives, day_choices, free_days, places_at, plan_for
+from handlers.appointments import SlotTaken, holiday_at, live_condition, location_ids, move, release
+from handlers.booking.catalog import (
+    Scope,
+    alternatives,
+    day_choices,
+    free_days,
+    places_at,
+    plan_for,
+    refuse_holiday,
+)
 from handlers.booking.form import Commander, move_commander, parse_move, split_id
 from handlers.booking.rules import Rules, booking_rules, check_day, is_live, local_day
 from handlers.booking.walk import target
@@ -146,6 +154,7 @@ async def ask_move_day(ctx: Context, moving: Moving) -> Reply:
 async def ask_move_time(ctx: Context, moving: Moving, day: date) -> Reply:
     """Offer the free times of the chosen day (the appointment's own time counts as free)."""
     check_day(moving.rules, day)
+    await refuse_holiday(ctx, moving.scope, moving.rules, day, moving.command(), moving.appointment)
     offers = await alternatives(ctx, moving.scope, moving.rules, day, moving.command(), moving.appointment)
     if not offers["times_left"]:
         raise Refusal("booking_day_full", day=day, choices=offers["choices"])
@@ -161,6 +170,7 @@ async def move_target(ctx: Context, moving: Moving, day: date, start: datetime) 
     if moving.role != CUSTOMER:  # like booking by hand: outside hours is allowed, overlaps never are
         return appointment.location_id
     check_day(rules, day)
+    await refuse_holiday(ctx, moving.scope, rules, day, moving.command(), appointment)
     plan = await plan_for(ctx.uow, rules, moving.scope, day, day, appointment)
     places = places_at(plan, rules, moving.scope, start)
     if appointment.staff_id in places:
@@ -186,5 +196,7 @@ async def shift(ctx: Context, moving: Moving, start: datetime, location: int | N
     await tell_staff_and_admins(ctx, appointment, "booking_moved_staff", old_start=old_start, by_customer=by_customer)
     await ctx.audit("appointment_moved", target(appointment), role=moving.role, old_start=old_start.isoformat(),
                     start=start.isoformat(), sequence=appointment.sequence)
+    # Staff may move onto a public holiday, as outside the hours; they are told so.
+    holiday = await holiday_at(ctx.uow, location, local_day(start, moving.rules.tz), ctx.lang)
     return [ctx.say("booking_moved", appointment=await view(ctx.uow, appointment), old_start=old_start,
-                    by_customer=by_customer, told=told)]
+                    by_customer=by_customer, told=told, holiday=holiday)]

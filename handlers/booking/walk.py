@@ -21,6 +21,7 @@ from handlers.booking.catalog import (
     offering,
     places_at,
     plan_for,
+    refuse_holiday,
     time_choices,
 )
 from handlers.booking.form import ANY, BookingQuery, book_command, booking_commander, parse_booking
@@ -53,6 +54,7 @@ async def book(ctx: Context, args: str) -> list[Reply]:
     if query.day is None:
         return [await next_question(ctx, catalog, query, scope, offer, rules)]
     check_day(rules, query.day)
+    await refuse_holiday(ctx, scope, rules, query.day, booking_commander(query))
     if query.minute is None:
         return [await ask_time(ctx, query, query.day, scope, rules)]
     return await hold(ctx, query, query.day, query.minute, scope, rules)

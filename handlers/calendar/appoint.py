@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from handlers.appointments import SlotTaken, claim, live_condition
+from handlers.appointments import SlotTaken, claim, holiday_at, live_condition
 from handlers.calendar.lookup import active_services, find_service, find_staff, staff_members
 from handlers.calendar.rights import Actor, Member, actor, myself, require
 from handlers.calendar.words import AppointRequest, Invalid, parse_appoint
@@ -120,10 +120,13 @@ async def announce(ctx: Context, appointment: Appointment, created: bool) -> lis
     mailed = await tell_customer(ctx, appointment, "calendar_appointed_mail", method="REQUEST")
     await tell_staff(ctx, appointment, "calendar_staff_booked")
     closed = await closure_over(ctx, appointment)
+    # A public holiday is like outside the opening hours: staff may book it, and are told.
+    day = appointment.start_at.astimezone(ZoneInfo(ctx.tz)).date()
+    holiday = await holiday_at(ctx.uow, appointment.location_id, day, ctx.lang)
     await ctx.audit("appointment_created", f"appointment:{appointment.id}", customer=appointment.customer_id,
                     staff=appointment.staff_id, start=appointment.start_at.isoformat(), new_customer=created)
     return [ctx.say("calendar_appointed", appointment=await view(ctx.uow, appointment), mailed=mailed,
-                    created=created, closed=closed)]
+                    created=created, closed=closed, holiday=holiday)]
 
 
 async def tell_staff(ctx: Context, appointment: Appointment, template: str) -> None:

@@ -1,15 +1,18 @@
 """Hours: a location's opening hours and each staff member's bookable times, by weekday."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 
 from sqlalchemy import delete, select
 
-from handlers.calendar.lookup import Named, find_staff, locations
+from handlers.appointments import holiday_codes
+from handlers.calendar.lookup import Named, find_staff, local_date, locations
 from handlers.calendar.rights import Member, actor, myself, require
 from handlers.calendar.words import HoursRequest, Invalid, parse_hours, week_rows
 from handlers.context import Context
 from handlers.messages import Reply
+from handlers.rules.holidays import holidays_between
 from handlers.rules.words import fold, hhmm, split_words
 from storage.models import Location, OpeningHours, StaffHours
 
@@ -82,10 +85,14 @@ class HoursTable:
     location: str
     staff: str | None
     week: list[tuple[int, list[str]]]
+    holidays_code: str | None = None  # opening hours only: the public holidays that close the location
+    holidays: list[tuple[date, str]] = field(default_factory=list)  # those within the booking reach
+    holidays_until: date | None = None
 
 
 async def hours_table(ctx: Context, location: Named, staff: Member | None) -> HoursTable:
-    """The week of a location's opening hours, or of a staff member's bookable times there."""
+    """The week of a location's opening hours (with its coming public holidays), or of a staff member's
+    bookable times there."""
     if staff is None:
         query = select(OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute).where(
             OpeningHours.location_id == location.id)
@@ -93,7 +100,19 @@ async def hours_table(ctx: Context, location: Named, staff: Member | None) -> Ho
         query = select(StaffHours.weekday, StaffHours.start_minute, StaffHours.end_minute).where(
             StaffHours.location_id == location.id, StaffHours.person_id == staff.id)
     rows = [tuple(r) for r in await ctx.session.execute(query)]
-    return HoursTable(location.name, staff.name if staff else None, week_rows(rows))
+    table = HoursTable(location.name, staff.name if staff else None, week_rows(rows))
+    return table if staff is not None else await with_holidays(ctx, table, location)
+
+
+async def with_holidays(ctx: Context, table: HoursTable, location: Named) -> HoursTable:
+    """The table with the public holidays that close the location from today to the last bookable day."""
+    code = (await holiday_codes(ctx.uow)).at(location.id)
+    if code is None:
+        return table
+    today = local_date(ctx, ctx.now)
+    until = today + timedelta(days=ctx.business.max_days_ahead if ctx.business else 60)
+    found = holidays_between(code, today, until, ctx.lang)
+    return replace(table, holidays_code=code, holidays=sorted(found.items()), holidays_until=until)
 
 
 async def show_all_hours(ctx: Context) -> list[Reply]:

@@ -1,22 +1,24 @@
 """The day and week views: who sees whose appointments and closures, grouped by day."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from handlers.appointments import live_condition
+from handlers.appointments import holiday_codes, live_condition
 from handlers.calendar.lookup import find_staff, local_date, locations
 from handlers.calendar.rights import Actor, actor, require
 from handlers.calendar.words import EVERYONE_WORDS, colour_dot, parse_when
 from handlers.context import Context
 from handlers.messages import Reply
 from handlers.rules.availability import day_bounds
+from handlers.rules.holidays import holidays_between
 from handlers.rules.words import fold, split_words
+from storage.db import UnitOfWork
 from storage.models import Appointment, Closure, Location, Person, Service
 
 
@@ -50,21 +52,47 @@ class ClosureView:
 
 
 @dataclass(frozen=True)
+class HolidayNote:
+    """A public holiday on one day and the locations it closes (none named: the business has no location)."""
+
+    name: str
+    locations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DayView:
     day: date
     closures: list[ClosureView]
     entries: list[Entry]
+    holidays: list[HolidayNote] = field(default_factory=list)
 
 
-def group_days(days: Sequence[date], tz: ZoneInfo, entries: Sequence[Entry],
-               closures: Sequence[ClosureView]) -> list[DayView]:
-    """Each day with the appointments that start on it and the closures that touch it."""
+def group_days(days: Sequence[date], tz: ZoneInfo, entries: Sequence[Entry], closures: Sequence[ClosureView],
+               holidays: Mapping[date, list[HolidayNote]] | None = None) -> list[DayView]:
+    """Each day with the appointments that start on it, the closures that touch it and its public holidays."""
     grouped = []
     for day in days:
         start, end = day_bounds(day, tz)
         grouped.append(DayView(day, [c for c in closures if c.start < end and c.end > start],
-                               [e for e in entries if start <= e.start < end]))
+                               [e for e in entries if start <= e.start < end], list((holidays or {}).get(day, []))))
     return grouped
+
+
+async def day_holidays(uow: UnitOfWork, first: date, last: date, lang: str) -> dict[date, list[HolidayNote]]:
+    """The public holidays from `first` to `last` (local dates), named in `lang`, each with the locations it
+    closes: what the day and week views list, and what a week picture may shade."""
+    codes = await holiday_codes(uow)
+    names: dict[int, str] = {i: name for i, name in await uow.session.execute(select(Location.id, Location.name))}
+    places: dict[str | None, list[str]] = {}
+    for location, code in sorted(codes.locations.items()):
+        places.setdefault(code, []).append(names[location])
+    if not codes.locations:  # no location yet: the business's own holidays
+        places[codes.business] = []
+    found: dict[date, list[HolidayNote]] = {}
+    for code, where in places.items():
+        for day, name in holidays_between(code, first, last, lang).items():
+            found.setdefault(day, []).append(HolidayNote(name, tuple(where)))
+    return {day: found[day] for day in sorted(found)}
 
 
 async def show_day(ctx: Context, args: str) -> list[Reply]:
@@ -87,7 +115,8 @@ async def show_days(ctx: Context, days: list[date], who: str | None) -> list[Rep
     start, end = day_bounds(days[0], tz)[0], day_bounds(days[-1], tz)[1]
     entries = await entries_between(ctx, start, end, scope)
     closures = await closures_between(ctx, start, end, scope)
-    return [ctx.say("calendar_day", days=group_days(days, tz, entries, closures), staff=name,
+    holidays = await day_holidays(ctx.uow, days[0], days[-1], ctx.lang)
+    return [ctx.say("calendar_day", days=group_days(days, tz, entries, closures, holidays), staff=name,
                     many_locations=len(await locations(ctx)) > 1)]
 
 

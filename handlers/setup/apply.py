@@ -98,13 +98,17 @@ async def _apply_locations(session: AsyncSession, specs: tuple[LocationSpec, ...
     for spec in specs:
         row = rows.get(spec.name)
         if row is None:
-            row = Location(name=spec.name)
+            row = Location(name=spec.name, holidays=spec.holidays)
             session.add(row)
             await session.flush()
             changes.append(f"+ location {spec.name}")
             await _replace_opening_hours(session, row.id, spec.hours)
-        elif await _replace_opening_hours(session, row.id, spec.hours):
-            changes.append(f"~ location {spec.name}: opening hours changed")
+        else:
+            notes = _update(row, {"holidays": spec.holidays})
+            if await _replace_opening_hours(session, row.id, spec.hours):
+                notes.append("opening hours changed")
+            if notes:
+                changes.append(f"~ location {spec.name}: {', '.join(notes)}")
         ids[spec.name] = row.id
     return ids
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import Refusal
 from handlers.identity import normalise_email
+from handlers.rules.holidays import UnknownHolidays, check_code
 from handlers.rules.values import COLOUR, MAX_SEATS, PRICE, parse_range
 from handlers.rules.words import hhmm
 from handlers.setup.spec import (
@@ -269,6 +270,7 @@ def _business(table: _Table) -> BusinessSpec:
         max_days_ahead=table.integer("max_days_ahead", 1, 60),
         support_email=_email(table, "support_email"),
         max_seats_without_approval=_seat_limit(table),
+        holidays=_holidays(table),
     )
 
 
@@ -278,6 +280,17 @@ def _seat_limit(table: _Table) -> int:
     if value > MAX_SEATS:
         table.bad(("max_seats_without_approval",), value, f"must be at most {MAX_SEATS}")
     return value
+
+
+def _holidays(table: _Table) -> str | None:
+    """`holidays = "AT-4"`: a country and optional subdivision that the `holidays` package knows."""
+    value = table.text("holidays", required=False)
+    if value is None:
+        return None
+    try:
+        return check_code(value)
+    except UnknownHolidays as exc:
+        table.bad(("holidays",), value, f'is not a public holiday code like "AT-4" or "DE-BY" ({exc})')
 
 
 def _email(table: _Table, key: str) -> str | None:
@@ -294,7 +307,7 @@ def _location(table: _Table) -> LocationSpec:
     """[[locations]]"""
     table.check_keys(LOCATION_KEYS)
     hours = table.sub_table(("hours",), table.data.get("hours", {}), "days")
-    return LocationSpec(table.text("name"), tuple(_week(table, ("hours",), hours)))
+    return LocationSpec(table.text("name"), tuple(_week(table, ("hours",), hours)), _holidays(table))
 
 
 def _service(table: _Table) -> ServiceSpec:

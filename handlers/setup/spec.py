@@ -15,8 +15,8 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email", "max_seats_without_approval")
-LOCATION_KEYS = ("name", "hours")
+                 "max_days_ahead", "support_email", "max_seats_without_approval", "holidays")
+LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
 STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours")
@@ -46,12 +46,14 @@ class BusinessSpec:
     max_days_ahead: int = 60
     support_email: str | None = None
     max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
+    holidays: str | None = None  # public holidays as the `holidays` package names them: "AT-4", "DE-BY"
 
 
 @dataclass(frozen=True)
 class LocationSpec:
     name: str
     hours: tuple[Interval, ...]
+    holidays: str | None = None  # overrides the business's holidays at this location
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ class Business(Base):
     support_email: Mapped[str | None] = mapped_column(String(320))
     # A seat order above this waits for an admin's approval (setup file: [business] max_seats_without_approval).
     max_seats_without_approval: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    # Public holidays as the `holidays` package names them ("AT-4", "DE-BY"); None: none are closed.
+    holidays: Mapped[str | None] = mapped_column(String(64))
 
 
 class Installation(Base):
@@ -41,6 +43,7 @@ class Location(Base):
     __tablename__ = "location"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)
+    holidays: Mapped[str | None] = mapped_column(String(64))  # overrides Business.holidays here
     hours: Mapped[list["OpeningHours"]] = relationship(lazy="raise", cascade="all, delete-orphan")
 
 

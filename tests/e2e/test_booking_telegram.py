@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -12,12 +11,11 @@ from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.telegram import TelegramTransport, build_application, start_telegram, stop_telegram
 from handlers.router import Desk
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from tests.fakebotapi import Call, FakeBotApi, fake_bot_api  # noqa: F401
-from tests.helpers import ask, click, to_chat
+from tests.helpers import ask, click, practice_setup, to_chat
 from tests.smtp import smtp_server  # noqa: F401
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)  # 08:00 in Vienna
 LUKAS_CHAT = 1002  # from the demo practice
 KIM, LEA = 2101, 2102
@@ -28,7 +26,7 @@ async def practice(fake_bot_api, smtp_server, store, config, clock):
     """The demo practice behind a running Telegram Application, with an outbox worker for mail and chat."""
     clock.current = MONDAY
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await apply_setup(uow, practice_setup(), clock.now())
         await uow.commit()
     settings = Settings(_env_file=None, telegram_token="123:TEST", telegram_api_url=f"{fake_bot_api.url}/bot",
                         secret_key="x" * 32, telegram_rate_per_second=0, telegram_concurrency=4)

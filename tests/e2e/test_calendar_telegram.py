@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 from datetime import date, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,14 +12,13 @@ from bot.app import build_handlers
 from handlers.appointments import claim
 from handlers.router import Desk
 from handlers.rules.availability import local_minute
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from storage.models import Address, Appointment, Closure, Outbox, Person, Service
 from tests.conftest import FakeClock
 from tests.e2e.test_telegram import start_bot  # noqa: F401 - a fixture
 from tests.fakebotapi import fake_bot_api  # noqa: F401
-from tests.helpers import ask, button_data, buttons, click, to_chat
+from tests.helpers import ask, button_data, buttons, click, practice_setup, to_chat
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"
 VIENNA = ZoneInfo("Europe/Vienna")
 ANNA, LUKAS = 1001, 1002
 TUESDAY = date(2026, 12, 8)
@@ -30,7 +28,7 @@ TUESDAY = date(2026, 12, 8)
 async def practice(store, clock):
     """The demo practice, with Maria (email) and Otto (no email) booked with Lukas next Tuesday."""
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await apply_setup(uow, practice_setup(), clock.now())
         maria = await customer(uow, clock, "Maria Muster", "maria@example.com")
         otto = await customer(uow, clock, "Otto Ohnemail")
         await appointment(uow, clock, maria, "Massage", 9 * 60, "confirmed")

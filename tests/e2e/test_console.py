@@ -91,6 +91,17 @@ def test_bad_setup_file_names_file_key_and_value(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+
+def test_an_unknown_holiday_code_stops_setup_naming_file_line_key_and_value(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[business]\nname = "X"\ntimezone = "Europe/Vienna"\nlanguage = "de"\nholidays = "XX-9"\n')
+    database = tmp_path / "h.db"
+    result = frontdesk(tmp_path, "setup", str(bad), env={"FRONTDESK_DATABASE_URL": f"sqlite+aiosqlite:///{database}"})
+    assert result.returncode == 2
+    assert f'{bad}:5: business holidays: "XX-9" is not a public holiday code' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # ---- what the console shows and delivers ------------------------------------------------------
 
 KEY = {"FRONTDESK_SECRET_KEY": "k" * 32}

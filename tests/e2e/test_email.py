@@ -30,7 +30,7 @@ from bot.outbox import OutboxWorker
 from handlers.appointments import claim
 from handlers.messages import Inbound
 from handlers.router import Desk
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from storage.db import Store
 from storage.models import (
     Address,
@@ -45,11 +45,11 @@ from storage.models import (
     TicketMessage,
 )
 from tests.conftest import FakeClock
+from tests.helpers import practice_setup
 from tests.imap import ImapServer, imap_server  # noqa: F401
 from tests.smtp import SmtpServer, smtp_server  # noqa: F401
 
 ROOT = Path(__file__).parents[2]
-EXAMPLE = ROOT / "examples" / "practice.toml"
 CORPUS = Path(__file__).parents[3] / "shared" / "data" / "email-corpus"
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)  # 08:00 in Vienna
 DESK = "Physio am Park <desk@physio.example>"
@@ -112,7 +112,7 @@ def text_of(message: EmailMessage) -> str:
 async def rig(store, config, smtp_server, imap_server):  # noqa: F811 - fixtures imported above
     clock = FakeClock(MONDAY)
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await apply_setup(uow, practice_setup(), clock.now())
         await uow.commit()
     desk = Desk(store, config, build_handlers(), clock)
     edge = EmailEdge(desk, store, clock)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,11 +12,10 @@ from handlers.appointments import claim
 from handlers.booking import walk
 from handlers.router import Desk
 from handlers.rules.availability import day_bounds
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from storage.models import Address, Appointment, Audit, Business, Closure, Person, Service, SlotClaim
-from tests.helpers import Chat, code_for, ics, labels, mails_to
+from tests.helpers import Chat, code_for, ics, labels, mails_to, practice_setup
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)  # 08:00 in Vienna
 TUESDAY = "2026-12-08"  # Lukas in Linz 08–12, 13–18; Anna in Wels 09–17
 ANNA, LUKAS, EVA = "telegram:1001", "telegram:1002", "telegram:1003"
@@ -27,7 +25,7 @@ ANNA, LUKAS, EVA = "telegram:1001", "telegram:1002", "telegram:1003"
 async def desk(store, config, clock) -> Desk:
     clock.current = MONDAY
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await apply_setup(uow, practice_setup(), clock.now())
         await uow.commit()
     return Desk(store, config, build_handlers(), clock)
 

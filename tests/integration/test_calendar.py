@@ -5,7 +5,6 @@ The practice of examples/practice.toml: Anna (telegram:1001) owns it and has a c
 books for colleagues. The clock stands at Tuesday 2026-12-01 10:00 in Vienna.
 """
 from datetime import date, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +16,7 @@ from handlers.appointments import claim
 from handlers.registry import Handlers
 from handlers.router import Desk
 from handlers.rules.availability import local_minute
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from storage.models import (
     Address,
     Appointment,
@@ -31,9 +30,8 @@ from storage.models import (
     SlotClaim,
     StaffHours,
 )
-from tests.helpers import Chat, count, ics, mails_to, person_of, rows
+from tests.helpers import Chat, count, ics, mails_to, person_of, practice_setup, rows
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"
 VIENNA = ZoneInfo("Europe/Vienna")
 ANNA, LUKAS, EVA = "telegram:1001", "telegram:1002", "telegram:1003"
 TUESDAY = "2026-12-08"  # Lukas works in Linz on Tuesdays, 08:00-12:00 and 13:00-18:00
@@ -45,7 +43,7 @@ TUESDAY = "2026-12-08"  # Lukas works in Linz on Tuesdays, 08:00-12:00 and 13:00
 @pytest.fixture
 async def desk(store, config, clock) -> Desk:
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await apply_setup(uow, practice_setup(), clock.now())
         await uow.commit()
     return Desk(store, config, build_handlers(), clock)
 

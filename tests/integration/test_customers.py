@@ -10,7 +10,7 @@ from handlers import admin, customers, identity, welcome
 from handlers.appointments import claim
 from handlers.registry import Handlers
 from handlers.router import Desk
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from storage.models import (
     Address,
     Appointment,
@@ -23,6 +23,7 @@ from storage.models import (
     Service,
 )
 from tests.conftest import inbound
+from tests.helpers import practice_setup
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"
 OWNER, LUKAS = "telegram:1001", "telegram:1002"
@@ -36,7 +37,7 @@ def make_desk(store, config, clock) -> Desk:
 async def practice(store, config, clock) -> Desk:
     """The demo practice: Anna (owner, 1001), Lukas (provider, 1002), Eva (assistant, 1003)."""
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await apply_setup(uow, practice_setup(), clock.now())
         await uow.commit()
     return make_desk(store, config, clock)
 

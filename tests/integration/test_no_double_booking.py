@@ -23,7 +23,7 @@ from bot.app import build_handlers
 from handlers.appointments import SlotTaken, claim, day_range, live_condition, load_plan
 from handlers.router import Desk
 from handlers.rules.availability import cells, day_bounds, free_slots
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from storage.models import (
     Address,
     Appointment,
@@ -37,6 +37,7 @@ from storage.models import (
 )
 from templates import environment
 from tests.conftest import FakeClock, inbound
+from tests.helpers import practice_setup
 
 ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
@@ -362,7 +363,7 @@ async def verified_customers(store, count: int) -> list[str]:
 async def test_fifty_customers_booking_one_slot_through_the_desk_leave_one_hold(store, config):
     monday = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # Lukas works in Linz on Tuesday 08-12
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(ROOT / "examples" / "practice.toml"), monday)
+        await apply_setup(uow, practice_setup(), monday)
         await uow.commit()
     desk = Desk(store, config, build_handlers(), FakeClock(monday))
     senders = await verified_customers(store, BOOKERS)

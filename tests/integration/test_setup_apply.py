@@ -193,3 +193,17 @@ async def test_the_seat_approval_limit_comes_from_the_setup_file(store):
         await uow.commit()
     async with store.uow() as uow:
         assert (await uow.session.get(Business, 1)).max_seats_without_approval == 5
+
+
+async def test_holiday_codes_are_stored_and_a_changed_one_is_reported(store):
+    await apply(store, parse_setup(TEXT, "practice.toml"))
+    async with store.uow() as uow:
+        assert (await uow.session.get(Business, 1)).holidays == "AT-4"
+        assert (await uow.session.scalars(select(Location.holidays).order_by(Location.id))).all() == [None, None]
+    text = TEXT.replace('name = "Wels"\n', 'name = "Wels"\nholidays = "DE-BY"\n')
+    assert await apply(store, parse_setup(text, "practice.toml")) == ["~ location Wels: holidays (none) → DE-BY"]
+    assert await apply(store, parse_setup(text, "practice.toml")) == []
+    text = text.replace('holidays = "AT-4"', 'holidays = "AT-9"')
+    assert await apply(store, parse_setup(text, "practice.toml")) == ["~ business: holidays AT-4 → AT-9"]
+    async with store.uow() as uow:
+        assert (await uow.session.scalars(select(Location.holidays).order_by(Location.id))).all() == [None, "DE-BY"]

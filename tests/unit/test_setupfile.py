@@ -201,3 +201,30 @@ def test_parse_range_accepts(text, minutes):
 def test_parse_range_refuses(text):
     with pytest.raises(ValueError):
         parse_range(text)
+
+
+def test_the_example_closes_on_the_public_holidays_of_upper_austria():
+    spec = load_setup(EXAMPLE)
+    assert spec.business.holidays == "AT-4"
+    assert [loc.holidays for loc in spec.locations] == [None, None]  # both follow the business
+
+
+def test_a_location_may_override_the_business_holidays():
+    text = edited('name = "Wels"\n', 'name = "Wels"\nholidays = "de-by"\n')
+    assert [loc.holidays for loc in parse_setup(text, "practice.toml").locations] == [None, "DE-BY"]
+
+
+@pytest.mark.parametrize("code", ["XX-9", "AT-99"])
+def test_an_unknown_holiday_code_names_file_line_key_and_value(code):
+    text = edited('holidays = "AT-4"', f'holidays = "{code}"')
+    message = error_for(text)
+    assert message.startswith(f'practice.toml:{line_of(text, code)}: business holidays: "{code}" is not a public '
+                              'holiday code like "AT-4" or "DE-BY"'), message
+
+
+def test_an_unknown_holiday_code_of_a_location_names_the_location():
+    text = edited('name = "Wels"\n', 'name = "Wels"\nholidays = "AT-99"\n')
+    message = error_for(text)
+    assert message.startswith(f'practice.toml:{line_of(text, "AT-99")}: locations "Wels" holidays: "AT-99" is not'), \
+        message
+    assert error_for(edited('holidays = "AT-4"', "holidays = 4")).endswith('holidays: 4 must be a non-empty string')
