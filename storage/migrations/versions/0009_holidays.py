@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_holidays"
-down_revision = "0008_groups"
+down_revision = "0009_exports"
 branch_labels = None
 depends_on = None
 
