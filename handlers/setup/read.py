@@ -34,6 +34,7 @@ from handlers.setup.spec import (
     StaffSpec,
 )
 
+MAX_RETENTION_DAYS = 36500
 HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 
@@ -269,6 +270,7 @@ def _business(table: _Table) -> BusinessSpec:
         max_days_ahead=table.integer("max_days_ahead", 1, 60),
         support_email=_email(table, "support_email"),
         max_seats_without_approval=_seat_limit(table),
+        retention_days=_retention(table),
     )
 
 
@@ -277,6 +279,16 @@ def _seat_limit(table: _Table) -> int:
     value = table.integer("max_seats_without_approval", 0, 20)
     if value > MAX_SEATS:
         table.bad(("max_seats_without_approval",), value, f"must be at most {MAX_SEATS}")
+    return value
+
+
+def _retention(table: _Table) -> int | None:
+    """[business] retention_days: whole days, at least one, at most a century; missing means off."""
+    value = table.raw("retention_days", False)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RETENTION_DAYS:
+        table.bad(("retention_days",), value, f"must be a whole number of days from 1 to {MAX_RETENTION_DAYS}")
     return value
 
 

@@ -15,7 +15,7 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email", "max_seats_without_approval")
+                 "max_days_ahead", "support_email", "max_seats_without_approval", "retention_days")
 LOCATION_KEYS = ("name", "hours")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
@@ -46,6 +46,7 @@ class BusinessSpec:
     max_days_ahead: int = 60
     support_email: str | None = None
     max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
+    retention_days: int | None = None  # raw mails and closed tickets older than this are deleted (None: off)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ class Business(Base):
     support_email: Mapped[str | None] = mapped_column(String(320))
     # A seat order above this waits for an admin's approval (setup file: [business] max_seats_without_approval).
     max_seats_without_approval: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    # Raw mails and closed tickets older than this many days are deleted by a daily job (None: kept).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Installation(Base):
