@@ -423,3 +423,12 @@ async def test_the_retention_chain_goes_on_daily_and_stops_when_turned_off(desk,
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(Audit)
                                         .where(Audit.action == "retention_deleted")) == 1
+
+
+async def test_help_lists_mydata_for_everyone_and_forget_for_admins_only(desk, store):
+    await add_admin(store, ADMIN, desk.clock.now())
+    customer_help = await chat(desk, "telegram:77").send("/help")
+    admin_help = await chat(desk, ADMIN, lang="de").send("/hilfe")
+    assert "/mydata — everything we store about you" in customer_help[0].text and "/forget" not in customer_help[0].text
+    assert "/mydata — alles, was wir über Sie speichern" in admin_help[0].text
+    assert "/forget — eine Person löschen" in admin_help[0].text
