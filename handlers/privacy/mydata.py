@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,11 @@ from handlers.context import Context, Refusal
 from handlers.messages import Attachment, Reply
 from handlers.privacy.export import collect
 from handlers.speaking import verified_email
-from storage.models import Address
+from storage.dialect import serialize
+from storage.models import Address, Audit
+
+EXPORTS_PER_HOUR = 3  # each is a whole copy of the person's data in a mail: enough to retry, not to flood
+EXPORTED = "data_exported"  # audit action, also what the hourly limit counts
 
 
 async def mydata(ctx: Context, args: str) -> list[Reply]:
@@ -24,12 +29,13 @@ async def mydata(ctx: Context, args: str) -> list[Reply]:
     email = await destination(ctx)
     if email is None:
         raise Refusal("privacy_mydata_no_email")
+    await refuse_too_many(ctx)
     data = await collect(ctx.uow, ctx.person, ctx.now, ctx.business.name if ctx.business else None)
     content = await asyncio.to_thread(encode, data)
     name = ctx.word("privacy.file", day=ctx.now.date().isoformat())
     await ctx.mail(email, "privacy_mydata_mail", attachments=[Attachment(name, "application/json", content)],
                    sections=summary(data))
-    await ctx.audit("data_exported", f"email:{email}", size=len(content))
+    await ctx.audit(EXPORTED, f"email:{email}", size=len(content))
     return [ctx.say("privacy_mydata_sent", email=email)]
 
 
@@ -39,6 +45,16 @@ async def destination(ctx: Context) -> str | None:
         proven = await ctx.session.scalar(select(Address.verified).where(Address.address == ctx.sender))
         return ctx.sender.split(":", 1)[1] if proven else None
     return await verified_email(ctx.uow, ctx.person.id)
+
+
+async def refuse_too_many(ctx: Context) -> None:
+    """At most EXPORTS_PER_HOUR exports a person an hour, from any of their addresses (counted under a lock)."""
+    await serialize(ctx.session, f"mydata:{ctx.person.id}")
+    recent = (await ctx.session.scalars(select(Audit.at).where(
+        Audit.at > ctx.now - timedelta(hours=1), Audit.action == EXPORTED, Audit.person_id == ctx.person.id)
+        .order_by(Audit.at))).all()
+    if len(recent) >= EXPORTS_PER_HOUR:
+        raise Refusal("privacy_mydata_too_often", limit=EXPORTS_PER_HOUR, until=recent[0] + timedelta(hours=1))
 
 
 def encode(data: dict[str, Any]) -> bytes:

@@ -432,3 +432,53 @@ async def test_help_lists_mydata_for_everyone_and_forget_for_admins_only(desk, s
     assert "/mydata — everything we store about you" in customer_help[0].text and "/forget" not in customer_help[0].text
     assert "/mydata — alles, was wir über Sie speichern" in admin_help[0].text
     assert "/forget — eine Person löschen" in admin_help[0].text
+
+
+async def test_mydata_goes_out_at_most_three_times_an_hour(desk, store):
+    await customer(desk, store, KIM, KIM_EMAIL)
+    kim = chat(desk, KIM)
+    for _ in range(3):
+        assert (await kim.send("/mydata"))[0].template == "privacy_mydata_sent"
+        desk.clock.advance(minutes=10)
+    [refused] = await kim.send("/mydata")
+    assert refused.template == "privacy_mydata_too_often" and "at 9:00 AM" in refused.text
+    assert len(await json_mails(store)) == 3
+    desk.clock.advance(minutes=30)
+    assert (await kim.send("/mydata"))[0].template == "privacy_mydata_sent"
+
+
+async def test_forget_by_email_runs_each_step_after_its_code(desk, store):
+    pid, _ = await rich_kim(desk, store)
+    ada = "email:ada.admin@example.org"
+    await add_admin(store, ada, desk.clock.now(), name="Ada Mail")
+
+    async def by_mail(text: str):
+        [asked] = await desk.handle(inbound(ada, text, clock=desk.clock))
+        assert asked.template == "mail_command_code"
+        return await desk.handle(inbound(ada, asked.subject.split()[0], clock=desk.clock))
+
+    [question] = await by_mail(f"FORGET {pid}")
+    assert question.template == "privacy_forget_ask" and [c.command for c in question.choices] == [
+        f"forget {pid} confirm", f"forget {pid} keep"]
+    assert await count(store, Person, Person.erased_at.is_not(None)) == 0
+    [done] = await by_mail(f"VERGESSEN {pid} BESTÄTIGEN")
+    assert done.template == "privacy_forgotten"
+    assert await count(store, Person, Person.id == pid, Person.erased_at.is_not(None)) == 1
+
+
+async def test_forgetting_a_staff_member_cancels_their_calendar_and_ends_their_staff_rows(desk, store):
+    pid, booked = await rich_kim(desk, store)
+    ada = chat(desk, ADMIN)
+    await ada.send(f"/forget {LUKAS}")
+    [done] = await ada.send(f"/forget {LUKAS} confirm")
+    assert done.template == "privacy_forgotten" and "1 upcoming appointment" in done.text
+    [massage] = await rows(store, Appointment, Appointment.id == booked)
+    assert massage.status == "cancelled"
+    assert [m.subject.startswith("Storniert: Massage") for m in await mails_to(store, KIM_EMAIL)][-1]
+    async with store.uow() as uow:
+        lukas = await uow.session.scalar(select(Appointment.staff_id).where(Appointment.id == booked))
+        staff = await uow.session.get(Person, lukas)
+        assert staff.name.startswith("erased-")
+    assert await count(store, Address, Address.address == LUKAS) == 0
+    [days] = await chat(desk, "telegram:88").send("/book Massage at Linz")  # only Anna is left: her days
+    assert days.choices and {c.label.split()[0] for c in days.choices} <= {"Mon", "Wed"}  # Lukas: Tue, Thu, Fri
