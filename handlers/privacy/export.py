@@ -293,7 +293,7 @@ SECTIONS: dict[str, Section] = {
 
 
 async def collect(uow: UnitOfWork, person: Person, now: datetime, business: str | None) -> dict[str, Any]:
-    """Everything about `person`, section by section, with when and by whom it was exported."""
+    """Everything about `person`, section by section, with when it was exported and by which business."""
     who = await subject_of(uow, person)
     data: dict[str, Any] = {"exported_at": stamp(now), "business": business}
     for name, section in SECTIONS.items():
