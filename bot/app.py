@@ -13,7 +13,7 @@ from bot.mail.intake import EmailEdge
 from bot.outbox import OutboxWorker
 from bot.settings import Settings, SettingsError
 from bot.transport import Transport
-from handlers import admin, booking, calendar, customers, exports, identity, members, tickets, welcome
+from handlers import admin, booking, calendar, customers, exports, identity, members, privacy, tickets, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.jobs import commands as jobs
@@ -40,6 +40,7 @@ def build_handlers() -> Handlers:
         members.account_handlers(),
         jobs.handlers(),
         exports.handlers(),
+        privacy.handlers(),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.privacy.retention import schedule_retention
 from handlers.setup.spec import (
     BUSINESS_KEYS,
     MANAGED_ROLES,
@@ -44,6 +45,12 @@ async def apply_setup(uow: UnitOfWork, spec: SetupSpec, now: datetime) -> list[s
     """Bring the database in line with the spec (no commit); returns one line per change."""
     session = uow.session
     changes = await _apply_business(session, spec.business)
+    if spec.business.retention_days:
+        # The daily deletion keeps itself going; this starts it (or finds it started: the same key).
+        first = await schedule_retention(uow, spec.business.timezone, now)
+        if first is not None:
+            changes.append(f"+ retention: raw mails and closed tickets older than {spec.business.retention_days} "
+                           f"days are deleted daily, first at {first.isoformat()}")
     location_ids = await _apply_locations(session, spec.locations, changes)
     service_ids = await _apply_services(session, spec.services, changes)
     seen: dict[int, str] = {}

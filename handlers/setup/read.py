@@ -35,6 +35,7 @@ from handlers.setup.spec import (
     StaffSpec,
 )
 
+MAX_RETENTION_DAYS = 36500
 HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 
@@ -271,6 +272,7 @@ def _business(table: _Table) -> BusinessSpec:
         support_email=_email(table, "support_email"),
         max_seats_without_approval=_seat_limit(table),
         holidays=_holidays(table),
+        retention_days=_retention(table),
     )
 
 
@@ -291,6 +293,16 @@ def _holidays(table: _Table) -> str | None:
         return check_code(value)
     except UnknownHolidays as exc:
         table.bad(("holidays",), value, f'is not a public holiday code like "AT-4" or "DE-BY" ({exc})')
+
+
+def _retention(table: _Table) -> int | None:
+    """[business] retention_days: whole days, at least one, at most a century; missing means off."""
+    value = table.raw("retention_days", False)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RETENTION_DAYS:
+        table.bad(("retention_days",), value, f"must be a whole number of days from 1 to {MAX_RETENTION_DAYS}")
+    return value
 
 
 def _email(table: _Table, key: str) -> str | None:

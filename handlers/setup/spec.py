@@ -15,7 +15,7 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email", "max_seats_without_approval", "holidays")
+                 "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days")
 LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
@@ -47,6 +47,7 @@ class BusinessSpec:
     support_email: str | None = None
     max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
     holidays: str | None = None  # public holidays as the `holidays` package names them: "AT-4", "DE-BY"
+    retention_days: int | None = None  # raw mails and closed tickets older than this are deleted (None: off)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ class Business(Base):
     max_seats_without_approval: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
     # Public holidays as the `holidays` package names them ("AT-4", "DE-BY"); None: none are closed.
     holidays: Mapped[str | None] = mapped_column(String(64))
+    # Raw mails and closed tickets older than this many days are deleted by a daily job (None: kept).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class Installation(Base):

@@ -25,6 +25,8 @@ class Person(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime]
+    # Set by `forget`: the name is a pseudonym now, and nothing else about the person is left.
+    erased_at: Mapped[datetime | None]
     addresses: Mapped[list["Address"]] = relationship(lazy="raise", back_populates="person")
 
 

@@ -1,0 +1,77 @@
+"""The last step of erasing a person: every text column of every table searched for what named them.
+
+What `forget` removes on purpose (addresses, notes, message texts) goes first, table by table. What is
+left are traces in other rows: "Kim Ott" in a staff member's notice, `telegram:1001` as an audit actor
+or as whoever created a closure, an email in an import's rows. Each is replaced by the pseudonym. A LIKE
+finds the candidate rows (in text, and in JSON as it is stored, with non-ASCII letters escaped); Python
+then replaces each trace where it stands alone (rules.Traces.pattern), so "Kim Otto" keeps his name.
+
+Outbox rows still waiting for delivery are left alone: a cancellation notice must reach the person and
+the staff as written. The scrub job (handlers/privacy/erase.py) empties them once they went out.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, String, Table, Text, and_, cast, or_, select, update
+
+from handlers.customers import like_pattern
+from handlers.privacy.rules import Traces, replace_traces
+from storage.db import UnitOfWork
+from storage.models import Base
+
+# Columns never searched, each with its reason: other people's own names and addresses (the erased
+# person's rows there are deleted or replaced directly), the business's catalog, and secrets.
+UNSEARCHED: dict[tuple[str, str], str] = {
+    ("person", "name"): "other people's names; the erased person's own becomes the pseudonym directly",
+    ("address", "address"): "other people's addresses; the erased person's are deleted",
+    ("member", "first_name"): "other members' names; the erased member's are cleared",
+    ("member", "last_name"): "other members' names; the erased member's are cleared",
+    ("business", "name"): "the business's own name",
+    ("location", "name"): "the catalog",
+    ("service", "name"): "the catalog",
+    ("customer_group", "name"): "group names are the business's catalog",
+    ("customer_group", "name_key"): "the key of a group name",
+    ("seat_group", "name"): "group names are the business's catalog",
+    ("seat_group", "name_key"): "the key of a group name",
+    ("installation", "key"): "a random id",
+    ("code", "digest"): "an HMAC",
+    ("credential", "digest"): "a password hash",
+    ("member", "invitation_token"): "an HMAC",
+}
+
+
+def searched_columns() -> list[tuple[Table, str]]:
+    """Every text and JSON column of every table, but primary keys and the unsearched ones."""
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if column.primary_key or (table.name, column.name) in UNSEARCHED:
+                continue
+            if isinstance(column.type, String | JSON):
+                found.append((table, column.name))
+    return found
+
+
+async def sweep(uow: UnitOfWork, traces: Traces, replacement: str) -> int:
+    """Replace every trace in every searched column; how many rows changed."""
+    pattern = traces.pattern()
+    if pattern is None:
+        return 0
+    needles = traces.like_needles()
+    changed = 0
+    for table, name in searched_columns():
+        column = table.c[name]
+        text = cast(column, Text) if isinstance(column.type, JSON) else column
+        found = or_(*(text.ilike(like_pattern(needle), escape="\\") for needle in needles))
+        if table.name == "outbox":
+            found = and_(found, table.c.status != "pending")  # delivered first, emptied by the scrub job
+        keys = list(table.primary_key.columns)
+        for row in (await uow.session.execute(select(*keys, column).where(found))).all():
+            value: Any = row[-1]
+            new = replace_traces(value, pattern, replacement)
+            if new != value:
+                where = and_(*(key == row[i] for i, key in enumerate(keys)))
+                await uow.session.execute(update(table).where(where).values({name: new}))
+                changed += 1
+    return changed
