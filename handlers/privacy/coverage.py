@@ -45,6 +45,7 @@ COVERED: dict[str, Covered] = {
     "seat_order": _covered("buyer_id decided_by", "invoices", "kept (legal retention), buyer pseudonymous"),
     "member": _covered("person_id", "member_account", "names, numbers, device and invitation cleared"),
     "credential": _covered("person_id", "credentials", "deleted"),
+    "export_preset": _covered("person_id", "export_presets", "deleted"),
     "import_batch": _covered("uploaded_by", "imports", "kept without the uploaded file"),
     "ticket": _covered("customer_id email", "tickets", "subject and address replaced; messages emptied"),
     "ticket_message": _covered("author", "tickets", "texts of the person's tickets emptied"),

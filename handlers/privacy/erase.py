@@ -32,6 +32,7 @@ from storage.models import (
     Credential,
     CustomerGroupMember,
     CustomerNote,
+    ExportPreset,
     ImportBatch,
     MailIntake,
     Member,
@@ -50,7 +51,7 @@ SCRUB_JOB = "privacy_scrub"
 SCRUB_AGAIN = timedelta(hours=1)  # a notice not yet delivered is looked at again after this
 # Rows about the person alone, gone entirely (by their person_id).
 DELETED_BY_PERSON = (Role, Staff, StaffService, StaffHours, CustomerNote, ProfileChange, CustomerGroupMember,
-                     Credential)
+                     Credential, ExportPreset)
 EMPTY_MAIL: dict[str, Any] = {"subject": None, "text": "", "html": None, "attachments": [], "headers": {}}
 
 

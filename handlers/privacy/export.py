@@ -29,6 +29,7 @@ from storage.models import (
     CustomerGroup,
     CustomerGroupMember,
     CustomerNote,
+    ExportPreset,
     ImportBatch,
     Location,
     MailIntake,
@@ -144,6 +145,13 @@ async def notes_section(uow: UnitOfWork, who: Subject) -> list[dict]:
     rows = await uow.session.scalars(select(CustomerNote).where(CustomerNote.person_id == who.person.id)
                                      .order_by(CustomerNote.created_at, CustomerNote.id))
     return [{"text": n.text, "created_at": stamp(n.created_at)} for n in rows]
+
+
+async def export_presets_section(uow: UnitOfWork, who: Subject) -> list[dict]:
+    rows = await uow.session.scalars(select(ExportPreset).where(ExportPreset.person_id == who.person.id)
+                                     .order_by(ExportPreset.name_key))
+    return [{"name": p.name, "list": p.list_name, "kind": p.kind, "fields": list(p.fields), "args": p.args,
+             "saved_at": stamp(p.updated_at)} for p in rows]
 
 
 async def profile_changes_section(uow: UnitOfWork, who: Subject) -> list[dict]:
@@ -281,6 +289,7 @@ SECTIONS: dict[str, Section] = {
     "invoices": invoices_section,
     "member_account": member_section,
     "credentials": credentials_section,
+    "export_presets": export_presets_section,
     "imports": imports_section,
     "tickets": tickets_section,
     "mails_received": mails_received_section,

@@ -35,8 +35,9 @@ from storage.models import (
     TicketMessage,
 )
 from tests.conftest import SECRET, inbound
+from tests.helpers import PRACTICE as EXAMPLE
 from tests.helpers import Chat, add_admin, count, mails_to, rows
-from tests.integration.test_booking import EXAMPLE, TUESDAY, book_and_confirm, chat, customer, desk  # noqa: F401
+from tests.integration.test_booking import TUESDAY, book_and_confirm, chat, customer, desk  # noqa: F401
 
 KIM, KIM_EMAIL, KIM_NAME = "telegram:5551234", "kimberly.f@example.org", "Kimberly Forgetmenot"
 KIM_PHONE = "+436649876543"
@@ -353,7 +354,7 @@ async def test_forget_finds_a_person_by_a_name_only_they_have(desk, store):
 
 
 async def with_retention(desk, days: int | None) -> list[str]:
-    text = EXAMPLE.read_text().replace("[[locations]]", (f"retention_days = {days}\n\n" if days else "")
+    text = EXAMPLE.read_text().replace('holidays = "AT-4"', "", 1).replace("[[locations]]", (f"retention_days = {days}\n\n" if days else "")
                                        + "[[locations]]", 1)
     async with desk.store.uow() as uow:
         changes = await apply_setup(uow, parse_setup(text, "practice.toml"), desk.clock.now())
