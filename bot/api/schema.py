@@ -13,7 +13,9 @@ from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext, Info
 
 from handlers import homepage
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 MAX_DEPTH = 6  # services { locations { services { … } } } nests; the contract's deepest is courses.sessions.start
 MAX_ALIASES = 15  # each freeTimes alias is a calendar read
 MAX_TOKENS = 1000
+CACHED_QUERIES = 256  # a homepage sends the same few query texts: each is parsed and validated once
+# Made once: the validation cache knows a query by its text and these very rule classes.
+LIMITS = (depth_rule(MAX_DEPTH, None), aliases_rule(MAX_ALIASES))
 
 
 @dataclass
@@ -201,8 +206,9 @@ class HomepageSchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     """The schema with its limits; each extension is made anew per request (they keep per-request state)."""
     return HomepageSchema(query=Query, extensions=[
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: AddValidationRules(list(LIMITS)),
+        lambda: ParserCache(maxsize=CACHED_QUERIES),
+        lambda: ValidationCache(maxsize=CACHED_QUERIES),
         MaskUnexpected,
     ])
