@@ -87,7 +87,7 @@ def preflight(request: web.Request, origin: str | None) -> web.Response:
         return web.Response(status=403, headers={"Vary": "Origin"})
     return web.Response(status=204, headers={
         "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": "POST",
-        "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
+        "Access-Control-Allow-Headers": "Content-Type, Accept-Language", "Access-Control-Max-Age": PREFLIGHT_MAX_AGE,
         "Vary": "Origin"})
 
 

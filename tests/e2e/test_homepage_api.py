@@ -196,6 +196,11 @@ async def test_a_malformed_query_is_a_graphql_error(api, query, words):
     assert words in (await refused(api, query))["message"]
 
 
+async def test_introspection_stays_on_and_no_mutation_exists(api):
+    schema = (await ask(api, "{ __schema { queryType { name } mutationType { name } } }"))["__schema"]
+    assert schema == {"queryType": {"name": "Query"}, "mutationType": None}
+
+
 async def test_a_query_nested_too_deep_is_refused_before_anything_is_read(api):
     ok = "{ services { locations { services { locations { services { name } } } } } }"  # depth 5
     assert (await ask(api, ok))["services"][0]["locations"][0]["services"]
