@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import strawberry
 from graphql import GraphQLError
@@ -133,9 +134,11 @@ def service_type(view: homepage.ServiceView, offer: homepage.Offer) -> Service:
     return Service(name=view.name, minutes=view.minutes, price=view.price, offer=offer)
 
 
-def course_type(view: homepage.CourseView) -> Course:
+def course_type(view: homepage.CourseView, tz: ZoneInfo) -> Course:
+    """A course as served: its sessions on the business's clock."""
+    sessions = [Session(start=moment(s.start.astimezone(tz)), end=moment(s.end.astimezone(tz))) for s in view.sessions]
     return Course(name=view.name, location=view.location, capacity=view.capacity, free_places=view.free_places,
-                  price=view.price, sessions=[Session(start=moment(s.start), end=moment(s.end)) for s in view.sessions])
+                  price=view.price, sessions=sessions)
 
 
 @strawberry.type
@@ -172,7 +175,9 @@ class Query:
     async def courses(self, info: Info[ApiContext, None]) -> list[Course]:
         async with info.context.store.uow() as uow:
             views = await homepage.course_views(uow, info.context.clock.now())
-        return [course_type(view) for view in views]
+        business = (await info.context.offer()).business if views else None
+        tz = ZoneInfo(business.timezone) if business else ZoneInfo("UTC")
+        return [course_type(view, tz) for view in views]
 
 
 def unexpected(error: GraphQLError) -> bool:

@@ -14,7 +14,7 @@ from storage.db import UnitOfWork
 
 @dataclass(frozen=True)
 class SessionView:
-    start: datetime  # in the business's timezone
+    start: datetime  # aware; the API shows it on the business's clock
     end: datetime
 
 

@@ -1,11 +1,16 @@
 """The homepage edge's small rules, pure: which language an asker reads, which origins and addresses are valid."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
 import pytest
 from pydantic import ValidationError
 
 from bot.api import accepted_language
+from bot.api.schema import course_type
 from bot.settings import Settings, describe_invalid
+from handlers.homepage import CourseView, SessionView
 
 
 def settings(**values) -> Settings:
@@ -51,3 +56,16 @@ def test_a_webhook_address_error_still_names_its_own_variable():
     with pytest.raises(ValidationError) as caught:
         settings(webhook_listen="nowhere")
     assert describe_invalid(caught.value).startswith("FRONTDESK_WEBHOOK_LISTEN must be HOST:PORT")
+
+
+def test_a_course_is_served_on_the_business_clock():
+    start = datetime(2027, 3, 27, 17, 0, tzinfo=timezone.utc)  # the Saturday before summer time begins
+    view = CourseView("Rückenfit", "Linz", 12, 5, "120.00", (SessionView(start, start.replace(hour=18)),
+                                                              SessionView(start.replace(day=28, hour=16),
+                                                                          start.replace(day=28, hour=17))))
+    course = course_type(view, ZoneInfo("Europe/Vienna"))
+    assert (course.name, course.location, course.capacity, course.free_places, course.price) == (
+        "Rückenfit", "Linz", 12, 5, "120.00")
+    assert [(s.start, s.end) for s in course.sessions] == [
+        ("2027-03-27T18:00:00+01:00", "2027-03-27T19:00:00+01:00"),
+        ("2027-03-28T18:00:00+02:00", "2027-03-28T19:00:00+02:00")]
