@@ -35,6 +35,8 @@ async def test_where_a_service_is_offered_is_the_booking_walks_rule_for_every_se
         for service in catalog.services.values():
             assert bulk.get(service.id, set()) == set(await offering(uow, service.id)), service.name
         offer = await homepage.load_offer(uow)
+        assert await homepage.free_times(uow, MONDAY, "Massage", "2026-12-08", "Wels") == []  # a place, no times
+        assert {t.location for t in await homepage.free_times(uow, MONDAY, "Massage", "2026-12-08")} == {"Linz"}
     assert offer.location("Wels").services == ()
     assert offer.service("Massage").locations == ("Linz",)
 
