@@ -8,6 +8,7 @@ import signal
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -21,6 +22,9 @@ from handlers.bootstrap import BootstrapError
 from handlers.setup import SetupError, apply_setup, load_setup
 from storage.db import Store
 
+if TYPE_CHECKING:
+    from bot.api import ApiServer
+
 log = logging.getLogger("frontdesk")
 DEMO_SPEAKER = "console:guest"
 
@@ -29,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="frontdesk", description="Front desk assistant over Telegram and email.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="local mode: SQLite, the demo practice, console chat, mail to ./frontdesk-outbox/")
-    sub.add_parser("run", help="every configured channel, the scheduler and the outbox worker")
+    sub.add_parser("run", help="every configured channel, the scheduler, the outbox worker and the homepage API")
     chat = sub.add_parser("chat", help="the console channel against the configured database")
     chat.add_argument("--as", dest="speaker", default=DEMO_SPEAKER, help="address to speak as, e.g. telegram:1001")
     setup = sub.add_parser("setup", help="apply a setup file (idempotent) and print what changed")
@@ -115,6 +119,12 @@ async def run(settings: Settings, args) -> int:
         raise
     if telegram_app is None:
         log.warning("FRONTDESK_TELEGRAM_TOKEN is not set: Telegram is off")
+    try:
+        api = await start_api_channel(runtime) if settings.api_listen else None
+    except BaseException:
+        await stop_channels(telegram_app, None)
+        await runtime.close()
+        raise
     tasks = [asyncio.create_task(runtime.worker.run(stop)),
              asyncio.create_task(Housekeeping(runtime.store, runtime.clock).run(stop)),
              asyncio.create_task(repeat(runtime.jobs.run_due, stop, settings.jobs_poll_seconds, "job round"))]
@@ -125,13 +135,26 @@ async def run(settings: Settings, args) -> int:
     log.info("frontdesk is running; stop with Ctrl-C or SIGTERM")
     await stop.wait()
     await asyncio.gather(*tasks)
+    await stop_channels(telegram_app, api)
+    await runtime.close()
+    log.info("frontdesk stopped")
+    return 0
+
+
+async def start_api_channel(runtime: Runtime) -> ApiServer:
+    from bot.api import start_api  # imported only when asked for, as Telegram is
+
+    return await start_api(runtime.settings, runtime.store, runtime.clock)
+
+
+async def stop_channels(telegram_app, api: ApiServer | None) -> None:
+    """Stop taking new work at the edges: the homepage API (running requests finish), then Telegram."""
+    if api is not None:
+        await api.close()
     if telegram_app is not None:
         from bot.telegram import stop_telegram
 
         await stop_telegram(telegram_app)
-    await runtime.close()
-    log.info("frontdesk stopped")
-    return 0
 
 
 async def start_telegram_channel(runtime: Runtime):

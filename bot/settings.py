@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "xxx"}
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a secret_token
+ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")  # scheme://host[:port]
 
 
 class SettingsError(Exception):
@@ -51,12 +52,30 @@ class Settings(BaseSettings):
     code_ttl_seconds: int = 900
     code_max_per_hour: int = 5
     log_level: str = "INFO"
+    api_listen: str = ""  # HOST:PORT of the homepage API; empty: off
+    api_origins: str = ""  # homepage origins allowed by CORS, comma-separated
     _webhook_token: str = PrivateAttr(default="")
 
     @field_validator("webhook_listen")
     @classmethod
     def _listen_address(cls, value: str) -> str:
         parse_listen(value)
+        return value
+
+    @field_validator("api_listen")
+    @classmethod
+    def _api_listen_address(cls, value: str) -> str:
+        if value.strip():
+            parse_listen(value.strip(), "FRONTDESK_API_LISTEN")
+        return value.strip()
+
+    @field_validator("api_origins")
+    @classmethod
+    def _api_origin_shapes(cls, value: str) -> str:
+        for origin in split_origins(value):
+            if not ORIGIN.fullmatch(origin):
+                raise ValueError(f"FRONTDESK_API_ORIGINS must list origins such as https://www.example.com, "
+                                 f"comma-separated, not {origin!r}")
         return value
 
     @field_validator("webhook_secret")
@@ -94,6 +113,11 @@ class Settings(BaseSettings):
         return level
 
     @property
+    def api_origin_list(self) -> list[str]:
+        """The origins a homepage may call the API from, as browsers send them (no trailing slash)."""
+        return split_origins(self.api_origins)
+
+    @property
     def owner_addresses(self) -> list[str]:
         return [a.strip() for a in self.owners.split(",") if a.strip()]
 
@@ -129,14 +153,19 @@ def load_settings(**overrides) -> Settings:
     return Settings(**overrides)
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
+def parse_listen(listen: str, variable: str = "FRONTDESK_WEBHOOK_LISTEN") -> tuple[str, int]:
     """'0.0.0.0:8443', '[::]:8443' or ':8443' → (host, port); anything else is a ValueError naming the variable."""
     host, colon, port = listen.rpartition(":")
     if not colon or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535 \
             or any(c.isspace() for c in listen) or host.count("[") != host.count("]"):
-        raise ValueError(f"FRONTDESK_WEBHOOK_LISTEN must be HOST:PORT such as 0.0.0.0:8443 or [::]:8443, "
+        raise ValueError(f"{variable} must be HOST:PORT such as 0.0.0.0:8443 or [::]:8443, "
                          f"not {listen!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def split_origins(value: str) -> list[str]:
+    """'https://A.example/, http://b.example:8000' → ['https://a.example', 'http://b.example:8000']."""
+    return [origin.strip().rstrip("/").lower() for origin in value.split(",") if origin.strip()]
 
 
 def describe_invalid(exc: ValidationError) -> str:

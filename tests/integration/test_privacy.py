@@ -354,7 +354,8 @@ async def test_forget_finds_a_person_by_a_name_only_they_have(desk, store):
 
 
 async def with_retention(desk, days: int | None) -> list[str]:
-    text = EXAMPLE.read_text().replace('holidays = "AT-4"', "", 1).replace("[[locations]]", (f"retention_days = {days}\n\n" if days else "")
+    text = EXAMPLE.read_text().replace('holidays = "AT-4"', "", 1)  # the scenarios run on 8 December
+    text = text.replace("[[locations]]", (f"retention_days = {days}\n\n" if days else "")
                                        + "[[locations]]", 1)
     async with desk.store.uow() as uow:
         changes = await apply_setup(uow, parse_setup(text, "practice.toml"), desk.clock.now())
