@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.app import build_handlers
 from handlers.booking.catalog import Scope, free_days, free_times
 from handlers.booking.rules import booking_rules
+from handlers.homepage import free_times as homepage_times
 from handlers.router import Desk
 from handlers.setup import SetupSpec, apply_setup
 from storage.models import Appointment, Business, Location, Person, Service
@@ -204,3 +205,10 @@ async def test_without_a_holiday_code_nothing_is_closed(store, config, clock):
     assert "holiday" not in await chat(desk, ANNA).say("/hours")
     await add_admin(store, "telegram:77", MONDAY)
     assert "holiday" not in (await chat(desk, "telegram:77").say(f"/day {HOLIDAY}")).lower()
+
+
+async def test_the_homepage_api_offers_no_time_on_a_holiday(desk, store):
+    async with store.uow() as uow:
+        holiday = await homepage_times(uow, desk.clock.now(), "Massage", HOLIDAY, "Linz")
+        thursday = await homepage_times(uow, desk.clock.now(), "Massage", "2026-12-10", "Linz")
+    assert holiday == [] and thursday
