@@ -19,6 +19,7 @@ from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.jobs import commands as jobs
 from handlers.jobs.runner import JobRunner
 from handlers.registry import Handlers
+from handlers.reminders import kinds as reminders
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.db import Store
@@ -39,6 +40,7 @@ def build_handlers() -> Handlers:
         members.group_handlers(),
         members.account_handlers(),
         jobs.handlers(),
+        reminders.handlers(),
     )
 
 

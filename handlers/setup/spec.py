@@ -15,11 +15,11 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email", "max_seats_without_approval")
+                 "max_days_ahead", "support_email", "max_seats_without_approval", "reminders")
 LOCATION_KEYS = ("name", "hours")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
-STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours")
+STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours", "agenda")
 
 
 class SetupError(Exception):
@@ -46,6 +46,7 @@ class BusinessSpec:
     max_days_ahead: int = 60
     support_email: str | None = None
     max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
+    reminders: tuple[str, ...] = ("24h",)  # before each confirmed appointment, longest first ("24h", "90m")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class StaffSpec:
     services: tuple[str, ...] = ()
     rights: tuple[str, ...] = ()
     hours: tuple[StaffHoursSpec, ...] = ()
+    agenda: int | None = None  # the daily agenda's local time, in minutes after midnight; None: no agenda
 
     @property
     def addresses(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -24,6 +25,8 @@ class Business(Base):
     support_email: Mapped[str | None] = mapped_column(String(320))
     # A seat order above this waits for an admin's approval (setup file: [business] max_seats_without_approval).
     max_seats_without_approval: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    # Reminders before each confirmed appointment, as the setup file writes them ("24h", "90m").
+    reminders: Mapped[list[Any]] = mapped_column(default=lambda: ["24h"], server_default='["24h"]')
 
 
 class Installation(Base):
