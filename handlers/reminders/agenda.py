@@ -23,9 +23,12 @@ async def run_agenda(ctx: Context, due: Due) -> str | None:
     if staff is None or staff.agenda_minute is None:
         return "the agenda was turned off"
     tz = ZoneInfo(ctx.tz)
-    if staff.agenda_minute != due.payload["minute"] or tz.key != due.payload["tz"]:
-        return "the agenda's time changed (the setup scheduled the new one)"
     day = date.fromisoformat(due.payload["day"])
+    if staff.agenda_minute != due.payload["minute"] or tz.key != due.payload["tz"]:
+        # The setup changed the time as this job was claimed: it schedules the new one; should this job have
+        # been scheduled after that, the chain goes on at the new time all the same.
+        await schedule_agenda(ctx.uow, staff.person_id, staff.agenda_minute, tz, ctx.now, day)
+        return "the agenda's time changed"
     await schedule_agenda(ctx.uow, staff.person_id, staff.agenda_minute, tz, ctx.now, day + timedelta(days=1))
     start, end = day_bounds(day, tz)
     if end <= ctx.now:

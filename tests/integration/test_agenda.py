@@ -176,3 +176,14 @@ async def test_an_assistant_who_books_for_colleagues_reads_everyones_day(store, 
     [eva] = await agendas(store, EVA)
     assert "alle Termine heute" in eva and "Otto · Anna Berger" in eva and "Olga · Lukas Huber" in eva
     assert eva.index("Olga") < eva.index("Otto")  # in time order
+
+
+async def test_an_agenda_job_left_at_an_old_time_keeps_the_chain_going_at_the_new_one(desk, store, clock):
+    lukas = await person_of(store, LUKAS)
+    async with store.uow() as uow:  # as if the setup's change and the job's claim had crossed
+        (await uow.session.get(Staff, lukas)).agenda_minute = 480
+        await uow.commit()
+    assert await run_at(desk, datetime(2026, 12, 8, 6, 30, tzinfo=UTC)) == 1
+    [done] = await agenda_jobs(store, Job.done_at.is_not(None))
+    assert done.outcome == "skipped: the agenda's time changed"
+    assert await waiting(store) == [(f"{lukas}:2026-12-09", datetime(2026, 12, 9, 7, 0, tzinfo=UTC))]
