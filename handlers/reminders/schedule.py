@@ -60,6 +60,8 @@ async def drop_reminders(uow: UnitOfWork, appointment: Appointment, start: datet
         return 0
     start = start or appointment.start_at
     keys = [reminder_key(appointment.id, label, start) for label in await reminder_labels(uow)]
+    if not keys:
+        return 0
     jobs = table(Job).c
     gone = cast(CursorResult, await uow.session.execute(delete(table(Job)).where(
         jobs.kind == REMINDER, jobs.key.in_(keys), jobs.done_at.is_(None), jobs.failed_at.is_(None))))
