@@ -19,6 +19,7 @@ from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.jobs import commands as jobs
 from handlers.jobs.runner import JobRunner
 from handlers.registry import Handlers
+from handlers.reminders import kinds as reminders
 from handlers.router import Desk
 from handlers.setup import apply_setup, load_setup
 from storage.db import Store
@@ -41,6 +42,7 @@ def build_handlers() -> Handlers:
         jobs.handlers(),
         exports.handlers(),
         privacy.handlers(),
+        reminders.handlers(),
     )
 
 
@@ -86,7 +88,8 @@ async def open_runtime(settings: Settings, transports: dict[str, Transport], clo
         log.info("setup: %s", line)
     desk = Desk(store, desk_config(settings), build_handlers(), clock)
     worker = OutboxWorker(store, transports, clock=clock, max_attempts=settings.outbox_max_attempts)
-    runner = JobRunner(desk, desk.jobs, max_attempts=settings.jobs_max_attempts)
+    runner = JobRunner(desk, desk.jobs, max_attempts=settings.jobs_max_attempts,
+                       lease=timedelta(seconds=settings.jobs_lease_seconds))
     return Runtime(settings, store, desk, worker, runner, transports, build_intake(settings, desk, store, clock),
                    clock)
 

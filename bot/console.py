@@ -23,6 +23,7 @@ from sqlalchemy import or_
 
 from bot.mail.smtp import EmlDirTransport
 from bot.outbox import OutboxWorker
+from bot.transport import row_choices
 from handlers.messages import Attachment, Choice, Inbound, Reply
 from handlers.router import Desk
 from storage.db import Store
@@ -57,7 +58,7 @@ class SpeakerTransport:
     async def send(self, row: Outbox) -> None:
         files = [Attachment(a.get("name") or "file", a.get("type") or "application/octet-stream",
                             decode(a.get("data") or "")) for a in row.attachments or []]
-        await self.console.show(Reply(row.text, attachments=files))
+        await self.console.show(Reply(row.text, choices=row_choices(row), attachments=files))
 
     async def close(self) -> None:
         pass

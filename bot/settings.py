@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = 8
     jobs_poll_seconds: float = 5.0  # how often the job worker looks for due jobs
     jobs_max_attempts: int = 5  # tries before a job gives up (admins see it with `jobs`)
+    jobs_lease_seconds: float = 300.0  # a claimed job another worker may take over after (its worker died)
     owners: str = ""
     timezone: str = "Europe/Berlin"
     language: str = "de"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from handlers.messages import Choice
 from storage.models import Outbox
 
 
@@ -20,3 +21,8 @@ class Transport(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+def row_choices(row: Outbox) -> list[Choice]:
+    """A chat row's buttons; each key was remembered for the recipient when the row was queued."""
+    return [Choice(item["label"], "", item["key"]) for item in row.choices or []]

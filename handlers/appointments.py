@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, Integer, and_, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from handlers.reminders.schedule import drop_reminders, move_reminders
 from handlers.rules.availability import (
     Interval,
     StaffCalendar,
@@ -269,15 +270,18 @@ async def claim(uow: UnitOfWork, appointment: Appointment, now: datetime) -> Non
 
 async def release(uow: UnitOfWork, appointment: Appointment, status: str, by: str, reason: str | None,
                   now: datetime) -> None:
-    """End a live appointment (cancelled, expired, rejected) and free its time; the row stays for the record."""
+    """End a live appointment (cancelled, expired, rejected) and free its time and its reminders; the row
+    stays for the record."""
     await uow.session.execute(delete(SlotClaim).where(SlotClaim.appointment_id == appointment.id))
+    await drop_reminders(uow, appointment)  # before the status changes: only confirmed ones have any
     appointment.status, appointment.closed_by, appointment.closed_reason = status, by, reason
     appointment.closed_at = now
     appointment.hold_expires_at = None
 
 
 async def move(uow: UnitOfWork, appointment: Appointment, start: datetime, now: datetime) -> None:
-    """Move to a new start, atomically: old cells are freed and new ones claimed, or SlotTaken and nothing changes."""
+    """Move to a new start, atomically: old cells are freed and new ones claimed (the reminders follow), or
+    SlotTaken and nothing changes."""
     length = appointment.end_at - appointment.start_at
     old = (appointment.start_at, appointment.end_at)
     session = uow.session
@@ -290,6 +294,7 @@ async def move(uow: UnitOfWork, appointment: Appointment, start: datetime, now: 
         appointment.start_at, appointment.end_at = old
         raise
     appointment.sequence += 1  # safe from lost updates: callers hold the row lock (booking.managed)
+    await move_reminders(uow, appointment, old[0], now)
 
 
 def day_range(first: date, days: int, tz: ZoneInfo) -> Interval:

@@ -17,6 +17,7 @@ from handlers.speaking import chat_address, mail_row, reply_language
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
+from storage.models import Choice as ChoiceRow
 from templates import Rendered, language, render, word
 
 
@@ -170,11 +171,23 @@ class Context:
             await self.notify(address, name, lang=lang, **values)
         return True
 
-    async def notify(self, address: str, name: str, lang: str | None = None, **values) -> None:
-        """Queue a chat message to another person's address."""
+    async def notify(self, address: str, name: str, lang: str | None = None, choices: Sequence[Choice] = (),
+                     **values) -> None:
+        """Queue a chat message to another person's address, with buttons that person may press."""
         rendered = self.render(name, lang, **values)
         await self.queue(channel=address_kind(address), recipient=address, subject=rendered.subject,
-                         text=rendered.text, html=None, message_id=None, headers={}, attachments=[])
+                         text=rendered.text, html=None, message_id=None, headers={}, attachments=[],
+                         choices=await self.offer(address, choices))
+
+    async def offer(self, address: str, choices: Sequence[Choice]) -> list[dict[str, str]]:
+        """Key buttons for someone else's chat, as the router keys a reply's (callback_data is ≤ 64 bytes),
+        and remember what each runs when `address` presses it; returns [{label, key}] for the outbox."""
+        keys = [new_key() for _ in choices]
+        if keys:
+            await self.session.execute(insert(ChoiceRow), [
+                {"key": key, "address": address, "command": c.command, "created_at": self.now}
+                for c, key in zip(choices, keys)])
+        return [{"label": c.label, "key": key} for c, key in zip(choices, keys)]
 
     async def queue(self, **row) -> None:
         """Write one outbox row, due now (a Core INSERT: nothing reads it back in this transaction)."""

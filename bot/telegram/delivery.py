@@ -7,7 +7,7 @@ from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, TelegramError
 
 from bot.telegram.replies import recipient_chat, send_reply
-from bot.transport import PermanentFailure, TemporaryFailure
+from bot.transport import PermanentFailure, TemporaryFailure, row_choices
 from handlers.messages import Attachment, Reply
 from storage.models import Outbox
 
@@ -24,7 +24,8 @@ class TelegramTransport:
         chat_id = recipient_chat(row.recipient, 0)
         if not chat_id:
             raise PermanentFailure(f"not a Telegram chat: {row.recipient!r}")
-        reply = Reply(row.text, attachments=[outbox_attachment(a) for a in row.attachments or []])
+        reply = Reply(row.text, choices=row_choices(row),
+                      attachments=[outbox_attachment(a) for a in row.attachments or []])
         try:
             await send_reply(self.bot, chat_id, reply)
         except TelegramError as exc:

@@ -11,6 +11,7 @@ from handlers.booking.walk import target
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
 from handlers.notices import tell_customer, tell_staff_and_admins, view
+from handlers.reminders.schedule import schedule_reminders
 from handlers.speaking import verified_email
 from storage.models import Appointment, Code, Service
 
@@ -32,6 +33,7 @@ async def complete_booking(ctx: Context, code: Code) -> list[Reply]:
     status = "requested" if requests else "confirmed"
     if not await settle_hold(ctx, appointment, status):
         return await hold_expired(ctx, appointment)
+    await schedule_reminders(ctx.uow, appointment, ctx.now)  # a request gets them when it is approved
     email = await verified_email(ctx.uow, appointment.customer_id)
     await tell_customer(ctx, appointment, f"booking_{status}_mail", method="REQUEST" if status == "confirmed" else None)
     await tell_staff_and_admins(ctx, appointment, "booking_new_staff", requested=status == "requested")

@@ -13,6 +13,7 @@ from handlers.calendar.words import AppointRequest, Invalid, parse_appoint
 from handlers.context import Context, Refusal
 from handlers.messages import Reply
 from handlers.notices import display_address, tell_customer, view
+from handlers.reminders.schedule import schedule_reminders
 from handlers.rules.availability import local_minute, on_grid
 from handlers.rules.words import fold, hhmm, parse_id, split_words
 from storage.models import Appointment, Closure, Location, Person, Service, StaffHours
@@ -98,6 +99,7 @@ async def enter(ctx: Context, chosen: Service, staff: Member, customer_id: int, 
         other = await live_between(ctx, start, end, [staff.id])
         raise Refusal("calendar_slot_taken", staff=staff.name, start=start, end=end,
                       other=await view(ctx.uow, other[0]) if other else None) from None
+    await schedule_reminders(ctx.uow, appointment, ctx.now)
     return appointment
 
 

@@ -11,6 +11,7 @@ from handlers.calendar.words import MODES, Invalid, parse_id
 from handlers.context import Context
 from handlers.messages import Reply
 from handlers.notices import tell_customer, view
+from handlers.reminders.schedule import schedule_reminders
 from handlers.rules.words import fold
 from storage.models import Appointment
 
@@ -73,6 +74,7 @@ async def approve(ctx: Context, args: str) -> list[Reply]:
     if appointment.start_at <= ctx.now:
         raise Invalid("request_past", value=appointment.id)
     appointment.status, appointment.hold_expires_at = "confirmed", None
+    await schedule_reminders(ctx.uow, appointment, ctx.now)
     await ctx.audit("appointment_approved", f"appointment:{appointment.id}")
     mailed = await tell_customer(ctx, appointment, "calendar_approved_mail", method="REQUEST")
     await tell_staff(ctx, appointment, "calendar_staff_approved")

@@ -9,6 +9,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.privacy.retention import schedule_retention
+from handlers.reminders.schedule import agendas_in_line, remind_upcoming
+from handlers.rules.words import hhmm
 from handlers.setup.spec import (
     BUSINESS_KEYS,
     MANAGED_ROLES,
@@ -44,6 +46,8 @@ class _Conflict(Exception):
 async def apply_setup(uow: UnitOfWork, spec: SetupSpec, now: datetime) -> list[str]:
     """Bring the database in line with the spec (no commit); returns one line per change."""
     session = uow.session
+    business = await session.get(Business, 1)
+    reminders_before = list(business.reminders) if business is not None else None
     changes = await _apply_business(session, spec.business)
     if spec.business.retention_days:
         # The daily deletion keeps itself going; this starts it (or finds it started: the same key).
@@ -62,6 +66,10 @@ async def apply_setup(uow: UnitOfWork, spec: SetupSpec, now: datetime) -> list[s
             seen[person_id] = staff.name
     except _Conflict as exc:
         raise SetupError(f"{spec.filename}: {exc}") from None
+    await session.flush()
+    if reminders_before is not None and reminders_before != list(spec.business.reminders):
+        await remind_upcoming(uow, now)  # appointments already confirmed get the new reminders too
+    await agendas_in_line(uow, now)
     if changes:
         session.add(Audit(at=now, actor="setup", person_id=None, channel="setup", action="setup_applied",
                           subject=spec.filename[-340:], detail={"changes": len(changes)}))
@@ -90,6 +98,7 @@ def _update(row: Any, values: dict[str, Any], labels: dict[str, str] | None = No
 
 async def _apply_business(session: AsyncSession, spec: BusinessSpec) -> list[str]:
     values = {field: getattr(spec, field) for field in BUSINESS_KEYS}
+    values["reminders"] = list(spec.reminders)  # stored as a JSON list
     row = await session.get(Business, 1)
     if row is None:
         session.add(Business(id=1, **values))
@@ -165,9 +174,10 @@ async def _apply_staff(session: AsyncSession, spec: StaffSpec, location_ids: dic
     person.name = spec.name
     notes += await _staff_addresses(session, person.id, spec.addresses, now)
     if row is None:
-        session.add(Staff(person_id=person.id, kind=spec.role, rights=list(spec.rights)))
+        session.add(Staff(person_id=person.id, kind=spec.role, rights=list(spec.rights), agenda_minute=spec.agenda))
     else:
         notes += _update(row, {"kind": spec.role, "rights": list(spec.rights)}, {"kind": "role"})
+        notes += _agenda(row, spec.agenda)
     if await _staff_role(session, person.id, spec.role) and not any(n.startswith("role ") for n in notes):
         notes.append(f"access set to {ROLE_ROWS[spec.role]}")
     notes += await _staff_services(session, person.id, [service_ids[n] for n in spec.services])
@@ -179,6 +189,18 @@ async def _apply_staff(session: AsyncSession, spec: StaffSpec, location_ids: dic
     elif notes:
         changes.append(f"~ staff {spec.name}: {', '.join(notes)}")
     return person.id
+
+
+def _agenda(row: Staff, minute: int | None) -> list[str]:
+    """Set the daily agenda's time (its job follows in agendas_in_line); a note if it changed."""
+    if row.agenda_minute == minute:
+        return []
+    old, row.agenda_minute = row.agenda_minute, minute
+    return [f"agenda {_clock(old)} → {_clock(minute)}"]
+
+
+def _clock(minute: int | None) -> str:
+    return "(none)" if minute is None else hhmm(minute)
 
 
 async def _staff_person(session: AsyncSession, spec: StaffSpec, now: datetime) -> Person:

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import Refusal
 from handlers.identity import normalise_email
+from handlers.reminders.rules import DEFAULT_REMINDERS, MAX_REMINDERS, offset_label, parse_offset
 from handlers.rules.holidays import UnknownHolidays, check_code
 from handlers.rules.values import COLOUR, MAX_SEATS, PRICE, parse_range
-from handlers.rules.words import hhmm
+from handlers.rules.words import clock_minutes, hhmm
 from handlers.setup.spec import (
     BOOKING_MODES,
     BUSINESS_KEYS,
@@ -273,6 +274,7 @@ def _business(table: _Table) -> BusinessSpec:
         max_seats_without_approval=_seat_limit(table),
         holidays=_holidays(table),
         retention_days=_retention(table),
+        reminders=_reminders(table),
     )
 
 
@@ -303,6 +305,27 @@ def _retention(table: _Table) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RETENTION_DAYS:
         table.bad(("retention_days",), value, f"must be a whole number of days from 1 to {MAX_RETENTION_DAYS}")
     return value
+
+
+def _reminders(table: _Table) -> tuple[str, ...]:
+    """[business] reminders = ["24h", "90m"]: hours or minutes before, each once, kept longest first."""
+    value = table.raw("reminders", False)
+    if value is None:
+        return DEFAULT_REMINDERS
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        table.bad(("reminders",), value, 'must be a list like ["24h", "90m"]')
+    if len(value) > MAX_REMINDERS:
+        table.bad(("reminders",), value, f"lists more than {MAX_REMINDERS} reminders")
+    found: dict[int, str] = {}
+    for text in value:
+        try:
+            minutes = parse_offset(text)
+        except ValueError as exc:
+            table.bad(("reminders",), text, f"is not a reminder time ({exc})")
+        if minutes in found:
+            table.bad(("reminders",), text, f'is the same time as "{found[minutes]}"')
+        found[minutes] = text
+    return tuple(offset_label(minutes) for minutes in sorted(found, reverse=True))
 
 
 def _email(table: _Table, key: str) -> str | None:
@@ -351,7 +374,19 @@ def _staff(table: _Table, locations: set[str], services: set[str]) -> StaffSpec:
         name=table.text("name"), role=table.choice("role", STAFF_ROLES), telegram=_telegram(table),
         email=_email(table, "email"), services=_names(table, "services", services, "service"),
         rights=tuple(sorted(_names(table, "rights", set(RIGHTS), "right"))), hours=_staff_hours(table, locations),
+        agenda=_agenda(table),
     )
+
+
+def _agenda(table: _Table) -> int | None:
+    """[[staff]] agenda = "07:30": the local time of the daily agenda."""
+    text = table.text("agenda", required=False)
+    if text is None:
+        return None
+    try:
+        return clock_minutes(text)
+    except ValueError:
+        table.bad(("agenda",), text, 'is not a time of day like "07:30"')
 
 
 def _telegram(table: _Table) -> int | None:

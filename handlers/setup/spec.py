@@ -15,11 +15,12 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days")
+                 "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days",
+                 "reminders")
 LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
-STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours")
+STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours", "agenda")
 
 
 class SetupError(Exception):
@@ -48,6 +49,7 @@ class BusinessSpec:
     max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
     holidays: str | None = None  # public holidays as the `holidays` package names them: "AT-4", "DE-BY"
     retention_days: int | None = None  # raw mails and closed tickets older than this are deleted (None: off)
+    reminders: tuple[str, ...] = ("24h",)  # before each confirmed appointment, longest first ("24h", "90m")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class StaffSpec:
     services: tuple[str, ...] = ()
     rights: tuple[str, ...] = ()
     hours: tuple[StaffHoursSpec, ...] = ()
+    agenda: int | None = None  # the daily agenda's local time, in minutes after midnight; None: no agenda
 
     @property
     def addresses(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -28,6 +29,8 @@ class Business(Base):
     holidays: Mapped[str | None] = mapped_column(String(64))
     # Raw mails and closed tickets older than this many days are deleted by a daily job (None: kept).
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # Reminders before each confirmed appointment, as the setup file writes them ("24h", "90m").
+    reminders: Mapped[list[Any]] = mapped_column(default=lambda: ["24h"], server_default='["24h"]')
 
 
 class Installation(Base):

@@ -61,6 +61,7 @@ class Staff(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     rights: Mapped[list[Any]] = mapped_column(default=list)
+    agenda_minute: Mapped[int | None] = mapped_column(Integer)  # the daily agenda's local time; None: none
 
 
 class StaffService(Base):

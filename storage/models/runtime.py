@@ -67,6 +67,7 @@ class Outbox(Base):
     html: Mapped[str | None] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attachments: Mapped[list[Any]] = mapped_column(default=list)  # [{name, type, data(base64)}]
+    choices: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # chat buttons: [{label, key}]
     # emails: ours, to know it when it comes back
     message_id: Mapped[str | None] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | given_up
