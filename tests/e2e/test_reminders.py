@@ -18,12 +18,12 @@ from bot.settings import Settings
 from bot.telegram import TelegramTransport, build_application, start_telegram, stop_telegram
 from handlers.jobs.runner import JobRunner
 from handlers.router import Desk
-from handlers.setup import apply_setup, load_setup
+from handlers.setup import apply_setup
 from storage.models import Address, Appointment, Person, SlotClaim
 from tests.conftest import inbound
 from tests.e2e.test_console import frontdesk
 from tests.fakebotapi import FakeBotApi, fake_bot_api  # noqa: F401
-from tests.helpers import ask, buttons, click, rows, to_chat
+from tests.helpers import ask, buttons, click, practice_setup, rows, to_chat
 from tests.smtp import SmtpServer, smtp_server  # noqa: F401
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
@@ -57,7 +57,7 @@ async def practice(fake_bot_api, smtp_server, store, config, clock):
     """The demo practice behind a running Telegram Application, with an outbox worker for mail and chat."""
     clock.current = MONDAY
     async with store.uow() as uow:
-        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await apply_setup(uow, practice_setup(), clock.now())
         await uow.commit()
     settings = Settings(_env_file=None, telegram_token="123:TEST", telegram_api_url=f"{fake_bot_api.url}/bot",
                         secret_key="x" * 32, telegram_rate_per_second=0, telegram_concurrency=4)

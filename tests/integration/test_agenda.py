@@ -19,7 +19,8 @@ from tests.helpers import Chat, code_for, mails_to, person_of, rows
 
 UTC = timezone.utc
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "practice.toml"
-TEXT = EXAMPLE.read_text(encoding="utf-8")
+# The scenarios run on 8 December, a public holiday where the practice is: its holiday calendar is left out.
+TEXT = EXAMPLE.read_text(encoding="utf-8").replace('holidays = "AT-4"', "", 1)
 LUKAS, EVA = "telegram:1002", "telegram:1003"
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # 08:00 in Vienna (winter: UTC+1)
 
