@@ -21,6 +21,7 @@ from storage.models.groups import (
     SeatGroup,
     SeatOrder,
 )
+from storage.models.invoices import BillingAddress, Invoice, InvoiceCounter
 from storage.models.mail import MailboxState, MailIntake, Ticket, TicketMessage
 from storage.models.people import (
     Address,
@@ -72,4 +73,7 @@ __all__ = [
     "Outbox",
     "Audit",
     "Removal",
+    "Invoice",
+    "InvoiceCounter",
+    "BillingAddress",
 ]

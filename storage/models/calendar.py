@@ -24,6 +24,12 @@ class Business(Base):
     support_email: Mapped[str | None] = mapped_column(String(320))
     # A seat order above this waits for an admin's approval (setup file: [business] max_seats_without_approval).
     max_seats_without_approval: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    # What an invoice must show of the seller (setup file); an invoice is refused while one is missing.
+    address: Mapped[str | None] = mapped_column(Text)
+    tax_id: Mapped[str | None] = mapped_column(String(32))
+    vat_percent: Mapped[str | None] = mapped_column(String(8))  # decimal text, 0 … 100
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
 
 
 class Installation(Base):
