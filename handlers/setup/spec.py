@@ -15,7 +15,8 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email", "max_seats_without_approval")
+                 "max_days_ahead", "support_email", "max_seats_without_approval", "address", "tax_id",
+                 "vat_percent", "iban", "bic")
 LOCATION_KEYS = ("name", "hours")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
@@ -46,6 +47,12 @@ class BusinessSpec:
     max_days_ahead: int = 60
     support_email: str | None = None
     max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
+    # What an invoice shows of the seller; while one is missing, invoices are refused naming it.
+    address: str | None = None  # "Street 1, 12345 City" (or on lines; a last line "AT" names the country)
+    tax_id: str | None = None  # USt-IdNr. or Steuernummer
+    vat_percent: str | None = None  # decimal text, 0 … 100
+    iban: str | None = None  # compact, checksum verified
+    bic: str | None = None
 
 
 @dataclass(frozen=True)

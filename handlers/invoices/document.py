@@ -1,0 +1,92 @@
+"""One invoice as both renderers read it (PDF and XML), built from the stored row alone: a copy sent
+again years later shows exactly what was issued. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from handlers.invoices.money import CREDIT_NOTE, CURRENCY, Line, decimal_text, girocode_payload
+from handlers.rules.payment import PostalAddress, postal_address
+
+
+@dataclass(frozen=True)
+class Party:
+    name: str
+    address: PostalAddress
+    tax_id: str = ""
+
+
+@dataclass(frozen=True)
+class DocLine:
+    position: int
+    description: str
+    quantity: Decimal
+    unit_cents: int  # signed like the amount: negative on a credit note
+    amount_cents: int
+    period_start: date | None
+    period_end: date | None
+
+
+@dataclass(frozen=True)
+class InvoiceDoc:
+    number: str
+    kind: str
+    corrects: str | None
+    issue_date: date
+    period_start: date | None
+    period_end: date | None
+    seller: Party
+    buyer: Party
+    iban: str
+    bic: str
+    currency: str
+    vat_percent: Decimal
+    net_cents: int
+    vat_cents: int
+    gross_cents: int
+    lines: tuple[DocLine, ...]
+    lang: str
+
+    @property
+    def credit(self) -> bool:
+        return self.kind == CREDIT_NOTE
+
+    def girocode(self) -> str | None:
+        """The payment QR's payload; None when there is nothing to pay (a credit note, a zero total)."""
+        if self.credit or self.gross_cents <= 0:
+            return None
+        return girocode_payload(self.seller.name, self.iban, self.bic, self.gross_cents, self.number)
+
+
+def stored_lines(lines: list[Line], amounts: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The lines as the invoice row keeps them (JSON): signed cents, the quantity as decimal text."""
+    return [{"description": line.description, "quantity": str(line.quantity),
+             "unit_cents": line.unit_cents if amount >= 0 else -line.unit_cents, "amount_cents": amount,
+             "period_start": line.period_start.isoformat() if line.period_start else None,
+             "period_end": line.period_end.isoformat() if line.period_end else None}
+            for line, amount in zip(lines, amounts)]
+
+
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def document_of(row: Any) -> InvoiceDoc:
+    """The document of a stored invoice row (storage.models.Invoice)."""
+    seller = row.seller
+    lines = tuple(DocLine(i, line["description"], Decimal(line["quantity"]), line["unit_cents"],
+                          line["amount_cents"], _day(line["period_start"]), _day(line["period_end"]))
+                  for i, line in enumerate(row.lines, start=1))
+    return InvoiceDoc(
+        number=row.number, kind=row.kind, corrects=row.corrects, issue_date=row.issue_date,
+        period_start=row.period_start, period_end=row.period_end,
+        seller=Party(seller["name"], postal_address(seller["address"]), seller["tax_id"]),
+        buyer=Party(row.buyer_name, postal_address(row.buyer_address)), iban=seller["iban"], bic=seller["bic"],
+        currency=row.currency or CURRENCY, vat_percent=Decimal(row.vat_percent), net_cents=row.net_cents,
+        vat_cents=row.vat_cents, gross_cents=row.gross_cents, lines=lines, lang=row.language)
+
+
+def amount(value_cents: int) -> Decimal:
+    return Decimal(decimal_text(value_cents))
