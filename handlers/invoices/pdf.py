@@ -59,7 +59,12 @@ def money_format(lang: str, currency: str) -> Callable[[int], str]:
 
 def quantity_text(value: Decimal, lang: str) -> str:
     text = str(value.normalize()) if value != value.to_integral() else str(int(value))
-    return text.replace(".", Locale.parse(lang).number_symbols["latn"]["decimal"])
+    return text.replace(".", decimal_symbol(lang))
+
+
+@functools.cache
+def decimal_symbol(lang: str) -> str:
+    return Locale.parse(lang).number_symbols["latn"]["decimal"]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -110,9 +115,11 @@ class InvoicePdf(FPDF):
 
     def width(self, text: str) -> float:
         """get_string_width without its text parsing: the font's own glyph widths (no shaping is used)."""
-        if self.core:  # core fonts measure the Windows-1252 bytes, as fpdf2 writes them
-            text = text.encode(CORE_ENCODING).decode("latin-1")
-        return self.current_font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        font = self.current_font
+        if self.core:  # core fonts measure the Windows-1252 bytes, as fpdf2 writes them, from a width table
+            return sum(map(font.cw.__getitem__, text.encode(CORE_ENCODING).decode("latin-1"))) * self.font_size_pt \
+                / 1000 / self.k
+        return font.get_text_width(text, self.font_size_pt, None)[1] / self.k
 
     def font(self, size: float, bold: bool = False) -> None:
         self.set_font(self.family, "B" if bold else "", size)
@@ -182,7 +189,7 @@ class InvoicePdf(FPDF):
     def row(self, position: str, text: str, *numbers: str) -> None:
         """One table row; a description too long for its column wraps onto more lines."""
         wraps = self.width(text) > WIDTHS[1] - 2 * PAD
-        lines = self.multi_cell(WIDTHS[1], ROW, text, dry_run=True, output="LINES") if wraps else [text]
+        lines = self.wrapped(text) if wraps else [text]
         if self.will_page_break(ROW * len(lines)):
             self.add_page()
             self.table_head()
@@ -196,6 +203,29 @@ class InvoicePdf(FPDF):
             right += width
             self.text(right - PAD - self.width(value), base, value)
         self.set_xy(x, y + ROW * len(lines))
+
+    def wrapped(self, text: str) -> list[str]:
+        """The description's lines in its column, broken at spaces (fpdf2's multi_cell measures the same but
+        costs milliseconds a row); a word wider than the column is cut."""
+        limit, space = WIDTHS[1] - 2 * PAD, self.width(" ")
+        lines: list[str] = []
+        current, used = "", 0.0
+        for word in text.split(" "):
+            size = self.width(word)
+            if current and used + space + size <= limit:
+                current, used = f"{current} {word}", used + space + size
+                continue
+            if current:
+                lines.append(current)
+            while size > limit:
+                cut = len(word) - 1
+                while cut > 1 and self.width(word[:cut]) > limit:
+                    cut -= 1
+                lines.append(word[:cut])
+                word = word[cut:]
+                size = self.width(word)
+            current, used = word, size
+        return [*lines, current] if current or not lines else lines
 
     def sums(self) -> None:
         doc, words = self.doc, self.words
