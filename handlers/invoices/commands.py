@@ -74,4 +74,4 @@ async def billing(ctx: Context, args: str) -> list[Reply]:
     await ctx.session.execute(update(BillingAddress).where(BillingAddress.person_id == ctx.person.id)
                               .values(**values).execution_options(synchronize_session=False))
     await ctx.audit("billing_address_set", f"person:{ctx.person.id}")
-    return [ctx.say("billing_set", name=name, address=address.splitlines())]
+    return [ctx.say("billing_set", holder=name, address=address.splitlines())]
