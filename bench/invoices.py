@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/invoices.py` puts bench/, not the root, on the path
     sys.path.insert(0, str(ROOT))
 
-from handlers.invoices.document import InvoiceDoc, Party, document_of, stored_lines  # noqa: E402
+from handlers.invoices.document import InvoiceDoc, document_of, stored_lines  # noqa: E402
 from handlers.invoices.issuing import pdf_words  # noqa: E402
 from handlers.invoices.money import Line, totals  # noqa: E402
 from handlers.invoices.pdf import render_pdf  # noqa: E402

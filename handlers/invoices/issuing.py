@@ -150,9 +150,10 @@ async def take_number(uow: UnitOfWork, year: int) -> int:
     session = uow.session
     await session.execute(insert_ignoring_conflicts(uow.dialect, InvoiceCounter.__table__, ["year"])
                           .values(year=year, last=0))
-    return await session.scalar(update(InvoiceCounter).where(InvoiceCounter.year == year)
-                                .values(last=InvoiceCounter.last + 1).returning(InvoiceCounter.last)
-                                .execution_options(synchronize_session=False))
+    taken = await session.execute(update(InvoiceCounter).where(InvoiceCounter.year == year)
+                                  .values(last=InvoiceCounter.last + 1).returning(InvoiceCounter.last)
+                                  .execution_options(synchronize_session=False))
+    return taken.scalar_one()
 
 
 async def buyer_language(where: Where, person_id: int | None, business: Business | None) -> str:

@@ -19,6 +19,7 @@ import segno
 from babel import Locale
 from babel.dates import format_date
 from fpdf import FPDF
+from fpdf.fonts import CoreFont
 
 from handlers.invoices.document import InvoiceDoc
 
@@ -34,7 +35,7 @@ def render_pdf(doc: InvoiceDoc, words: dict[str, str]) -> bytes:
     """The PDF bytes of one invoice or credit note."""
     pdf = InvoicePdf(doc, words)
     pdf.head()
-    pdf.table()
+    pdf.positions()
     pdf.sums()
     pdf.payment()
     return bytes(pdf.output())
@@ -116,8 +117,10 @@ class InvoicePdf(FPDF):
     def width(self, text: str) -> float:
         """get_string_width without its text parsing: the font's own glyph widths (no shaping is used)."""
         font = self.current_font
-        if self.core:  # core fonts measure the Windows-1252 bytes, as fpdf2 writes them, from a width table
-            return sum(map(font.cw.__getitem__, text.encode(CORE_ENCODING).decode("latin-1"))) * self.font_size_pt \
+        assert font is not None  # every drawing step sets its font first
+        if isinstance(font, CoreFont):  # measured in the Windows-1252 bytes fpdf2 writes, from a width table
+            widths: dict[str, int] = font.cw
+            return sum(map(widths.__getitem__, text.encode(CORE_ENCODING).decode("latin-1"))) * self.font_size_pt \
                 / 1000 / self.k
         return font.get_text_width(text, self.font_size_pt, None)[1] / self.k
 
@@ -176,7 +179,7 @@ class InvoicePdf(FPDF):
         self.ln(7)
         self.font(TABLE_SIZE)
 
-    def table(self) -> None:
+    def positions(self) -> None:
         self.table_head()
         lang = self.doc.lang
         for line in self.doc.lines:
@@ -257,9 +260,9 @@ class InvoicePdf(FPDF):
         for label, value in (("IBAN", doc.iban), ("BIC", doc.bic), (words["payee"], doc.seller.name),
                              (words["reference"], doc.number)):
             self.font(9.5, True)
-            self.cell(30, 5, self.safe(label))
+            self.cell(38, 5, self.safe(label))
             self.font(9.5)
-            self.cell(90, 5, self.safe(value), new_x="LMARGIN", new_y="NEXT")
+            self.cell(82, 5, self.safe(value), new_x="LMARGIN", new_y="NEXT")
         self.image(girocode_png(payload), x=150, y=top, w=38, h=38)
         self.set_xy(150, top + 38)
         self.font(7)

@@ -166,8 +166,8 @@ SETUP = '[business]\nname = "Akademie"\ntimezone = "Europe/Berlin"\nlanguage = "
 
 
 def test_the_setup_file_takes_the_invoice_data_and_names_bad_values_by_line_and_key():
-    spec = parse_setup(SETUP + 'address = "Hauptstraße 1, 10115 Berlin"\ntax_id = "DE123456789"\n'
-                               'vat_percent = 19\niban = "de89 3704 0044 0532 0130 00"\nbic = "cobadeffxxx"\n', "s.toml")
+    spec = parse_setup(SETUP + 'address = "Hauptstraße 1, 10115 Berlin"\ntax_id = "DE123456789"\nvat_percent = 19\n'
+                               'iban = "de89 3704 0044 0532 0130 00"\nbic = "cobadeffxxx"\n', "s.toml")
     business = spec.business
     assert (business.address, business.tax_id, business.vat_percent, business.iban, business.bic) == (
         "Hauptstraße 1, 10115 Berlin", "DE123456789", "19", "DE89370400440532013000", "COBADEFFXXX")
