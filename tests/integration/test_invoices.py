@@ -220,3 +220,34 @@ async def test_billing_keeps_the_address_for_later_invoices_and_refuses_a_bad_on
     [row] = await rows(store, BillingAddress)
     assert (row.name, row.address) == ("Schule am See", "Seeweg 1\n54321 Seestadt")
     assert "Seeweg 1" in (await say(desk, LEA, "/billing"))[0].text
+
+
+async def test_billing_by_email_waits_for_the_code_sent_to_that_mailbox(desk, store, clock):
+    [asked] = await say(desk, f"email:{KIM_MAIL}", "billing Kim Meyer; Weg 1; 12345 Ort")
+    assert asked.template == "mail_command_code"  # the answer mail carries the code in its subject
+    assert await count(store, BillingAddress) == 0  # a From: line proves nothing yet
+    [done] = await say(desk, f"email:{KIM_MAIL}", asked.subject.split()[0])
+    assert done.template == "billing_set", (asked.text, done.text)
+    [row] = await rows(store, BillingAddress)
+    assert (row.name, row.address) == ("Kim Meyer", "Weg 1\n12345 Ort")
+
+
+async def test_help_lists_the_invoice_words_for_everyone(desk):
+    [help_] = await say(desk, LEA, "/help")
+    assert "invoices — your invoices" in help_.text and "invoice — an invoice again" in help_.text
+    assert "billing — the name and address on your invoices" in help_.text
+
+
+async def test_the_setup_file_gives_the_business_its_invoice_data(store, clock):
+    from handlers.setup import apply_setup, load_setup
+    from tests.e2e.test_email import EXAMPLE
+    async with store.uow() as uow:
+        await apply_setup(uow, load_setup(EXAMPLE), clock.now())
+        await uow.commit()
+    async with store.uow() as uow:
+        issued = await issue_invoice(uow, buyer_person_id=None, buyer_name="Kim", buyer_address="Weg 1, 4020 Linz, AT",
+                                     lines=[Line("Massage", 1, 6000)], source="test", now=clock.now())
+        await uow.commit()
+    assert issued.seller == {"name": "Physio am Park", "address": "Parkstraße 1, 4020 Linz, AT",
+                             "tax_id": "ATU12345678", "iban": "AT611904300234573201", "bic": "BKAUATWW"}
+    assert (issued.vat_percent, issued.gross_cents, issued.language) == ("20", 7200, "de")
