@@ -117,8 +117,9 @@ def quote_reply(ctx: Context, name: str, seats: int, course: Service | None) -> 
     """What the purchase would cost, with the two options of the seed: group only, or group and me."""
     lines, total = invoice_lines(line_text(ctx, name, course), seats, course.price if course else None)
     base = f"group new {quote(name)} {seats}" + (f" {quote(course.name)}" if course else "")
+    vat = ctx.business.vat_percent if ctx.business and ctx.business.vat_percent not in (None, "0") else None
     return ctx.say("groups_quote", title=name, seats=seats, course=course, unit=money(ctx, lines[0]["unit_price"]),
-                   total=money(ctx, total), choices=[ctx.choice("label.groups_buy", f"{base} group"),
+                   total=money(ctx, total), vat=vat, choices=[ctx.choice("label.groups_buy", f"{base} group"),
                                                      ctx.choice("label.groups_buy_enroll", f"{base} enroll-me")])
 
 

@@ -57,6 +57,8 @@ def attachments_of(raw: bytes) -> dict[str, bytes]:
 async def test_an_approved_seat_order_mails_its_invoice_as_pdf_and_xml_over_smtp(store, config, clock,
                                                                                  smtp_server):  # noqa: F811
     desk = await seat_desk(store, config, clock)
+    [quote] = await desk.handle(inbound(BUYER, '/group new "Team Nord" 30', clock=clock))
+    assert "30 × €49.90 = €1,497.00 plus 19 % VAT" in quote.text
     [asked] = await desk.handle(inbound(BUYER, '/group new "Team Nord" 30 group', clock=clock))
     assert asked.template == "invoices_missing" and "billing" in asked.text  # 1 497 € names the buyer
     await desk.handle(inbound(BUYER, "/billing Nord GmbH; Hafenweg 2; 20095 Hamburg", clock=clock))
