@@ -48,6 +48,7 @@ class InvoiceDoc:
     gross_cents: int
     lines: tuple[DocLine, ...]
     lang: str
+    buyer_reference: str | None = None
 
     @property
     def credit(self) -> bool:
@@ -85,7 +86,8 @@ def document_of(row: Any) -> InvoiceDoc:
         seller=Party(seller["name"], postal_address(seller["address"]), seller["tax_id"]),
         buyer=Party(row.buyer_name, postal_address(row.buyer_address)), iban=seller["iban"], bic=seller["bic"],
         currency=row.currency or CURRENCY, vat_percent=Decimal(row.vat_percent), net_cents=row.net_cents,
-        vat_cents=row.vat_cents, gross_cents=row.gross_cents, lines=lines, lang=row.language)
+        vat_cents=row.vat_cents, gross_cents=row.gross_cents, lines=lines, lang=row.language,
+        buyer_reference=row.buyer_reference)
 
 
 def amount(value_cents: int) -> Decimal:

@@ -43,9 +43,9 @@ from storage.models import Address, BillingAddress, Business, Invoice, InvoiceCo
 from templates import render, word
 
 PDF_TYPE, XML_TYPE = "application/pdf", "application/xml"
-PDF_WORDS = ("number", "date", "period", "period_is_date", "corrects", "tax_id", "page", "position", "description",
-             "quantity", "unit", "amount", "net", "vat", "gross", "rounding", "vat_zero", "credit_note_payment",
-             "nothing_due", "pay", "payee", "reference")
+PDF_WORDS = ("number", "date", "period", "period_is_date", "corrects", "buyer_reference", "tax_id", "page",
+             "position", "description", "quantity", "unit", "amount", "net", "vat", "gross", "rounding", "vat_zero",
+             "credit_note_payment", "nothing_due", "pay", "payee", "reference")
 
 
 @dataclass(frozen=True)
@@ -72,12 +72,13 @@ class Where:
 
 async def issue_invoice(place: Context | UnitOfWork, *, buyer_person_id: int | None, buyer_name: str,
                         buyer_address: str, lines: list[Line], kind: str = INVOICE, corrects: str | None = None,
-                        source: str, send: bool = True, now: datetime | None = None,
-                        config: DeskConfig | None = None) -> Invoice:
+                        source: str, buyer_reference: str | None = None, send: bool = True,
+                        now: datetime | None = None, config: DeskConfig | None = None) -> Invoice:
     """Number, store and (with `send`) mail an invoice or credit note in the caller's unit of work.
 
     Raises InvoiceDataMissing (naming the setup keys or buyer fields) before any number is taken when the
-    law's data is incomplete, and ValueError for lines or a correction that make no sense. `now` and
+    law's data is incomplete, and ValueError for lines or a correction that make no sense.
+    `buyer_reference` is the buyer's own reference (BT-10; a German public body's Leitweg-ID). `now` and
     `config` are for a job that passes its unit of work; a handler passes its Context instead.
     """
     where = Where.of(place, now, config)
@@ -97,6 +98,7 @@ async def issue_invoice(place: Context | UnitOfWork, *, buyer_person_id: int | N
         number=invoice_number(local.year, sequence), year=local.year, sequence=sequence, kind=kind,
         corrects=corrects, issued_at=where.now, issue_date=local, period_start=start, period_end=end,
         buyer_person_id=buyer_person_id, buyer_name=buyer_name.strip(), buyer_address=buyer_address.strip(),
+        buyer_reference=(buyer_reference or "").strip()[:100] or None,
         seller={k: v for k, v in seller.items() if k != "vat_percent"}, lines=stored_lines(lines, figures.amounts),
         currency=CURRENCY, vat_percent=seller["vat_percent"], net_cents=figures.net_cents,
         vat_cents=figures.vat_cents, gross_cents=figures.gross_cents, source=source[:64],

@@ -155,6 +155,8 @@ class InvoicePdf(FPDF):
                  (words["period"], self.period())]
         if doc.corrects:
             facts.append((words["corrects"], doc.corrects))
+        if doc.buyer_reference:
+            facts.append((words["buyer_reference"], doc.buyer_reference))
         for label, value in facts:
             self.font(9.5, True)
             self.cell(45, 5, self.safe(label))

@@ -43,7 +43,7 @@ def render_xml(doc: InvoiceDoc, exemption_reason: str) -> bytes:
     xml.header.type_code = TYPE_CODES[doc.kind]
     xml.header.issue_date_time = doc.issue_date
     agreement, settlement = xml.trade.agreement, xml.trade.settlement
-    agreement.buyer_reference = doc.number
+    agreement.buyer_reference = doc.buyer_reference or doc.number  # BT-10: the buyer's routing id, if any
     _party(agreement.seller, doc.seller)
     if doc.seller.tax_id:
         scheme = "VA" if doc.seller.tax_id[:2].isalpha() else "FC"  # USt-IdNr. (BT-31) or Steuernummer (BT-32)

@@ -42,6 +42,7 @@ class Invoice(Base):
     buyer_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id", ondelete="SET NULL"), index=True)
     buyer_name: Mapped[str] = mapped_column(String(200))
     buyer_address: Mapped[str] = mapped_column(Text)
+    buyer_reference: Mapped[str | None] = mapped_column(String(100))  # BT-10, e.g. a public buyer's Leitweg-ID
     seller: Mapped[dict[str, Any]] = mapped_column(default=dict)  # name, address, tax_id, iban, bic
     lines: Mapped[list[Any]] = mapped_column(default=list)  # [{description, quantity, unit_cents, amount_cents, …}]
     currency: Mapped[str] = mapped_column(String(3))

@@ -246,8 +246,10 @@ async def test_the_setup_file_gives_the_business_its_invoice_data(store, clock):
         await uow.commit()
     async with store.uow() as uow:
         issued = await issue_invoice(uow, buyer_person_id=None, buyer_name="Kim", buyer_address="Weg 1, 4020 Linz, AT",
-                                     lines=[Line("Massage", 1, 6000)], source="test", now=clock.now())
+                                     lines=[Line("Massage", 1, 6000)], source="test", now=clock.now(),
+                                     buyer_reference=" 04011000-1234512345-06 ")
         await uow.commit()
+    assert issued.buyer_reference == "04011000-1234512345-06"
     assert issued.seller == {"name": "Physio am Park", "address": "Parkstraße 1, 4020 Linz, AT",
                              "tax_id": "ATU12345678", "iban": "AT611904300234573201", "bic": "BKAUATWW"}
     assert (issued.vat_percent, issued.gross_cents, issued.language) == ("20", 7200, "de")

@@ -246,6 +246,14 @@ def test_the_xml_is_valid_en16931_cii_and_carries_the_invoice():
         Decimal("149.70"), Decimal("5.00")]
 
 
+def test_the_buyers_reference_goes_into_pdf_and_xml():
+    row = stored([Line("Lizenz", 1, 10_000)])
+    row.buyer_reference = "04011000-1234512345-06"  # a Leitweg-ID
+    pdf, xml = files(row)
+    assert "Ihr Zeichen 04011000-1234512345-06" in pdf_text(pdf)
+    assert Document.parse(xml).trade.agreement.buyer_reference._text == "04011000-1234512345-06"
+
+
 def test_a_credit_note_xml_is_type_381_with_positive_amounts_and_refers_to_the_invoice():
     _, xml = files(stored([Line("Kursplatz", 1, 4990)], vat="0", kind=CREDIT_NOTE, corrects="R-2026-000003"))
     etree.XMLSchema(etree.parse(str(XSD))).assertValid(etree.fromstring(xml))

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("buyer_person_id", sa.Integer(), nullable=True),
         sa.Column("buyer_name", sa.String(200), nullable=False),
         sa.Column("buyer_address", sa.Text(), nullable=False),
+        sa.Column("buyer_reference", sa.String(100), nullable=True),
         sa.Column("seller", sa.JSON(), nullable=False),
         sa.Column("lines", sa.JSON(), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
