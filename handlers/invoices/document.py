@@ -2,10 +2,15 @@
 again years later shows exactly what was issued. Pure."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
+
+from babel import Locale
+from babel.dates import format_date
 
 from handlers.invoices.money import CREDIT_NOTE, CURRENCY, Line, decimal_text, girocode_payload
 from handlers.rules.payment import PostalAddress, postal_address
@@ -92,3 +97,35 @@ def document_of(row: Any) -> InvoiceDoc:
 
 def amount(value_cents: int) -> Decimal:
     return Decimal(decimal_text(value_cents))
+
+
+@functools.cache
+def money_format(lang: str, currency: str) -> Callable[[int], str]:
+    """Cents as the locale writes money ("1.234,56 €", "€1,234.56"), from Babel's CLDR pattern, without
+    Babel's per-call cost (a thousand lines format two thousand amounts)."""
+    locale = Locale.parse(lang)
+    pattern, symbols = locale.currency_formats["standard"], locale.number_symbols["latn"]
+    symbol = locale.currency_symbols.get(currency, currency)
+
+    def money(cents: int) -> str:
+        whole, part = divmod(abs(cents), 100)
+        digits = f"{whole:,}".replace(",", symbols["group"]) + symbols["decimal"] + f"{part:02d}"
+        negative = int(cents < 0)
+        return (pattern.prefix[negative] + digits + pattern.suffix[negative]).replace("¤", symbol)
+
+    return money
+
+
+def quantity_text(value: Decimal, lang: str) -> str:
+    text = str(value.normalize()) if value != value.to_integral() else str(int(value))
+    return text.replace(".", decimal_symbol(lang))
+
+
+@functools.cache
+def decimal_symbol(lang: str) -> str:
+    return Locale.parse(lang).number_symbols["latn"]["decimal"]
+
+
+@functools.lru_cache(maxsize=4096)
+def day_text(value: date, lang: str) -> str:
+    return format_date(value, "medium", locale=lang)

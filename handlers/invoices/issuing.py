@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.context import AUDIT, OUTBOX, Context, DeskConfig
-from handlers.invoices.document import document_of, stored_lines
+from handlers.invoices.document import document_of, money_format, quantity_text, stored_lines
 from handlers.invoices.money import (
     CREDIT_NOTE,
     CURRENCY,
@@ -33,8 +33,6 @@ from handlers.invoices.money import (
     service_period,
     totals,
 )
-from handlers.invoices.pdf import money_format, quantity_text, render_pdf
-from handlers.invoices.xml import render_xml
 from handlers.messages import Attachment
 from handlers.speaking import mail_row, reply_language
 from storage.db import UnitOfWork
@@ -186,6 +184,11 @@ def pdf_words(lang: str, kind: str) -> dict[str, str]:
 
 def render_files(invoice: Invoice) -> list[Attachment]:
     """The PDF and the EN 16931 XML of a stored invoice (CPU work: call it through asyncio.to_thread)."""
+    # Imported here: fpdf2, lxml and drafthorse take about a second to import, which every process that
+    # imports the handlers (the member-list reader's child process too) would pay otherwise.
+    from handlers.invoices.pdf import render_pdf
+    from handlers.invoices.xml import render_xml
+
     doc = document_of(invoice)
     words = pdf_words(doc.lang, doc.kind)
     return [Attachment(f"{invoice.number}.pdf", PDF_TYPE, render_pdf(doc, words)),

@@ -8,20 +8,15 @@ any other script switches the document to DejaVu.
 """
 from __future__ import annotations
 
-import functools
 import io
-from collections.abc import Callable, Iterable
-from datetime import date
-from decimal import Decimal
+from collections.abc import Iterable
 from pathlib import Path
 
 import segno
-from babel import Locale
-from babel.dates import format_date
 from fpdf import FPDF
 from fpdf.fonts import CoreFont
 
-from handlers.invoices.document import InvoiceDoc
+from handlers.invoices.document import InvoiceDoc, day_text, money_format, quantity_text
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 CORE_ENCODING = "cp1252"
@@ -39,38 +34,6 @@ def render_pdf(doc: InvoiceDoc, words: dict[str, str]) -> bytes:
     pdf.sums()
     pdf.payment()
     return bytes(pdf.output())
-
-
-@functools.cache
-def money_format(lang: str, currency: str) -> Callable[[int], str]:
-    """Cents as the locale writes money ("1.234,56 €", "€1,234.56"), from Babel's CLDR pattern, without
-    Babel's per-call cost (a thousand lines format two thousand amounts)."""
-    locale = Locale.parse(lang)
-    pattern, symbols = locale.currency_formats["standard"], locale.number_symbols["latn"]
-    symbol = locale.currency_symbols.get(currency, currency)
-
-    def money(cents: int) -> str:
-        whole, part = divmod(abs(cents), 100)
-        digits = f"{whole:,}".replace(",", symbols["group"]) + symbols["decimal"] + f"{part:02d}"
-        negative = int(cents < 0)
-        return (pattern.prefix[negative] + digits + pattern.suffix[negative]).replace("¤", symbol)
-
-    return money
-
-
-def quantity_text(value: Decimal, lang: str) -> str:
-    text = str(value.normalize()) if value != value.to_integral() else str(int(value))
-    return text.replace(".", decimal_symbol(lang))
-
-
-@functools.cache
-def decimal_symbol(lang: str) -> str:
-    return Locale.parse(lang).number_symbols["latn"]["decimal"]
-
-
-@functools.lru_cache(maxsize=4096)
-def day_text(value: date, lang: str) -> str:
-    return format_date(value, "medium", locale=lang)
 
 
 def fits_core_font(texts: Iterable[str]) -> bool:
