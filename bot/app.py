@@ -13,7 +13,19 @@ from bot.mail.intake import EmailEdge
 from bot.outbox import OutboxWorker
 from bot.settings import Settings, SettingsError
 from bot.transport import Transport
-from handlers import admin, booking, calendar, customers, exports, identity, members, privacy, tickets, welcome
+from handlers import (
+    admin,
+    booking,
+    calendar,
+    customers,
+    exports,
+    identity,
+    invoices,
+    members,
+    privacy,
+    tickets,
+    welcome,
+)
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.jobs import commands as jobs
@@ -43,6 +55,7 @@ def build_handlers() -> Handlers:
         exports.handlers(),
         privacy.handlers(),
         reminders.handlers(),
+        invoices.handlers(),
     )
 
 

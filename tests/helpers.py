@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from handlers.messages import Choice, Reply
 from handlers.router import Desk
 from handlers.setup import SetupSpec, load_setup
-from storage.models import Address, Outbox, Person, Role
+from storage.models import Address, Business, Outbox, Person, Role
 from tests.conftest import FakeClock, inbound
 from tests.fakebotapi import Call, FakeBotApi
 
@@ -128,6 +128,23 @@ async def mails_to(store, recipient: str) -> list[Outbox]:
 async def code_for(store, email: str) -> str:
     """The code of the newest mail to `email` (every code mail's subject begins with it)."""
     return (await mails_to(store, email))[-1].subject.split()[0]
+
+
+# What the law asks of the seller before any invoice is written; VAT 0 keeps totals as the prices add up.
+INVOICE_DATA = dict(address="Hauptstraße 1, 10115 Berlin", tax_id="DE123456789", vat_percent="0",
+                    iban="DE89370400440532013000", bic="COBADEFFXXX")
+
+
+async def set_business(store, **values) -> None:
+    """The business (made as "Akademie" in English if there is none) with the invoice data and `values`."""
+    async with store.uow() as uow:
+        business = await uow.session.get(Business, 1)
+        if business is None:
+            business = Business(id=1, name="Akademie", timezone="Europe/Berlin", language="en")
+            uow.session.add(business)
+        for key, value in {**INVOICE_DATA, **values}.items():
+            setattr(business, key, value)
+        await uow.commit()
 
 
 async def add_admin(store, address: str, at, name: str = "Ada") -> int:

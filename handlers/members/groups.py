@@ -117,8 +117,9 @@ def quote_reply(ctx: Context, name: str, seats: int, course: Service | None) -> 
     """What the purchase would cost, with the two options of the seed: group only, or group and me."""
     lines, total = invoice_lines(line_text(ctx, name, course), seats, course.price if course else None)
     base = f"group new {quote(name)} {seats}" + (f" {quote(course.name)}" if course else "")
+    vat = ctx.business.vat_percent if ctx.business and ctx.business.vat_percent not in (None, "0") else None
     return ctx.say("groups_quote", title=name, seats=seats, course=course, unit=money(ctx, lines[0]["unit_price"]),
-                   total=money(ctx, total), choices=[ctx.choice("label.groups_buy", f"{base} group"),
+                   total=money(ctx, total), vat=vat, choices=[ctx.choice("label.groups_buy", f"{base} group"),
                                                      ctx.choice("label.groups_buy_enroll", f"{base} enroll-me")])
 
 
@@ -140,19 +141,19 @@ async def buy_seats(ctx: Context, name: str, seats: int, course: Service | None,
     await refuse_taken_name(ctx, name)
     pending = needs_approval(ctx, seats)
     group = await create_group(ctx, name, 0 if pending else seats, course)
-    order = await place_order(ctx, group, seats, course, pending)
+    order, invoice = await place_order(ctx, group, seats, course, pending)
     await ctx.session.execute(insert_ignoring_conflicts(ctx.uow.dialect, Role, ["person_id", "role", "scope"])
                               .values(person_id=ctx.person.id, role=MANAGER, scope=str(group.id)))
-    if pending:
+    if invoice is None:
         return await order_waits(ctx, group, order, enroll_me)
     link = await issue_group_link(ctx, group)
     if enroll_me:
         await enroll_buyer(ctx, group)
-    mailed = await mail_order(ctx, "groups_bought_mail", group, order, course, link)
+    mailed = await mail_order(ctx, "groups_bought_mail", group, order, invoice, course, link)
     await ctx.audit("group_bought", f"group:{group.id}", name=name, seats=seats, invoice=order.invoice_number,
                     total=order.total, enrolled_buyer=enroll_me)
     members_button = ctx.choice("label.groups_members", f"members {quote(name)}")
-    return [ctx.say("groups_bought", group=group, course=course, order=invoice_view(ctx, order), mailed=mailed,
+    return [ctx.say("groups_bought", group=group, course=course, order=invoice_view(ctx, order, invoice), mailed=mailed,
                     link=deep_link(ctx, link), enrolled=enroll_me, choices=[members_button])]
 
 
@@ -191,13 +192,15 @@ async def buy_more(ctx: Context, args: str) -> list[Reply]:
     seats = seat_count(tokens[-1])
     course = await course_of(ctx, group)
     if needs_approval(ctx, seats):
-        return await order_waits(ctx, group, await place_order(ctx, group, seats, course, pending=True), False)
+        pending, _ = await place_order(ctx, group, seats, course, pending=True)
+        return await order_waits(ctx, group, pending, False)
     await add_bought(ctx, group.id, seats)
-    order = await place_order(ctx, group, seats, course)
-    mailed = await mail_order(ctx, "groups_seats_mail", group, order, course, None)
+    order, invoice = await place_order(ctx, group, seats, course)
+    assert invoice is not None  # an order that needs no approval is invoiced at once
+    mailed = await mail_order(ctx, "groups_seats_mail", group, order, invoice, course, None)
     await ctx.session.refresh(group)
     await ctx.audit("seats_bought", f"group:{group.id}", seats=seats, invoice=order.invoice_number, total=order.total)
-    return [ctx.say("groups_seats_bought", group=group, order=invoice_view(ctx, order), mailed=mailed)]
+    return [ctx.say("groups_seats_bought", group=group, order=invoice_view(ctx, order, invoice), mailed=mailed)]
 
 
 

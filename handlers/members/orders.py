@@ -1,4 +1,5 @@
-"""Seat orders and invoices: placing and numbering orders, mailing invoices, and the approval of large orders."""
+"""Seat orders: placing them, invoicing them through the invoice module, mailing the invoice, and the
+approval of large orders."""
 from __future__ import annotations
 
 import re
@@ -9,9 +10,19 @@ from decimal import Decimal
 
 from babel.numbers import format_currency
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal
+from handlers.invoices import (
+    Invoice,
+    InvoiceDataMissing,
+    Line,
+    billing_of,
+    check_invoice_data,
+    invoice_files,
+    issue_invoice,
+    totals,
+)
+from handlers.invoices import invoice_view as issued_view
 from handlers.members.membership import course_of, secret_digest
 from handlers.members.rules import (
     ADMINS,
@@ -22,7 +33,6 @@ from handlers.members.rules import (
     REJECT,
     deep_link,
     invoice_lines,
-    next_invoice_number,
 )
 from handlers.messages import Reply
 from handlers.rules.words import split_words
@@ -47,41 +57,69 @@ def needs_approval(ctx: Context, seats: int) -> bool:
 
 
 async def place_order(ctx: Context, group: SeatGroup, seats: int, course: Service | None,
-                      pending: bool = False) -> SeatOrder:
-    """One order with its invoice record; a pending one gets its invoice number when it is approved."""
+                      pending: bool = False) -> tuple[SeatOrder, Invoice | None]:
+    """One order with its invoice; a pending one is invoiced when it is approved, and is refused now if it
+    could not be invoiced then (the setup lacks invoice data, or a large order's buyer gave no address)."""
     lines, total = invoice_lines(line_text(ctx, group.name, course), seats, course.price if course else None)
     order = SeatOrder(invoice_number=None, group_id=group.id, buyer_id=ctx.person.id, seats=seats, lines=lines,
                       total=total, created_at=ctx.now, status="pending" if pending else "approved")
     ctx.session.add(order)
     await ctx.session.flush()
-    if not pending:
-        await number_order(ctx, order)
-    return order
-
-
-async def number_order(ctx: Context, order: SeatOrder) -> None:
-    """Give the order the year's next invoice number, retried if a concurrent order took it."""
-    year = ctx.now.year
-    for _ in range(5):
-        last = await ctx.session.scalar(select(func.max(SeatOrder.invoice_number))
-                                        .where(SeatOrder.invoice_number.like(f"R-{year}-%")))
+    if pending:
+        name, address = await buyer_party(ctx, ctx.person)
         try:
-            async with ctx.session.begin_nested():
-                await ctx.session.execute(update(SeatOrder).where(SeatOrder.id == order.id).values(
-                    invoice_number=next_invoice_number(year, last)).execution_options(synchronize_session=False))
-            await ctx.session.refresh(order)
-            return
-        except IntegrityError:
-            continue  # a concurrent order took this number; count again
-    raise Refusal("groups_refused", reason="busy", value=str(order.id))
+            await check_invoice_data(ctx, name, address, gross_cents(ctx, order))
+        except InvoiceDataMissing as missing:
+            raise missing_refusal(ctx, missing) from None
+        return order, None
+    return order, await invoice_order(ctx, order, ctx.person)
 
 
-def invoice_view(ctx: Context, order: SeatOrder) -> dict:
-    """The invoice record with money formatted for the reader."""
+async def invoice_order(ctx: Context, order: SeatOrder, buyer: Person) -> Invoice:
+    """Issue the order's invoice through the one invoice module; the order keeps its number."""
+    name, address = await buyer_party(ctx, buyer)
+    lines = [Line(line["text"], line["quantity"], to_cents(line["unit_price"])) for line in order.lines]
+    try:
+        invoice = await issue_invoice(ctx, buyer_person_id=buyer.id, buyer_name=name, buyer_address=address,
+                                      lines=lines, source=f"seat_order:{order.id}", send=False)
+    except InvoiceDataMissing as missing:
+        raise missing_refusal(ctx, missing) from None
+    await ctx.session.execute(update(SeatOrder).where(SeatOrder.id == order.id)
+                              .values(invoice_number=invoice.number).execution_options(synchronize_session=False))
+    await ctx.session.refresh(order)
+    return invoice
+
+
+async def buyer_party(ctx: Context, buyer: Person) -> tuple[str, str]:
+    """The name and address on the buyer's invoices: their `billing` address, else their name alone."""
+    return await billing_of(ctx.session, buyer.id) or (buyer.name or "", "")
+
+
+def gross_cents(ctx: Context, order: SeatOrder) -> int:
+    vat = Decimal((ctx.business.vat_percent if ctx.business else None) or 0)
+    return totals([Line("seats", 1, to_cents(order.total))], vat).gross_cents
+
+
+def to_cents(amount: str) -> int:
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+def missing_refusal(ctx: Context, missing: InvoiceDataMissing) -> Refusal:
+    """The clear no when an order cannot be invoiced: which setup keys are missing, or the buyer's address."""
+    seller = [ctx.word(f"invoice_keys.{key}") for key in missing.missing if not key.startswith("buyer_")]
+    return Refusal("invoices_missing", seller=seller, buyer=any(k.startswith("buyer_") for k in missing.missing))
+
+
+def invoice_view(ctx: Context, order: SeatOrder, invoice: Invoice | None = None) -> dict:
+    """The order's invoice with money formatted for the reader (VAT and gross once it is issued)."""
     lines = [{**line, "unit_price": money(ctx, line["unit_price"]), "amount": money(ctx, line["amount"])}
              for line in order.lines]
+    issued = issued_view(invoice, ctx.lang) if invoice else None
     return {"number": order.invoice_number, "lines": lines, "total": money(ctx, order.total),
-            "seats": order.seats, "created_at": order.created_at}
+            "seats": order.seats, "created_at": order.created_at,
+            "vat": issued["vat"] if issued and invoice and invoice.vat_cents else None,
+            "vat_percent": issued["vat_percent"] if issued else None,
+            "gross": issued["gross"] if issued else money(ctx, order.total)}
 
 
 def line_text(ctx: Context, name: str, course: Service | None) -> str:
@@ -111,13 +149,16 @@ async def buyer_email(ctx: Context, buyer: Person) -> str | None:
     return found.split(":", 1)[1] if found else None
 
 
-async def mail_order(ctx: Context, template: str, group: SeatGroup, order: SeatOrder, course: Service | None,
-                     link: str | None, buyer: Person | None = None, lang: str | None = None) -> str | None:
-    """Mail the invoice (and the way into the group) to the buyer; None if no address is known."""
+async def mail_order(ctx: Context, template: str, group: SeatGroup, order: SeatOrder, invoice: Invoice,
+                     course: Service | None, link: str | None, buyer: Person | None = None,
+                     lang: str | None = None) -> str | None:
+    """Mail the invoice (PDF and XML attached) and the way into the group to the buyer; None if no address
+    is known."""
     buyer = buyer or ctx.person
     email = await buyer_email(ctx, buyer)
     if email is not None:
-        await ctx.mail(email, template, lang=lang, group=group, course=course, order=invoice_view(ctx, order),
+        await ctx.mail(email, template, lang=lang, attachments=await invoice_files(invoice), group=group,
+                       course=course, order=invoice_view(ctx, order, invoice),
                        link=deep_link(ctx, link) if link else None, buyer=buyer)
     return email
 
@@ -196,15 +237,15 @@ async def approve_order(ctx: Context, order: SeatOrder, group: SeatGroup, buyer:
     first = not await ctx.session.scalar(select(func.count()).select_from(SeatOrder).where(
         SeatOrder.group_id == group.id, SeatOrder.status == "approved", SeatOrder.id != order.id))
     await add_bought(ctx, group.id, order.seats)
-    await number_order(ctx, order)
+    invoice = await invoice_order(ctx, order, buyer)
     await ctx.session.refresh(group)
     course = await course_of(ctx, group)
     link = await issue_group_link(ctx, group, buyer.id) if first else None
     lang = ctx.language_for(buyer.language)
-    mailed = await mail_order(ctx, "groups_bought_mail" if first else "groups_seats_mail", group, order, course,
-                              link, buyer, lang)
-    await tell_buyer(ctx, buyer, "groups_order_approved_notice", group=group, order=invoice_view(ctx, order),
-                     mailed=mailed)
+    mailed = await mail_order(ctx, "groups_bought_mail" if first else "groups_seats_mail", group, order, invoice,
+                              course, link, buyer, lang)
+    await tell_buyer(ctx, buyer, "groups_order_approved_notice", group=group,
+                     order=invoice_view(ctx, order, invoice), mailed=mailed)
     await ctx.audit("seat_order_approved", f"group:{group.id}", order=order.id, seats=order.seats,
                     invoice=order.invoice_number, total=order.total)
     return [ctx.say("groups_order_decided", group=group, order=order, mailed=mailed)]

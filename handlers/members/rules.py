@@ -92,12 +92,6 @@ def invoice_lines(text: str, quantity: int, unit_price: str | None) -> tuple[lis
     return [line], str(amount)
 
 
-def next_invoice_number(year: int, last: str | None) -> str:
-    """R-2026-000042 follows R-2026-000041; numbers restart every year."""
-    number = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-    return f"R-{year}-{number:06d}"
-
-
 def missing_seats(needed: int, bought: int, taken: int) -> int:
     return max(0, needed - (bought - taken))
 

@@ -12,6 +12,7 @@ from handlers.context import Refusal
 from handlers.identity import normalise_email
 from handlers.reminders.rules import DEFAULT_REMINDERS, MAX_REMINDERS, offset_label, parse_offset
 from handlers.rules.holidays import UnknownHolidays, check_code
+from handlers.rules.payment import address_problem, bic_problem, compact_iban, iban_problem, vat_percent
 from handlers.rules.values import COLOUR, MAX_SEATS, PRICE, parse_range
 from handlers.rules.words import clock_minutes, hhmm
 from handlers.setup.spec import (
@@ -275,7 +276,31 @@ def _business(table: _Table) -> BusinessSpec:
         holidays=_holidays(table),
         retention_days=_retention(table),
         reminders=_reminders(table),
+        **_invoice_data(table),
     )
+
+
+def _invoice_data(table: _Table) -> dict[str, str | None]:
+    """[business] address, tax_id, vat_percent, iban, bic: what an invoice shows of the seller, checked."""
+    found: dict[str, str | None] = {"tax_id": table.text("tax_id", required=False)}
+    address = table.text("address", required=False)
+    if address is not None and (problem := address_problem(address)):
+        table.bad(("address",), address, problem)
+    found["address"] = address
+    iban = table.text("iban", required=False)
+    if iban is not None and (problem := iban_problem(iban)):
+        table.bad(("iban",), iban, problem)
+    found["iban"] = compact_iban(iban) if iban else None
+    bic = table.text("bic", required=False)
+    if bic is not None and (problem := bic_problem(bic)):
+        table.bad(("bic",), bic, problem)
+    found["bic"] = bic.upper() if bic else None
+    vat = table.raw("vat_percent", False)
+    try:
+        found["vat_percent"] = None if vat is None else str(vat_percent(vat))
+    except ValueError as error:
+        table.bad(("vat_percent",), vat, str(error))
+    return found
 
 
 def _seat_limit(table: _Table) -> int:

@@ -16,7 +16,7 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
                  "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days",
-                 "reminders")
+                 "reminders", "address", "tax_id", "vat_percent", "iban", "bic")
 LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
@@ -50,6 +50,12 @@ class BusinessSpec:
     holidays: str | None = None  # public holidays as the `holidays` package names them: "AT-4", "DE-BY"
     retention_days: int | None = None  # raw mails and closed tickets older than this are deleted (None: off)
     reminders: tuple[str, ...] = ("24h",)  # before each confirmed appointment, longest first ("24h", "90m")
+    # What an invoice shows of the seller; while one is missing, invoices are refused naming it.
+    address: str | None = None  # "Street 1, 12345 City" (or on lines; a last line "AT" names the country)
+    tax_id: str | None = None  # USt-IdNr. or Steuernummer
+    vat_percent: str | None = None  # decimal text, 0 … 100
+    iban: str | None = None  # compact, checksum verified
+    bic: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from storage.models.groups import (
     SeatGroup,
     SeatOrder,
 )
+from storage.models.invoices import BillingAddress, Invoice, InvoiceCounter
 from storage.models.mail import MailboxState, MailIntake, Ticket, TicketMessage
 from storage.models.people import (
     Address,
@@ -75,4 +76,7 @@ __all__ = [
     "Audit",
     "Removal",
     "ExportPreset",
+    "Invoice",
+    "InvoiceCounter",
+    "BillingAddress",
 ]

@@ -31,6 +31,12 @@ class Business(Base):
     retention_days: Mapped[int | None] = mapped_column(Integer)
     # Reminders before each confirmed appointment, as the setup file writes them ("24h", "90m").
     reminders: Mapped[list[Any]] = mapped_column(default=lambda: ["24h"], server_default='["24h"]')
+    # What an invoice must show of the seller (setup file); an invoice is refused while one is missing.
+    address: Mapped[str | None] = mapped_column(Text)
+    tax_id: Mapped[str | None] = mapped_column(String(32))
+    vat_percent: Mapped[str | None] = mapped_column(String(8))  # decimal text, 0 … 100
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
 
 
 class Installation(Base):

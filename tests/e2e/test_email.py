@@ -35,6 +35,7 @@ from storage.db import Store
 from storage.models import (
     Address,
     Appointment,
+    BillingAddress,
     Location,
     MailboxState,
     MailIntake,
@@ -271,6 +272,9 @@ async def test_a_member_list_mailed_in_is_checked_then_imported_when_the_code_co
         person = await uow.session.scalar(select(Address.person_id).where(Address.address == lea))
         uow.session.add(Address(address=f"email:{lea_mail}", kind="email", person_id=person, verified=True,
                                 created_at=rig.clock.now()))
+        # 5 seats with the practice's 20 % VAT cost over 250 €: the invoice names the buyer's address
+        uow.session.add(BillingAddress(person_id=person, name="Lea Berg", address="Weg 1\n4020 Linz\nAT",
+                                       updated_at=rig.clock.now()))
         await uow.commit()
     await rig.desk.handle(Inbound(channel="telegram", sender=lea, received_at=rig.clock.now(),
                                   text='/group new "Team Süd" 5 group'))

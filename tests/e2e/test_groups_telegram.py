@@ -8,6 +8,7 @@ import io
 import re
 import zipfile
 
+import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
@@ -17,12 +18,19 @@ from handlers.router import Desk
 from storage.models import ImportBatch, Member, Membership, Outbox, SeatGroup
 from tests.e2e.test_telegram import ask, buttons, click, start_bot, to_chat  # noqa: F401 - start_bot is a fixture
 from tests.fakebotapi import fake_bot_api  # noqa: F401
+from tests.helpers import set_business
 
 MANAGER = 1501
 LIST = ("Name;E-Mail\n"
         "Kim Meyer;kim@example.com\n"
         "Bo;=HYPERLINK(\"http://x\")\n"
         "Lu Li;lu@example.com\n").encode("cp1252")
+
+
+@pytest.fixture(autouse=True)
+async def invoice_data(store) -> None:
+    """Every seat order is invoiced: the business has what an invoice needs."""
+    await set_business(store)
 
 
 def make_desk(store, config, **limits) -> Desk:

@@ -17,6 +17,7 @@ from handlers.registry import Handlers
 from handlers.router import Desk
 from storage.models import Address, Appointment, Code, ImportBatch, Membership, Person, SeatGroup, Service
 from tests.conftest import inbound
+from tests.helpers import set_business
 from tests.integration.test_booking import TUESDAY, chat, code_for, customer, desk  # noqa: F401 - a fixture
 
 KIM_MAIL = "email:kim@example.com"
@@ -148,6 +149,7 @@ async def group_desk(store, config, clock) -> Desk:
         await ensure_owners(uow, [OWNER], clock.now())
         uow.session.add(Service(name="First Aid", minutes=480, price="49.90", kind="course"))
         await uow.commit()
+    await set_business(store)
     made = Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), admin.handlers(),
                                                 members.group_handlers()), clock)
     await made.handle(inbound(LEA, "/start", clock=clock))

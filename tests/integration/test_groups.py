@@ -21,7 +21,7 @@ from handlers.router import Desk
 from storage.models import (
     Address,
     Audit,
-    Business,
+    BillingAddress,
     Code,
     ImportBatch,
     Member,
@@ -34,7 +34,7 @@ from storage.models import (
     Service,
 )
 from tests.conftest import inbound
-from tests.helpers import add_admin, count, rows
+from tests.helpers import add_admin, count, rows, set_business
 
 OWNER = "telegram:1001"
 BUYER = "telegram:2001"
@@ -54,10 +54,20 @@ async def desk(store, config, clock) -> Desk:
         await ensure_owners(uow, [OWNER], clock.now())
         uow.session.add(Service(name="First Aid", minutes=480, price="49.90", kind="course"))
         await uow.commit()
+    await set_business(store)  # what every invoice needs of the seller
     desk = make_desk(store, config, clock)
     await desk.handle(inbound(BUYER, "/start", clock=clock))
     await add_address(store, BUYER, f"email:{BUYER_EMAIL}", clock)
+    await add_billing(store, BUYER, clock)  # an invoice over 250 € names the buyer's address
     return desk
+
+
+async def add_billing(store, sender: str, clock) -> None:
+    async with store.uow() as uow:
+        person_id = await uow.session.scalar(select(Address.person_id).where(Address.address == sender))
+        uow.session.add(BillingAddress(person_id=person_id, name="Nord GmbH", address="Weg 2\n20095 Hamburg",
+                                       updated_at=clock.now()))
+        await uow.commit()
 
 
 async def add_address(store, sender: str, address: str, clock, verified: bool = True) -> None:
@@ -589,9 +599,7 @@ async def test_a_list_mailed_in_is_not_read_before_its_code_comes_back(desk, sto
 # ---- German, setup file, templates --------------------------------------------------------------
 
 async def test_german_speakers_get_the_whole_flow_in_german(desk, store):
-    async with store.uow() as uow:
-        uow.session.add(Business(id=1, name="Akademie", timezone="Europe/Berlin", language="de"))
-        await uow.commit()
+    await set_business(store, language="de")
     de = {"language_hint": "de"}
     [quote] = await say(desk, "telegram:7001", "/gruppe neu Kurs 2", **de)
     assert "2 × 49,90\xa0€ = 99,80\xa0€" in quote.text
@@ -721,10 +729,7 @@ async def test_a_big_order_waits_for_an_admin_and_buys_nothing_until_approved(de
 
 
 async def test_more_seats_above_the_limit_wait_too_and_a_rejected_order_buys_nothing(desk, store):
-    async with store.uow() as uow:
-        uow.session.add(Business(id=1, name="Akademie", timezone="Europe/Berlin", language="en",
-                                 max_seats_without_approval=5))
-        await uow.commit()
+    await set_business(store, max_seats_without_approval=5)
     assert "Done" in await buy(desk, "Team", 5)
     assert "more than 5 seats wait" in (await say(desk, BUYER, '/seats "Team" +6'))[0].text
     assert (await the_group(store, "Team")).seats_bought == 5
@@ -734,6 +739,7 @@ async def test_more_seats_above_the_limit_wait_too_and_a_rejected_order_buys_not
     [notice] = await rows(store, Outbox, Outbox.recipient == BUYER)
     assert "was not approved: not paid" in notice.text
     assert [o.invoice_number for o in await rows(store, SeatOrder)] == ["R-2026-000001", None]
+    await add_billing(store, OWNER, desk.clock)  # 30 seats cost more than 250 €: the invoice names the buyer
     assert "R-2026-000002" in (await say(desk, OWNER, '/seats "Team" +30'))[0].text  # the owner's own order
 
 
