@@ -41,7 +41,7 @@ from handlers.messages import Attachment, Inbound  # noqa: E402
 from handlers.registry import Handlers  # noqa: E402
 from handlers.router import Desk  # noqa: E402
 from storage.db import Store  # noqa: E402
-from storage.models import Membership, Outbox, SeatGroup, Service  # noqa: E402
+from storage.models import Business, Membership, Outbox, SeatGroup, Service  # noqa: E402
 
 OWNER = "console:owner"
 RACERS = 50
@@ -90,6 +90,10 @@ async def prepare(store: Store) -> Desk:
     async with store.uow() as uow:
         await ensure_owners(uow, [OWNER], datetime.now(timezone.utc))
         uow.session.add(Service(name="First Aid", minutes=480, price="49.90", kind="course"))
+        # Seats are invoiced: the business needs what an invoice must show.
+        uow.session.add(Business(id=1, name="Bench Academy", timezone="Europe/Berlin", language="en",
+                                 address="Hauptstraße 1, 10115 Berlin", tax_id="DE123456789", vat_percent="0",
+                                 iban="DE89370400440532013000", bic="COBADEFFXXX"))
         await uow.commit()
     config = DeskConfig(secret_key=secrets.token_bytes(32), default_language="en")
     return Desk(store, config, Handlers.combine(welcome.handlers(), identity.handlers(), members.group_handlers()))

@@ -46,6 +46,9 @@ COVERED: dict[str, Covered] = {
     "member": _covered("person_id", "member_account", "names, numbers, device and invitation cleared"),
     "credential": _covered("person_id", "credentials", "deleted"),
     "export_preset": _covered("person_id", "export_presets", "deleted"),
+    "billing_address": _covered("person_id address", "billing_address", "deleted"),
+    "invoice": _covered("buyer_person_id", "invoices_issued",
+                        "kept (legal retention); buyer name and address become the pseudonym"),
     "import_batch": _covered("uploaded_by", "imports", "kept without the uploaded file"),
     "ticket": _covered("customer_id email", "tickets", "subject and address replaced; messages emptied"),
     "ticket_message": _covered("author", "tickets", "texts of the person's tickets emptied"),
@@ -58,6 +61,7 @@ COVERED: dict[str, Covered] = {
 }
 
 EXCLUDED: dict[str, str] = {
+    "business": "its `address` column is the business's own postal address for invoices, no person's",
     "slot_claim": "5-minute cells of a live appointment: no data of their own, freed when it is cancelled",
     "removal": "a chat message waiting to be removed (chat and message ids only), gone at its time",
 }

@@ -26,6 +26,7 @@ from storage.db import UnitOfWork
 from storage.models import (
     Address,
     Appointment,
+    BillingAddress,
     Choice,
     Code,
     Conversation,
@@ -34,6 +35,7 @@ from storage.models import (
     CustomerNote,
     ExportPreset,
     ImportBatch,
+    Invoice,
     MailIntake,
     Member,
     Outbox,
@@ -51,7 +53,7 @@ SCRUB_JOB = "privacy_scrub"
 SCRUB_AGAIN = timedelta(hours=1)  # a notice not yet delivered is looked at again after this
 # Rows about the person alone, gone entirely (by their person_id).
 DELETED_BY_PERSON = (Role, Staff, StaffService, StaffHours, CustomerNote, ProfileChange, CustomerGroupMember,
-                     Credential, ExportPreset)
+                     Credential, ExportPreset, BillingAddress)
 EMPTY_MAIL: dict[str, Any] = {"subject": None, "text": "", "html": None, "attachments": [], "headers": {}}
 
 
@@ -162,6 +164,8 @@ async def empty_texts(ctx: Context, who: Subject, traces: Traces, done: Erased) 
         (Appointment, Appointment.customer_id == pid, {"note": None, "closed_reason": None}),
         (TicketMessage, TicketMessage.ticket_id.in_(tickets), {"text": "", "attachments": []}),
         (Ticket, Ticket.customer_id == pid, {"subject": alias, "email": alias}),
+        # Invoices are kept for their legal retention, their buyer named by the pseudonym.
+        (Invoice, Invoice.buyer_person_id == pid, {"buyer_name": alias, "buyer_address": alias}),
         (MailIntake, MailIntake.sender.in_(to_them), {"sender": alias, "raw": None, "error": None}),
         (Outbox, (Outbox.recipient.in_(to_them)) & (Outbox.status != "pending"), {**EMPTY_MAIL, "recipient": alias}),
         (ImportBatch, ImportBatch.uploaded_by.in_(to_them), {"upload": None}),

@@ -21,6 +21,7 @@ from storage.models import (
     Address,
     Appointment,
     Audit,
+    BillingAddress,
     Choice,
     Closure,
     Code,
@@ -31,6 +32,7 @@ from storage.models import (
     CustomerNote,
     ExportPreset,
     ImportBatch,
+    Invoice,
     Location,
     MailIntake,
     Member,
@@ -191,6 +193,20 @@ async def invoices_section(uow: UnitOfWork, who: Subject) -> list[dict]:
              "lines": o.lines, "total": o.total, "created_at": stamp(o.created_at)} for o, name in rows]
 
 
+async def invoices_issued_section(uow: UnitOfWork, who: Subject) -> list[dict]:
+    rows = await uow.session.scalars(select(Invoice).where(Invoice.buyer_person_id == who.person.id)
+                                     .order_by(Invoice.id))
+    return [{"number": i.number, "kind": i.kind, "issue_date": i.issue_date.isoformat(), "buyer_name": i.buyer_name,
+             "buyer_address": i.buyer_address, "lines": i.lines, "net_cents": i.net_cents, "vat_cents": i.vat_cents,
+             "gross_cents": i.gross_cents, "corrects": i.corrects} for i in rows]
+
+
+async def billing_address_section(uow: UnitOfWork, who: Subject) -> dict | None:
+    billing = await uow.session.get(BillingAddress, who.person.id)
+    return None if billing is None else {"name": billing.name, "address": billing.address,
+                                         "updated_at": stamp(billing.updated_at)}
+
+
 async def member_section(uow: UnitOfWork, who: Subject) -> dict | None:
     """The member account (never its invitation token, which only an HMAC of the link is anyway)."""
     m = await uow.session.get(Member, who.person.id)
@@ -287,6 +303,8 @@ SECTIONS: dict[str, Section] = {
     "groups_created": groups_created_section,
     "memberships": memberships_section,
     "invoices": invoices_section,
+    "invoices_issued": invoices_issued_section,
+    "billing_address": billing_address_section,
     "member_account": member_section,
     "credentials": credentials_section,
     "export_presets": export_presets_section,

@@ -240,7 +240,7 @@ async def test_help_lists_the_invoice_words_for_everyone(desk):
 
 async def test_the_setup_file_gives_the_business_its_invoice_data(store, clock):
     from handlers.setup import apply_setup, load_setup
-    from tests.e2e.test_email import EXAMPLE
+    from tests.helpers import PRACTICE as EXAMPLE
     async with store.uow() as uow:
         await apply_setup(uow, load_setup(EXAMPLE), clock.now())
         await uow.commit()
