@@ -13,7 +13,7 @@ from bot.mail.intake import EmailEdge
 from bot.outbox import OutboxWorker
 from bot.settings import Settings, SettingsError
 from bot.transport import Transport
-from handlers import admin, booking, calendar, customers, identity, members, tickets, welcome
+from handlers import admin, booking, calendar, courses, customers, identity, members, tickets, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.context import Clock, DeskConfig, SystemClock
 from handlers.jobs import commands as jobs
@@ -38,6 +38,7 @@ def build_handlers() -> Handlers:
         customers.handlers(),
         members.group_handlers(),
         members.account_handlers(),
+        courses.handlers(),
         jobs.handlers(),
     )
 

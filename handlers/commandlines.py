@@ -87,6 +87,8 @@ SHAPES: dict[str, Shape] = {
     "note": matching(r"\[?#?(T-?)?\d{1,9}\]?\s+.+"),
     "close": matching(r"\[?#?(T-?)?\d{1,9}\]?"),
     "unlock": with_id(r""),
+    "courses": nothing,
+    "course": matching(r"(add|neu|cancel|absagen)\s+.+"),
 }
 
 

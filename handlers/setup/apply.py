@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.courses.setup import apply_courses
 from handlers.setup.spec import (
     BUSINESS_KEYS,
     MANAGED_ROLES,
@@ -55,6 +56,7 @@ async def apply_setup(uow: UnitOfWork, spec: SetupSpec, now: datetime) -> list[s
             seen[person_id] = staff.name
     except _Conflict as exc:
         raise SetupError(f"{spec.filename}: {exc}") from None
+    await apply_courses(uow, spec, location_ids, now, changes)
     if changes:
         session.add(Audit(at=now, actor="setup", person_id=None, channel="setup", action="setup_applied",
                           subject=spec.filename[-340:], detail={"changes": len(changes)}))

@@ -11,6 +11,7 @@ from storage.models.calendar import (
     Service,
     SlotClaim,
 )
+from storage.models.courses import Course, CoursePlace, CourseSession
 from storage.models.groups import (
     Credential,
     CustomerGroup,
@@ -46,6 +47,9 @@ __all__ = [
     "Appointment",
     "SlotClaim",
     "Closure",
+    "Course",
+    "CourseSession",
+    "CoursePlace",
     "Person",
     "Address",
     "Role",
