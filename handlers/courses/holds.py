@@ -98,11 +98,8 @@ def offer_code(ctx: Context, place: CoursePlace) -> str:
 
 async def reclaim(ctx: Context, course: Course) -> int:
     """Give back every hold of the course that ran out (each exactly once), then offer what is free to the
-    waiting list (also places a larger capacity freed); how many holds were given back."""
-    freed = 0
+    waiting list (also places a larger capacity freed); how many places were offered."""
     for place in await places.run_out(ctx.uow, course.id, ctx.now):
         if await places.give_back(ctx.uow, place, EXPIRED, ctx.now, ran_out=True):
-            freed += 1
             await ctx.audit("course_hold_expired", f"course:{course.id}", place=place.id, person=place.person_id)
-    await offer_next(ctx, course)
-    return freed
+    return await offer_next(ctx, course)

@@ -40,7 +40,7 @@ async def course_named(uow, args: str) -> bool:
     return bool(name) and await places.by_name(uow, name) is not None
 
 
-def refuse_closed(view: CourseView, now) -> None:
+def refuse_closed(view: CourseView, now: datetime) -> None:
     if view.status != "open":
         raise Refusal("courses_closed", course=view, cancelled=True)
     if not view.bookable(now):
@@ -90,7 +90,8 @@ async def placed(ctx: Context, course: Course, place: CoursePlace | None, status
 async def held(ctx: Context, course: Course, place: CoursePlace, email: str) -> list[Reply]:
     """Mail the place's code (in the subject and the body) in the same transaction as the hold."""
     await schedule_expiry(ctx, place)
-    code = await identity.issue_code(ctx, PURPOSE, target(place))
+    # Older codes stay valid: each proves only its own hold, and one may hold places in several courses.
+    code = await identity.issue_code(ctx, PURPOSE, target(place), retire_older=False)
     view = await view_of(ctx.uow, course, ctx.now)
     await ctx.mail(email, "courses_code_mail", code=code, course=view, until=place.hold_expires_at)
     await ctx.audit("course_place_held", f"course:{course.id}", place=place.id,
@@ -127,7 +128,7 @@ async def leave(ctx: Context, args: str) -> list[Reply]:
     if was == CONFIRMED:
         await tell_course_staff(ctx, course, "courses_participant_left", course=view,
                                 who=await shown_name(ctx, place.person_id))
-    offered = await offer_next(ctx, course) if was != WAITING else 0
+    offered = await reclaim(ctx, course)  # the place given back, and any hold that ran out, go down the line
     return [ctx.say("courses_left", course=view, was=was, offered=offered)]
 
 

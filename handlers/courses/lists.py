@@ -13,7 +13,6 @@ from handlers.courses.places import JOINED, WAITING
 from handlers.courses.team import looks_after
 from handlers.courses.views import CourseView, coming_courses, view_of
 from handlers.messages import Reply
-from handlers.speaking import preferred_addresses
 from storage.models import Address, Course, CoursePlace, Person
 
 MAX_BUTTONS = 8
@@ -39,7 +38,7 @@ async def standing(ctx: Context, course_ids: list[int]) -> dict[int, dict[str, A
         CoursePlace.status.in_(JOINED)))).all() if course_ids else []
     return {row.course_id: {"status": row.status, "until": row.hold_expires_at,
                             "position": await places.position(ctx.uow, row) if row.status == WAITING else None}
-            for row in rows}
+            for row in rows if places.still_in(row, ctx.now)}
 
 
 async def participants(ctx: Context, args: str) -> list[Reply]:
@@ -56,12 +55,15 @@ async def people_in(ctx: Context, course: Course) -> list[dict[str, Any]]:
     rows = (await ctx.session.execute(
         select(CoursePlace, Person.name).join(Person, Person.id == CoursePlace.person_id)
         .where(CoursePlace.course_id == course.id, CoursePlace.status.in_(JOINED)))).all()
-    emails = preferred_addresses((pid, kind, address) for pid, kind, address in (await ctx.session.execute(
-        select(Address.person_id, Address.kind, Address.address).where(
-            Address.person_id.in_([p.person_id for p, _ in rows]), Address.kind == "email", Address.verified))).all())
+    emails = {person_id: address for person_id, address in await ctx.session.execute(  # the newest one wins
+        select(Address.person_id, Address.address).where(
+            Address.person_id.in_([p.person_id for p, _ in rows]), Address.kind == "email", Address.verified)
+        .order_by(Address.id))}
     ordered = sorted(rows, key=lambda r: (ORDER[r[0].status], r[0].waiting_since or r[0].created_at, r[0].id))
     people, waiting = [], 0
     for place, name in ordered:
+        if not places.still_in(place, ctx.now):
+            continue  # a hold that ran out, not yet given back
         waiting += place.status == WAITING
         email = emails.get(place.person_id)
         people.append({"name": name, "email": email.split(":", 1)[1] if email else None, "status": place.status,

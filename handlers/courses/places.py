@@ -12,6 +12,7 @@ from typing import cast
 
 from sqlalchemy import CursorResult, and_, case, func, or_, select, update
 
+from handlers.courses.rules import Session
 from storage.db import UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Course, CoursePlace, CourseSession, name_key
@@ -28,6 +29,13 @@ def live_condition(now: datetime):
                and_(CoursePlace.status == HELD, CoursePlace.hold_expires_at > now))
 
 
+def still_in(place: CoursePlace, now: datetime) -> bool:
+    """Whether a place still counts at `now`: confirmed, waiting, or held and not run out."""
+    if place.status == HELD:
+        return place.hold_expires_at is not None and place.hold_expires_at > now
+    return place.status in JOINED
+
+
 async def by_name(uow: UnitOfWork, name: str) -> Course | None:
     """The course of that name, in any case and spacing."""
     return await uow.session.scalar(select(Course).where(Course.name_key == name_key(name)))
@@ -38,14 +46,15 @@ async def lock(uow: UnitOfWork, course_id: int) -> Course:
     return await uow.session.get_one(Course, course_id, with_for_update=True, populate_existing=True)
 
 
-async def sessions_of(uow: UnitOfWork, course_ids: list[int]) -> dict[int, list[CourseSession]]:
+async def sessions_of(uow: UnitOfWork, course_ids: list[int]) -> dict[int, list[Session]]:
     """Each course's sessions, first first."""
-    found: dict[int, list[CourseSession]] = {i: [] for i in course_ids}
+    found: dict[int, list[Session]] = {i: [] for i in course_ids}
     if course_ids:
-        rows = await uow.session.scalars(select(CourseSession).where(CourseSession.course_id.in_(course_ids))
-                                         .order_by(CourseSession.start_at, CourseSession.id))
-        for row in rows:
-            found[row.course_id].append(row)
+        rows = await uow.session.execute(
+            select(CourseSession.course_id, CourseSession.start_at, CourseSession.end_at)
+            .where(CourseSession.course_id.in_(course_ids)).order_by(CourseSession.start_at, CourseSession.id))
+        for course_id, start, end in rows:
+            found[course_id].append(Session(start, end))
     return found
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from handlers.courses import places
 from handlers.courses.rules import Session, deadline, free_places
 from storage.db import UnitOfWork
-from storage.models import Course, Location
+from storage.models import Course, CourseSession, Location
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ async def views_of(uow: UnitOfWork, courses: list[Course], now: datetime) -> lis
         select(Location.id, Location.name).where(Location.id.in_({c.location_id for c in courses})))}
     found = []
     for course in courses:
-        dates = tuple(as_session(s) for s in sessions[course.id])
+        dates = tuple(sessions[course.id])
         if not dates:
             continue
         live, waiting = counted[course.id]
@@ -59,10 +59,6 @@ async def views_of(uow: UnitOfWork, courses: list[Course], now: datetime) -> lis
     return found
 
 
-def as_session(row) -> Session:
-    return Session(row.start_at, row.end_at)
-
-
 async def view_of(uow: UnitOfWork, course: Course, now: datetime) -> CourseView:
     """One course's view (a course always has sessions: setup and `course add` refuse it without)."""
     [found] = await views_of(uow, [course], now)
@@ -71,6 +67,8 @@ async def view_of(uow: UnitOfWork, course: Course, now: datetime) -> CourseView:
 
 async def coming_courses(uow: UnitOfWork, now: datetime) -> list[CourseView]:
     """The open courses whose first session is still ahead, first first (the homepage API reads this)."""
-    courses = list((await uow.session.scalars(select(Course).where(Course.status == "open"))).all())
+    ahead = select(CourseSession.course_id).where(CourseSession.start_at > now)
+    courses = list((await uow.session.scalars(select(Course).where(
+        Course.status == "open", Course.id.in_(ahead)))).all())
     coming = [v for v in await views_of(uow, courses, now) if v.start > now]
     return sorted(coming, key=lambda v: (v.start, v.name))

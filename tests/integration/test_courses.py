@@ -381,3 +381,15 @@ async def test_labels_of_the_list_run_join(desk, store):
     assert labels(listing) == ["Join Rückenfit"]
     [held] = await kim.tap(listing, "Join Rückenfit")
     assert "I am holding a place in Rückenfit" in held.text
+
+
+async def test_places_held_in_two_courses_at_once_are_each_confirmed_by_their_own_code(desk, store):
+    assert "Course added" in await Chat(desk, desk.clock, ANNA).say("/course add Yoga Linz 5 2026-12-15 19:00-20:00")
+    kim = await person(desk, 161)
+    await kim.say("/join Rückenfit")
+    first = await code_for(store, "p161@example.com")
+    await kim.say("/join Yoga")
+    second = await code_for(store, "p161@example.com")
+    assert "You have a place in Rückenfit" in await kim.say(first)
+    assert "You have a place in Yoga" in await kim.say(second)
+    assert set((await statuses(store)).values()) == {"confirmed"}
