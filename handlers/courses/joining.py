@@ -10,16 +10,12 @@ from handlers.courses.holds import PURPOSE, hold_end, offer_next, read_target, r
 from handlers.courses.places import CONFIRMED, EXPIRED, HELD, JOINED, LEFT, WAITING
 from handlers.courses.team import tell_course_staff
 from handlers.courses.views import CourseView, coming_courses, view_of
+from handlers.members.rules import quote
 from handlers.messages import Reply
 from handlers.notices import customer_language
 from handlers.rules.words import unquote
 from handlers.speaking import verified_email
 from storage.models import Code, Course, CoursePlace, Person
-
-
-def quote(name: str) -> str:
-    """A course name as a command line carries it (names may hold spaces)."""
-    return f'"{name}"'
 
 
 async def named_course(ctx: Context, args: str, word: str) -> Course:

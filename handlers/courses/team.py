@@ -9,12 +9,15 @@ from storage.db import UnitOfWork
 from storage.models import Course, Role, StaffHours
 
 
+async def admins(uow: UnitOfWork) -> list[int]:
+    return list(dict.fromkeys((await uow.session.scalars(select(Role.person_id).where(Role.role.in_(ADMINS)))).all()))
+
+
 async def course_staff(uow: UnitOfWork, course: Course) -> list[int]:
     """The people told of a course's registrations: every admin, and staff with hours at its location."""
-    admins = (await uow.session.scalars(select(Role.person_id).where(Role.role.in_(ADMINS)))).all()
     local = (await uow.session.scalars(select(StaffHours.person_id).where(
         StaffHours.location_id == course.location_id))).all()
-    return list(dict.fromkeys([*admins, *local]))
+    return list(dict.fromkeys([*await admins(uow), *local]))
 
 
 async def looks_after(ctx: Context, course: Course) -> bool:
@@ -34,8 +37,7 @@ async def tell_course_staff(ctx: Context, course: Course, template: str, /, **va
 
 
 async def tell_admins(ctx: Context, template: str, /, **values) -> int:
-    admins = (await ctx.session.scalars(select(Role.person_id).where(Role.role.in_(ADMINS)))).all()
     told = 0
-    for person_id in dict.fromkeys(admins):
+    for person_id in await admins(ctx.uow):
         told += await ctx.tell(person_id, template, **values)
     return told

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, NoReturn, Protocol
 
 from handlers.courses.rules import MAX_CAPACITY, MAX_DEADLINE_DAYS, BadValue, parse_sessions
+from handlers.rules.words import QUOTE_MARKS
 from handlers.setup.spec import CourseSpec
 
 PROBLEMS = {  # the operator reads these, next to the file, line, key and value
@@ -32,6 +33,8 @@ def read_course(table: Table, locations: set[str], price: str | None) -> CourseS
     """[[courses]]: name, location (one of [[locations]]), sessions, capacity, optional price, min_participants,
     booking_deadline_days."""
     name, location = table.text("name"), table.text("location")
+    if any(c in QUOTE_MARKS for c in name):  # people type the name in commands, quoted when it has spaces
+        table.bad(("name",), name, "must not hold quotation marks")
     if location not in locations:
         table.bad(("location",), location, "is not a location of [[locations]]"
                   + (f" ({', '.join(sorted(locations))})" if locations else ""))

@@ -4,17 +4,20 @@ minimum check, participants, admins adding and cancelling courses, and bad input
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import build_handlers
-from handlers.courses import coming_courses
+from handlers.context import Refusal, load_context
+from handlers.courses import COURSE_FIELDS, PARTICIPANT_FIELDS, coming_courses, course_rows, participant_rows
 from handlers.jobs.runner import JobRunner
 from handlers.router import Desk
 from handlers.setup import apply_setup, parse_setup
 from storage.models import Audit, Course, CoursePlace, Job, Outbox
+from tests.conftest import inbound
 from tests.helpers import Chat, code_for, count, labels, mails_to, rows
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
@@ -393,3 +396,25 @@ async def test_places_held_in_two_courses_at_once_are_each_confirmed_by_their_ow
     assert "You have a place in Rückenfit" in await kim.say(first)
     assert "You have a place in Yoga" in await kim.say(second)
     assert set((await statuses(store)).values()) == {"confirmed"}
+
+
+async def test_export_rows_give_the_course_list_and_a_course_s_people_to_those_who_may_see_them(desk, store):
+    await joined(desk, 171)
+    await (await person(desk, 172)).say("/join Rückenfit")
+    async with store.uow() as uow:
+        admin = await load_context(uow, inbound(ANNA, clock=desk.clock), desk.config, desk.clock.now(), desk)
+        [row] = await course_rows(admin, "")
+        people = await participant_rows(admin, "rückenfit")
+        customer = await load_context(uow, inbound("telegram:171", clock=desk.clock), desk.config,
+                                      desk.clock.now(), desk)
+        with pytest.raises(Refusal):
+            await participant_rows(customer, "Rückenfit")
+        with pytest.raises(Refusal):
+            await course_rows(admin, "everything")
+    assert tuple(row) == COURSE_FIELDS and tuple(people[0]) == PARTICIPANT_FIELDS
+    assert (row["name"], row["location"], row["capacity"], row["taken"], row["free_places"], row["waiting"]) == (
+        "Rückenfit", "Linz", 3, 2, 1, 0)
+    assert row["price"] == Decimal("120.00") and row["deadline"] == DEADLINE and row["min_participants"] == 2
+    assert row["start"] == datetime(2026, 12, 10, 17, 0, tzinfo=timezone.utc) and len(row["sessions"]) == 2
+    assert [(p["email"], p["status"]) for p in people] == [("p171@example.com", "confirmed"),
+                                                            ("p172@example.com", "held")]

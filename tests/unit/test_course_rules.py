@@ -196,6 +196,7 @@ def test_a_course_in_the_setup_file_is_read():
      'courses "Rückenfit" booking_deadline_days: -1 must be a whole number of at least 0'),
     ('price = "120.00"', "price = 120.5", "price =", 'courses "Rückenfit" price: 120.5 is not a price'),
     ("capacity = 12", "capacity = 12\nteacher = \"Eva\"", "teacher =", 'unknown key "teacher" in [[courses]]'),
+    ('name = "Rückenfit"', 'name = "Rücken „fit“"', "name =", 'name: "Rücken „fit“" must not hold quotation marks'),
 ])
 def test_a_bad_course_in_the_setup_file_names_file_line_key_and_value(old, new, needle, message):
     text = COURSE.replace(old, new)
