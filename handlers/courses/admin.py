@@ -10,7 +10,7 @@ from handlers.context import Context, Refusal
 from handlers.courses import places
 from handlers.courses.holds import HOLD_JOB
 from handlers.courses.joining import named_course
-from handlers.courses.places import JOINED
+from handlers.courses.places import CANCELLED, JOINED
 from handlers.courses.rules import BadValue, NewCourse, Session, parse_new_course, session_times
 from handlers.courses.timing import DEADLINE_JOB, schedule_deadline
 from handlers.courses.views import view_of
@@ -97,7 +97,7 @@ async def cancel_course(ctx: Context, args: str) -> list[Reply]:
         CoursePlace.course_id == course.id, CoursePlace.status.in_(JOINED)))).all()
     await ctx.session.execute(update(CoursePlace).where(CoursePlace.course_id == course.id,
                                                         CoursePlace.status.in_(JOINED))
-                              .values(status="cancelled", hold_expires_at=None)
+                              .values(status=CANCELLED, hold_expires_at=None)
                               .execution_options(synchronize_session=False))
     await ctx.session.execute(update(Course).where(Course.id == course.id, Course.status == "open")
                               .values(status="cancelled", taken=0, cancelled_at=ctx.now)
