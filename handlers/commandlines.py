@@ -89,6 +89,8 @@ SHAPES: dict[str, Shape] = {
     "unlock": with_id(r""),
     "mydata": nothing,
     "forget": something,
+    "courses": nothing,
+    "course": matching(r"(add|neu|cancel|absagen)\s+.+"),
 }
 
 

@@ -67,8 +67,9 @@ async def send_email_code(ctx: Context, text: str) -> list[Reply]:
     return [ctx.say("code_sent", email=email, expires_at=ctx.now + ctx.config.code_ttl)]
 
 
-async def issue_code(ctx: Context, purpose: str, target: str) -> str:
-    """Store a fresh code's HMAC, retiring older ones of the same kind; rate-limited per sender and target."""
+async def issue_code(ctx: Context, purpose: str, target: str, retire_older: bool = True) -> str:
+    """Store a fresh code's HMAC, retiring older ones of the same kind (unless `retire_older` is False: each
+    of them proves only its own target); rate-limited per sender and target."""
     # Count, then insert: only safe while no other transaction issues a code for the same sender or target.
     await serialize(ctx.session, f"code:{purpose}:{ctx.sender}", f"code:{purpose}:{target}")
     issued = (await ctx.session.scalars(
@@ -81,7 +82,7 @@ async def issue_code(ctx: Context, purpose: str, target: str) -> str:
     wait_until = codes.next_issue_allowed(list(issued), ctx.now, ctx.config.code_max_per_hour)
     if wait_until is not None:
         raise Refusal("code_rate_limited", until=wait_until)
-    if ctx.inbound.channel != "email":
+    if retire_older and ctx.inbound.channel != "email":
         # A From: line proves nothing: a mail must not void what the mailbox's owner is waiting for. By mail
         # the older codes stay valid (each proves only its own target); the hourly limit bounds them.
         await ctx.session.execute(

@@ -6,7 +6,7 @@ from handlers.messages import Reply
 from handlers.registry import Command, Handlers
 from templates import has_word
 
-SECTIONS = ("everyone", "customer", "staff", "admin", "groups", "support")
+SECTIONS = ("everyone", "customer", "courses", "staff", "admin", "groups", "support")
 
 
 async def start(ctx: Context, payload: str) -> list[Reply]:

@@ -1,14 +1,14 @@
 """Courses with dates as a homepage shows them: name, place, capacity, free places, price and sessions.
 
-Courses with dates are not stored yet: the courses capability fills `course_views` from its own tables
-(the free places by its own seat rule, so that the homepage and the chat's `courses` agree). Until then
-no course is shown.
+The courses capability reads them (handlers/courses: its own seat rule counts the free places, so the homepage
+and the chat's `courses` agree); this keeps only what a homepage may see.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from handlers.courses import coming_courses
 from storage.db import UnitOfWork
 
 
@@ -29,5 +29,7 @@ class CourseView:
 
 
 async def course_views(uow: UnitOfWork, now: datetime) -> list[CourseView]:
-    """The courses open for joining at `now`, first session first."""
-    return []
+    """The open courses whose first session is still ahead, first session first, as the chat's `courses`."""
+    return [CourseView(c.name, c.location, c.capacity, c.free_places, c.price,
+                       tuple(SessionView(s.start, s.end) for s in c.sessions))
+            for c in await coming_courses(uow, now)]

@@ -17,6 +17,7 @@ from sqlalchemy import delete as delete_rows
 from handlers.appointments import live_condition, release
 from handlers.booking.manage import MANAGER, tell_cancellation
 from handlers.context import Context, table
+from handlers.courses.joining import give_up_places
 from handlers.customers import like_pattern
 from handlers.jobs.table import Due, schedule
 from handlers.privacy.export import Subject, subject_of
@@ -30,6 +31,7 @@ from storage.models import (
     Choice,
     Code,
     Conversation,
+    CoursePlace,
     Credential,
     CustomerGroupMember,
     CustomerNote,
@@ -91,6 +93,7 @@ async def erase(ctx: Context, person: Person) -> Erased:
     traces = await traces_of(ctx.uow, who)
     done = Erased(pseudonym(ctx.config.secret_key, person.id))
     done.cancelled = await cancel_future(ctx, person.id)
+    done.cancelled += await give_up_places(ctx, person.id)
     waiting = await still_waiting(ctx.uow, traces)
     await ctx.session.flush()
     await delete_own_rows(ctx, who, traces, done)
@@ -164,6 +167,7 @@ async def empty_texts(ctx: Context, who: Subject, traces: Traces, done: Erased) 
         (Appointment, Appointment.customer_id == pid, {"note": None, "closed_reason": None}),
         (TicketMessage, TicketMessage.ticket_id.in_(tickets), {"text": "", "attachments": []}),
         (Ticket, Ticket.customer_id == pid, {"subject": alias, "email": alias}),
+        (CoursePlace, CoursePlace.person_id == pid, {"address": alias}),
         # Invoices are kept for their legal retention, their buyer named by the pseudonym.
         (Invoice, Invoice.buyer_person_id == pid, {"buyer_name": alias, "buyer_address": alias}),
         (MailIntake, MailIntake.sender.in_(to_them), {"sender": alias, "raw": None, "error": None}),

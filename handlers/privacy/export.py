@@ -26,6 +26,8 @@ from storage.models import (
     Closure,
     Code,
     Conversation,
+    Course,
+    CoursePlace,
     Credential,
     CustomerGroup,
     CustomerGroupMember,
@@ -201,6 +203,14 @@ async def invoices_issued_section(uow: UnitOfWork, who: Subject) -> list[dict]:
              "gross_cents": i.gross_cents, "corrects": i.corrects} for i in rows]
 
 
+async def course_places_section(uow: UnitOfWork, who: Subject) -> list[dict]:
+    rows = await uow.session.execute(select(CoursePlace, Course.name).join(Course, Course.id == CoursePlace.course_id)
+                                     .where(CoursePlace.person_id == who.person.id).order_by(CoursePlace.id))
+    return [{"course": name, "status": p.status, "joined_from": p.address, "channel": p.channel,
+             "created_at": stamp(p.created_at), "confirmed_at": stamp(p.confirmed_at) if p.confirmed_at else None}
+            for p, name in rows]
+
+
 async def billing_address_section(uow: UnitOfWork, who: Subject) -> dict | None:
     billing = await uow.session.get(BillingAddress, who.person.id)
     return None if billing is None else {"name": billing.name, "address": billing.address,
@@ -305,6 +315,7 @@ SECTIONS: dict[str, Section] = {
     "invoices": invoices_section,
     "invoices_issued": invoices_issued_section,
     "billing_address": billing_address_section,
+    "course_places": course_places_section,
     "member_account": member_section,
     "credentials": credentials_section,
     "export_presets": export_presets_section,

@@ -15,9 +15,11 @@ from handlers.rules.holidays import UnknownHolidays, check_code
 from handlers.rules.payment import address_problem, bic_problem, compact_iban, iban_problem, vat_percent
 from handlers.rules.values import COLOUR, MAX_SEATS, PRICE, parse_range
 from handlers.rules.words import clock_minutes, hhmm
+from handlers.setup.courses import read_course
 from handlers.setup.spec import (
     BOOKING_MODES,
     BUSINESS_KEYS,
+    COURSE_KEYS,
     DAYS,
     LANGUAGES,
     LOCATION_KEYS,
@@ -28,6 +30,7 @@ from handlers.setup.spec import (
     STAFF_ROLES,
     TOP_KEYS,
     BusinessSpec,
+    CourseSpec,
     Interval,
     LocationSpec,
     ServiceSpec,
@@ -72,7 +75,9 @@ def parse_setup(text: str, filename: str) -> SetupSpec:
     staff = tuple(_staff(t, *known) for t in tables["staff"])
     _unique(tables["staff"])
     _unique_addresses(tables["staff"], staff)
-    return SetupSpec(filename, business, locations, services, staff)
+    courses = tuple(_course(t, known[0]) for t in tables["courses"])
+    _unique(tables["courses"])
+    return SetupSpec(filename, business, locations, services, staff, courses)
 
 
 class _Source:
@@ -390,6 +395,12 @@ def _price(table: _Table) -> str | None:
     if not isinstance(value, str) or not PRICE.match(value.strip()):
         table.bad(("price",), value, 'is not a price; write it as a string like "65.00"')
     return value.strip()
+
+
+def _course(table: _Table, locations: set[str]) -> CourseSpec:
+    """[[courses]]"""
+    table.check_keys(COURSE_KEYS)
+    return read_course(table, locations, _price(table))
 
 
 def _staff(table: _Table, locations: set[str], services: set[str]) -> StaffSpec:

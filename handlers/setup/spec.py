@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers.courses.rules import LocalSession
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LANGUAGES = ("de", "en")
 BOOKING_MODES = ("direct", "request")
@@ -13,7 +15,7 @@ RIGHTS = ("book_for_colleagues", "own_hours", "settings")
 ROLE_ROWS = {"owner": "owner", "admin": "admin", "provider": "staff", "assistant": "staff", "support": "support"}
 MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
-TOP_KEYS = ("business", "locations", "services", "staff")
+TOP_KEYS = ("business", "locations", "services", "staff", "courses")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
                  "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days",
                  "reminders", "address", "tax_id", "vat_percent", "iban", "bic")
@@ -21,6 +23,7 @@ LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
 STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours", "agenda")
+COURSE_KEYS = ("name", "location", "sessions", "capacity", "price", "min_participants", "booking_deadline_days")
 
 
 class SetupError(Exception):
@@ -105,9 +108,23 @@ class StaffSpec:
 
 
 @dataclass(frozen=True)
+class CourseSpec:
+    """A course with dates; its sessions on the business's wall clock."""
+
+    name: str
+    location: str
+    sessions: tuple[LocalSession, ...]
+    capacity: int
+    price: str | None = None
+    min_participants: int | None = None
+    booking_deadline_days: int = 0
+
+
+@dataclass(frozen=True)
 class SetupSpec:
     filename: str
     business: BusinessSpec
     locations: tuple[LocationSpec, ...] = ()
     services: tuple[ServiceSpec, ...] = ()
     staff: tuple[StaffSpec, ...] = ()
+    courses: tuple[CourseSpec, ...] = ()

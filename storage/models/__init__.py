@@ -11,6 +11,7 @@ from storage.models.calendar import (
     Service,
     SlotClaim,
 )
+from storage.models.courses import Course, CoursePlace, CourseSession
 from storage.models.exports import ExportPreset
 from storage.models.groups import (
     Credential,
@@ -48,6 +49,9 @@ __all__ = [
     "Appointment",
     "SlotClaim",
     "Closure",
+    "Course",
+    "CourseSession",
+    "CoursePlace",
     "Person",
     "Address",
     "Role",
