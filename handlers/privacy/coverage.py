@@ -46,6 +46,7 @@ COVERED: dict[str, Covered] = {
     "member": _covered("person_id", "member_account", "names, numbers, device and invitation cleared"),
     "credential": _covered("person_id", "credentials", "deleted"),
     "export_preset": _covered("person_id", "export_presets", "deleted"),
+    "course": _covered("created_by", "courses_created", "kept; the creator becomes the pseudonym"),
     "course_place": _covered("person_id address", "course_places",
                              "places and waiting-list entries ended (passed down the line); rows kept"),
     "billing_address": _covered("person_id address", "billing_address", "deleted"),

@@ -179,6 +179,11 @@ async def groups_created_section(uow: UnitOfWork, who: Subject) -> list[dict]:
             for g in rows]
 
 
+async def courses_created_section(uow: UnitOfWork, who: Subject) -> list[dict]:
+    rows = await uow.session.scalars(select(Course).where(Course.created_by.in_(who.addresses)).order_by(Course.id))
+    return [{"name": c.name, "capacity": c.capacity, "status": c.status} for c in rows]
+
+
 async def memberships_section(uow: UnitOfWork, who: Subject) -> list[dict]:
     rows = await uow.session.execute(
         select(Membership, SeatGroup.name, SeatGroup.kind).join(SeatGroup, SeatGroup.id == Membership.group_id)
@@ -311,6 +316,7 @@ SECTIONS: dict[str, Section] = {
     "profile_changes": profile_changes_section,
     "customer_groups": customer_groups_section,
     "groups_created": groups_created_section,
+    "courses_created": courses_created_section,
     "memberships": memberships_section,
     "invoices": invoices_section,
     "invoices_issued": invoices_issued_section,
