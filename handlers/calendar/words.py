@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -66,7 +67,20 @@ def parse_date(text: str) -> date:
     except OutOfRange:
         raise Invalid("date_range", value=text, first=FIRST_YEAR, last=LAST_YEAR) from None
     except ValueError:
-        raise Invalid("date", value=text) from None
+        raise no_such_date(text) from None
+
+
+def no_such_date(text: str) -> Invalid:
+    """Why a typed date is none: not written as one, too far off, or a day (2026-02-30) or month that
+    does not exist, with the number of days the month has."""
+    if not looks_like_date(text):
+        return Invalid("date", value=text)
+    year, month = int(text[:4]), int(text[5:7])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return Invalid("date_range", value=text, first=FIRST_YEAR, last=LAST_YEAR)
+    if not 1 <= month <= 12:
+        return Invalid("no_such_month", value=text)
+    return Invalid("no_such_day", value=text, month=date(year, month, 1), days=monthrange(year, month)[1])
 
 
 def parse_clock(text: str) -> int:
