@@ -45,6 +45,7 @@ TODAY, TOMORROW = frozenset({"today", "heute"}), frozenset({"tomorrow", "morgen"
 YES = frozenset({"yes", "ja", "ok", "confirm"})
 NO = frozenset({"no", "nein", "abort", "abbrechen"})
 SHORT_COLOUR = re.compile(r"^#[0-9a-f]{3}$")
+DATE_LIKE = re.compile(r"^\d{1,4}[-./]\d{1,2}([-./]\d{0,4})?$")  # 2026-2-3, 8.12.2026, 12/8: no staff name
 PRICE_LIKE = re.compile(r"^(€\d+([.,]\d{1,4})?|\d+[.,]\d{1,4}€?|\d+€)$")  # minutes are bare digits
 
 # The emoji nearest to a service colour: a chat cannot paint text, but it can show a dot.
@@ -270,8 +271,8 @@ def parse_when(words: list[str], today: date) -> tuple[date, str | None]:
     """[DATE|today|tomorrow] [STAFF] for the day and week views."""
     if words and fold(words[0]) in TODAY | TOMORROW:
         return today + timedelta(days=fold(words[0]) in TOMORROW), " ".join(words[1:]) or None
-    if words and looks_like_date(words[0]):
-        return parse_date(words[0]), " ".join(words[1:]) or None
+    if words and (looks_like_date(words[0]) or DATE_LIKE.match(words[0])):
+        return parse_date(words[0]), " ".join(words[1:]) or None  # '8.12.2026' is a date typed otherwise
     return today, " ".join(words) or None
 
 

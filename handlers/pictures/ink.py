@@ -169,17 +169,16 @@ def dashed_box(canvas: Canvas, box: Box, colour: RGB, width: int = 2, dash: int 
 
 
 def hatch(canvas: Canvas, box: Box, fill: RGB, lines: RGB, step: int = 10) -> None:
-    """A filled box with diagonal lines: time that is closed."""
+    """A filled box with diagonal lines (2 px wide, `step` apart, aligned across boxes): time that is closed."""
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return
     canvas.draw.rectangle(box, fill=fill)
     width, height = x1 - x0, y1 - y0
-    mask = Image.new("L", (width, height), 0)
-    strokes = ImageDraw.Draw(mask)
-    for start in range(-height, width, step):  # bottom-left to top-right, cut off by the mask's edges
-        strokes.line((start, height, start + height, 0), fill=255, width=2)
-    canvas.image.paste(lines, (x0, y0, x1, y1), mask)
+    # The pattern repeats every `step` rows: a pixel is on a line where (x + y) % step < 2.
+    rows = [bytes(255 if (x + y) % step < 2 else 0 for x in range(x0, x1)) for y in range(y0, y0 + step)]
+    mask = Image.frombytes("L", (width, height), b"".join(rows[r % step] for r in range(height)))
+    canvas.image.paste(lines, box, mask)
 
 
 def block_lines(canvas: Canvas, box: Box, lines: Sequence[str], colour: RGB, size: int,
@@ -190,9 +189,13 @@ def block_lines(canvas: Canvas, box: Box, lines: Sequence[str], colour: RGB, siz
     fitting = (y1 - y0 + 3) // step  # the last line needs no space below it
     if fitting < 1:
         return
+    room = x1 - x0 - room_for_lock
     start = lines[0].partition("–")[0]
-    first = lines[0] if canvas.fits(lines[0], size, x1 - x0 - room_for_lock) else start  # narrow: the start
-    lines = [f"{start} {lines[1]}"] if fitting == 1 else [first, *lines[1:]]
+    if fitting == 1:  # start and service, or in a narrow lane the service alone (the hours are at the side)
+        both = f"{start} {lines[1]}"
+        lines = [both if canvas.fits(both, size, room, bold=True) else lines[1]]
+    elif not canvas.fits(lines[0], size, room):
+        lines = [start, *lines[1:]]  # narrow: the start alone
     for index, words in enumerate(lines[:fitting]):
         width = x1 - x0 - (room_for_lock if index == 0 else 0)
         canvas.line((x0, y0 + index * step), words, size, colour, width, bold=index == 1 or fitting == 1)
