@@ -59,6 +59,8 @@ class Legend:
 
 @dataclass(frozen=True)
 class WeekPicture:
+    """A week to draw: its title, a heading per day, a name per lane, the hours shown and what stands in them."""
+
     title: str
     days: tuple[str, ...]  # column headings
     lanes: tuple[str, ...]  # staff names, one lane each
