@@ -59,9 +59,8 @@ async def week_file(ctx: Context, view: CalendarView) -> WeekFile:
               if (block := entry_block(index, day.day, entry, lane_of, tz)) is not None]
     shades = [shade for index, day in enumerate(view.days) for closure in day.closures
               if (shade := closure_shade(ctx, index, day.day, closure, lane_of, tz)) is not None]
-    many_locations = len(await locations(ctx)) > 1
-    shades += [holiday_shade(ctx, index, note, many_locations)
-               for index, day in enumerate(view.days) for note in day.holidays]
+    places = {place.name for place in await locations(ctx)}
+    shades += [holiday_shade(ctx, index, note, places) for index, day in enumerate(view.days) for note in day.holidays]
     first, last = hour_span([*(await working_hours(ctx, list(lane_of))), *((b.start, b.end) for b in blocks),
                              *((s.start, s.end) for s in shades if (s.start, s.end) != WHOLE_DAY)])
     days = [d.day for d in view.days]
@@ -137,10 +136,10 @@ def closure_shade(ctx: Context, index: int, day: date, closure: ClosureView, lan
     return week.Shade(index, minute_on(day, closure.start, tz), minute_on(day, closure.end, tz), label, lane)
 
 
-def holiday_shade(ctx: Context, index: int, note: HolidayNote, many_locations: bool) -> week.Shade:
-    """A public holiday across its whole day, with its name (and, with several locations, where it closes)."""
+def holiday_shade(ctx: Context, index: int, note: HolidayNote, places: set[str]) -> week.Shade:
+    """A public holiday across its whole day, with its name, and where it closes unless that is everywhere."""
     label = note.name
-    if many_locations and note.locations:
+    if note.locations and set(note.locations) != places:
         label = ctx.word("week_picture.holiday_at", name=note.name, places=", ".join(note.locations))
     return week.Shade(index, 0, 1440, label, None, week.HOLIDAY)
 

@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
-import logging
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image, ImageFont
 
-from handlers.calendar.picture import hour_span, minute_on
-from handlers.drawings import draw, drawn_files, finish, outbox_files
-from handlers.messages import Drawing, Reply
+from handlers.calendar.picture import WeekFile, hour_span, minute_on
+from handlers.messages import Reply, make_files
 from handlers.pictures import ink
 from handlers.pictures.week import (
     CONFIRMED,
     HELD,
     HOLIDAY,
     HOUR,
-    KIND,
     REQUESTED,
     Block,
     Legend,
     Shade,
     WeekPicture,
-    from_data,
     layout,
     render_week,
-    to_data,
 )
 
 DAYS = ("Mon 7 Dec", "Tue 8 Dec", "Wed 9 Dec", "Thu 10 Dec", "Fri 11 Dec", "Sat 12 Dec", "Sun 13 Dec")
@@ -166,13 +160,7 @@ def test_long_names_are_cut_with_an_ellipsis_to_fit_their_lane():
     assert ink.needs_shaping("مريم") and not ink.needs_shaping("Zoë Šťastná – Ωmega")
 
 
-# ---- data in, data out ---------------------------------------------------------------------------
-
-
-def test_the_data_survives_json_and_draws_the_same_picture():
-    picture = week(massage(state=HELD), shades=(Shade(2, 12 * 60, 13 * 60, "pause", 0),))
-    again = from_data(json.loads(json.dumps(to_data(picture))))
-    assert again == picture and render_week(again) == render_week(picture)
+# ---- the data the picture is drawn from ----------------------------------------------------------
 
 
 def test_the_hours_shown_cover_every_span_in_whole_hours():
@@ -193,34 +181,15 @@ def test_minutes_of_a_day_follow_the_wall_clock_on_dst_days():
 # ---- drawing after the transaction ---------------------------------------------------------------
 
 
-def drawing(picture: WeekPicture) -> Drawing:
-    return Drawing("week-2026-12-07.png", "image/png", KIND, to_data(picture))
-
-
-async def test_a_replys_drawing_becomes_a_png_attachment():
-    reply = Reply("the week", drawings=[drawing(week(massage()))])
-    await finish([reply])
-    assert reply.drawings == [] and [a.mime for a in reply.attachments] == ["image/png"]
+async def test_a_reply_owes_the_png_until_its_files_are_made():
+    reply = Reply("the week", later=[WeekFile("week-2026-12-07.png", week(massage()))])
+    await make_files([reply])
+    assert reply.later == [] and [(a.name, a.mime) for a in reply.attachments] == [("week-2026-12-07.png",
+                                                                                      "image/png")]
     assert Image.open(io.BytesIO(reply.attachments[0].data)).size == (1268, 1012)
 
 
-async def test_a_drawing_that_fails_is_left_out_and_logged(caplog):
-    caplog.set_level(logging.ERROR)
-    assert await draw(Drawing("x.png", "image/png", KIND, {"title": "no days"})) is None
-    assert await draw(Drawing("x.png", "image/png", "no such drawer", {})) is None
-    assert "drawing x.png (week) failed" in caplog.text and "no drawer for 'no such drawer'" in caplog.text
-
-
-async def test_the_outbox_keeps_the_data_and_draws_it_before_sending():
-    files = outbox_files([], [drawing(week(massage()))])
-    assert files[0]["drawing"] == KIND and "data" not in files[0]
-    json.dumps(files)  # an outbox row holds JSON
-    [drawn] = await drawn_files(files)
-    assert (drawn["name"], drawn["type"]) == ("week-2026-12-07.png", "image/png") and "drawing" not in drawn
-    assert len(await drawn_files([{"name": "x.png", "type": "image/png", "drawing": KIND, "spec": {}}])) == 0
-
-
-async def test_drawing_runs_in_a_thread_so_the_loop_keeps_serving():
+async def test_the_picture_is_drawn_in_a_thread_so_the_loop_keeps_serving():
     beats = 0
 
     async def heartbeat() -> None:
@@ -233,9 +202,9 @@ async def test_drawing_runs_in_a_thread_so_the_loop_keeps_serving():
                   for h in range(9)), lanes=("A", "B", "C", "D", "E"))
     beating = asyncio.create_task(heartbeat())
     await asyncio.sleep(0)
-    await draw(drawing(many))
+    await make_files([Reply("the week", later=[WeekFile("week.png", many)])])
     beating.cancel()
-    assert beats >= 3  # a drawing on the loop would have stopped the heartbeat for its whole length
+    assert beats >= 3  # drawn on the loop, the heartbeat would have stopped for the whole drawing
 
 
 @pytest.mark.parametrize("state", [CONFIRMED, HELD, REQUESTED])
