@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import Image, ImageFont
 
+from bot.telegram.replies import is_photo
 from handlers.calendar.picture import WeekFile, hour_span, minute_on
-from handlers.messages import Reply, make_files
+from handlers.messages import Attachment, Reply, make_files
 from handlers.pictures import ink
 from handlers.pictures.week import (
     CONFIRMED,
@@ -214,3 +215,24 @@ def test_a_block_too_short_for_text_still_shows_its_colour(state):
     x0, y0, x1, y1 = block_corner(picture, short)
     colours = set(pixels(image(picture).crop((x0 + 3, y0, x1 - 3, y1))))
     assert ink.rgb(BLUE) in colours or ink.darker(ink.rgb(BLUE)) in colours
+
+
+def test_an_empty_week_without_staff_still_draws():
+    drawn = image(WeekPicture("Calendar", DAYS, (), 8, 18))
+    assert drawn.size == (1268, 1012)  # drawn as one empty lane, with room for the legend kept
+
+
+# ---- what Telegram takes as a photo --------------------------------------------------------------
+
+
+def png_header(width: int, height: int) -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big")
+
+
+def test_a_picture_within_telegrams_photo_limits_goes_as_a_photo_else_as_a_document():
+    assert is_photo(Attachment("w.png", "image/png", render_week(week(massage()))))
+    assert is_photo(Attachment("w.png", "image/png", png_header(2542, 1122)))
+    assert not is_photo(Attachment("w.png", "image/png", png_header(9100, 1000)))  # width + height > 10 000
+    assert not is_photo(Attachment("w.png", "image/png", png_header(4000, 150)))  # more than 20:1
+    assert not is_photo(Attachment("w.png", "image/png", b"not a png at all, only claims to be"))
+    assert not is_photo(Attachment("w.xlsx", "application/vnd.ms-excel", png_header(100, 100)))
