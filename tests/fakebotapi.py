@@ -81,6 +81,7 @@ class FakeBotApi:
             "editMessageText": self._edit_text, "editMessageReplyMarkup": self._edit_markup,
             "answerCallbackQuery": self._true, "setMyCommands": self._true, "deleteMyCommands": self._true,
             "getMyCommands": self._empty_list, "sendChatAction": self._true, "sendDocument": self._send_document,
+            "sendPhoto": self._send_photo,
             "deleteMessage": self._true, "getFile": self._get_file, "close": self._true, "logOut": self._true,
         }
         # Bot API method names are case-insensitive; calls are recorded under the documented spelling.
@@ -346,12 +347,39 @@ class FakeBotApi:
         return self._store_message(params["chat_id"], document=document, caption=params.get("caption"),
                                    reply_markup=params.get("reply_markup"))
 
+    async def _send_photo(self, params: dict) -> dict:
+        """A photo uploaded as multipart; refused as the Bot API does when it is no picture or too large."""
+        upload = params.get("photo")
+        if not isinstance(upload, Upload):
+            raise LookupError("photo is missing")
+        size = png_size(upload.data)
+        if size is None:
+            raise LookupError("IMAGE_PROCESS_FAILED")
+        if sum(size) > 10_000 or max(size) > 20 * min(size):
+            raise LookupError("PHOTO_INVALID_DIMENSIONS")
+        caption = params.get("caption")
+        if caption is not None and len(caption.encode("utf-16-le")) // 2 > 1024:
+            raise LookupError("message caption is too long")
+        file_id = f"photo{next(self._file_ids)}"
+        self._files[file_id] = StoredFile(file_id, upload.data, f"photos/{file_id}.png")
+        photo = [{"file_id": file_id, "file_unique_id": f"u{file_id}", "width": size[0], "height": size[1],
+                  "file_size": len(upload.data)}]
+        return self._store_message(params["chat_id"], photo=photo, caption=caption,
+                                   reply_markup=params.get("reply_markup"))
+
     async def _get_file(self, params: dict) -> dict:
         stored = self._files.get(params.get("file_id", ""))
         if stored is None:
             raise LookupError("invalid file_id")
         return {"file_id": stored.file_id, "file_unique_id": f"u{stored.file_id}", "file_size": len(stored.data),
                 "file_path": stored.file_path}
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """A PNG's width and height, read from its header as Telegram's servers would; None for anything else."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def _decode(key: str, value: Any) -> Any:

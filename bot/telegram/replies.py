@@ -8,11 +8,13 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile,
 
 from bot.telegram.calls import tolerate
 from bot.telegram.removals import Removals
-from handlers.messages import Choice, Reply
+from handlers.messages import Attachment, Choice, Reply
 
 log = logging.getLogger(__package__)  # the whole Telegram edge logs as "bot.telegram"
 
 MAX_TEXT = 4096  # Bot API limit per message
+MAX_CAPTION = 1024  # Bot API limit for a photo's caption
+MAX_PHOTO_BYTES, MAX_PHOTO_SIDES = 10 * 1024 * 1024, 10_000  # Bot API limits for sendPhoto
 MAX_CALLBACK_DATA = 64  # Bot API limit for callback_data, in bytes
 SHORT_LABEL = 14  # buttons sit two to a row when every label is at most this long
 
@@ -54,16 +56,49 @@ async def send_reply(bot: Bot, chat_id: int, reply: Reply, removals: Removals | 
 
 
 async def send_parts(bot: Bot, chat_id: int, reply: Reply, sent: list[Message]) -> None:
-    """Send the reply's text parts and files, adding each message to `sent` as soon as it went out."""
+    """Send the reply's text parts and files, adding each message to `sent` as soon as it went out.
+
+    A picture goes first, as a photo, with the text as its caption when that fits; the other files follow
+    the text as documents."""
     parts = split_text(reply.text)
     markup = keyboard(reply.choices)
+    picture = next((a for a in reply.attachments if is_photo(a)), None)
+    if picture is not None and await send_picture(bot, chat_id, picture, parts, markup, sent):
+        parts, markup = [], None  # the text went as the caption, with the buttons
     if markup is not None and not parts:
         log.warning("buttons without text cannot be sent to %s; dropped", chat_id)
     for index, part in enumerate(parts):
         last = index == len(parts) - 1
         sent.append(await bot.send_message(chat_id, part, reply_markup=markup if last else None))
     for attachment in reply.attachments:
-        sent.append(await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name)))
+        if attachment is not picture:
+            sent.append(await bot.send_document(chat_id, InputFile(attachment.data, filename=attachment.name)))
+
+
+async def send_picture(bot: Bot, chat_id: int, picture: Attachment, parts: list[str],
+                       markup: InlineKeyboardMarkup | None, sent: list[Message]) -> bool:
+    """Send a picture as a photo, the text as its caption if it is one part that fits; True if it was."""
+    caption = parts[0] if len(parts) == 1 and utf16_len(parts[0]) <= MAX_CAPTION else None
+    sent.append(await bot.send_photo(chat_id, InputFile(picture.data, filename=picture.name), caption=caption,
+                                     reply_markup=markup if caption else None))
+    return caption is not None
+
+
+def is_photo(attachment: Attachment) -> bool:
+    """A PNG Telegram takes as a photo: at most 10 MB, width + height at most 10 000 pixels, neither side
+    more than 20 times the other. Any other picture goes as a document."""
+    size = png_size(attachment.data) if attachment.mime == "image/png" else None
+    if size is None or len(attachment.data) > MAX_PHOTO_BYTES:
+        return False
+    width, height = size
+    return 0 < width + height <= MAX_PHOTO_SIDES and max(width, height) <= 20 * min(width, height)
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's header chunk; None if the bytes are no PNG."""
+    if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def keyboard(choices: Iterable[Choice]) -> InlineKeyboardMarkup | None:

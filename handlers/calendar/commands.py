@@ -4,6 +4,7 @@ from __future__ import annotations
 from handlers.calendar.appoint import appoint
 from handlers.calendar.closures import confirm_closure, off, pause
 from handlers.calendar.hours import hours
+from handlers.calendar.picture import show_week
 from handlers.calendar.question import (
     ABORT,
     CONFIRM,
@@ -19,7 +20,7 @@ from handlers.calendar.question import (
 from handlers.calendar.requests import approve, list_requests, mode, reject
 from handlers.calendar.rights import Run, guarded
 from handlers.calendar.services import confirm_service_delete, list_services, service
-from handlers.calendar.views import show_day, show_week
+from handlers.calendar.views import show_day
 from handlers.calendar.words import NO, YES
 from handlers.context import Context
 from handlers.messages import Reply

@@ -36,6 +36,7 @@ class Entry:
     staff: str
     customer: str
     location: str | None
+    staff_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ClosureView:
     start: datetime
     end: datetime
     staff: str | None  # None: the whole business
+    staff_id: int | None = None
 
     @property
     def last(self) -> datetime:
@@ -101,23 +103,33 @@ async def show_day(ctx: Context, args: str) -> list[Reply]:
     return await show_days(ctx, [day], who)
 
 
-async def show_week(ctx: Context, args: str) -> list[Reply]:
-    """`week [DATE] [STAFF]`: Monday to Sunday of the week with that date."""
-    day, who = parse_when(split_words(args), local_date(ctx, ctx.now))
-    monday = day - timedelta(days=day.weekday())
-    return await show_days(ctx, [monday + timedelta(days=i) for i in range(7)], who)
+@dataclass(frozen=True)
+class CalendarView:
+    """What the speaker may see of some days: whose calendar (scope None: everyone's), and each day."""
+
+    scope: list[int] | None
+    staff: str | None
+    days: list[DayView]
 
 
 async def show_days(ctx: Context, days: list[date], who: str | None) -> list[Reply]:
     """Render the calendar for consecutive days, limited to what the speaker may see."""
+    return [await view_reply(ctx, await calendar_view(ctx, days, who))]
+
+
+async def calendar_view(ctx: Context, days: list[date], who: str | None) -> CalendarView:
+    """The appointments, closures and public holidays of consecutive days that the speaker may see."""
     scope, name = await view_scope(ctx, await actor(ctx), who)
     tz = ZoneInfo(ctx.tz)
     start, end = day_bounds(days[0], tz)[0], day_bounds(days[-1], tz)[1]
     entries = await entries_between(ctx, start, end, scope)
     closures = await closures_between(ctx, start, end, scope)
     holidays = await day_holidays(ctx.uow, days[0], days[-1], ctx.lang)
-    return [ctx.say("calendar_day", days=group_days(days, tz, entries, closures, holidays), staff=name,
-                    many_locations=len(await locations(ctx)) > 1)]
+    return CalendarView(scope, name, group_days(days, tz, entries, closures, holidays))
+
+
+async def view_reply(ctx: Context, view: CalendarView) -> Reply:
+    return ctx.say("calendar_day", days=view.days, staff=view.staff, many_locations=len(await locations(ctx)) > 1)
 
 
 async def view_scope(ctx: Context, me: Actor, who: str | None) -> tuple[list[int] | None, str | None]:
@@ -136,7 +148,7 @@ async def entries_between(ctx: Context, start: datetime, end: datetime, scope: l
     """Live appointments overlapping [start, end), with the names a person reads, in one query."""
     staffer, customer = aliased(Person), aliased(Person)
     query = (select(Appointment.id, Appointment.start_at, Appointment.end_at, Appointment.status, Service.name,
-                    Service.colour, staffer.name, customer.name, customer.id, Location.name)
+                    Service.colour, staffer.name, customer.name, customer.id, Location.name, Appointment.staff_id)
              .join(Service, Service.id == Appointment.service_id)
              .join(staffer, staffer.id == Appointment.staff_id)
              .join(customer, customer.id == Appointment.customer_id)
@@ -145,16 +157,16 @@ async def entries_between(ctx: Context, start: datetime, end: datetime, scope: l
              .order_by(Appointment.start_at, staffer.name))
     if scope is not None:
         query = query.where(Appointment.staff_id.in_(scope))
-    return [Entry(i, s, e, status, svc, colour, colour_dot(colour), staff or "?", cust or f"#{cid}", loc)
-            for i, s, e, status, svc, colour, staff, cust, cid, loc in await ctx.session.execute(query)]
+    return [Entry(i, s, e, status, svc, colour, colour_dot(colour), staff or "?", cust or f"#{cid}", loc, staff_id)
+            for i, s, e, status, svc, colour, staff, cust, cid, loc, staff_id in await ctx.session.execute(query)]
 
 
 async def closures_between(ctx: Context, start: datetime, end: datetime,
                            scope: list[int] | None) -> list[ClosureView]:
     """Closures touching [start, end) that concern the scope (whole-business closures always do)."""
-    query = (select(Closure.kind, Closure.start_at, Closure.end_at, Person.name)
+    query = (select(Closure.kind, Closure.start_at, Closure.end_at, Person.name, Closure.staff_id)
              .outerjoin(Person, Person.id == Closure.staff_id)
              .where(Closure.start_at < end, Closure.end_at > start).order_by(Closure.start_at))
     if scope is not None:
         query = query.where(Closure.staff_id.is_(None) | Closure.staff_id.in_(scope))
-    return [ClosureView(kind, s, e, name) for kind, s, e, name in await ctx.session.execute(query)]
+    return [ClosureView(kind, s, e, name, staff_id) for kind, s, e, name, staff_id in await ctx.session.execute(query)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -44,6 +45,7 @@ TODAY, TOMORROW = frozenset({"today", "heute"}), frozenset({"tomorrow", "morgen"
 YES = frozenset({"yes", "ja", "ok", "confirm"})
 NO = frozenset({"no", "nein", "abort", "abbrechen"})
 SHORT_COLOUR = re.compile(r"^#[0-9a-f]{3}$")
+DATE_LIKE = re.compile(r"^\d{1,4}[-./]\d{1,2}([-./]\d{0,4})?$")  # 2026-2-3, 8.12.2026, 12/8: no staff name
 PRICE_LIKE = re.compile(r"^(€\d+([.,]\d{1,4})?|\d+[.,]\d{1,4}€?|\d+€)$")  # minutes are bare digits
 
 # The emoji nearest to a service colour: a chat cannot paint text, but it can show a dot.
@@ -66,7 +68,20 @@ def parse_date(text: str) -> date:
     except OutOfRange:
         raise Invalid("date_range", value=text, first=FIRST_YEAR, last=LAST_YEAR) from None
     except ValueError:
-        raise Invalid("date", value=text) from None
+        raise no_such_date(text) from None
+
+
+def no_such_date(text: str) -> Invalid:
+    """Why a typed date is none: not written as one, too far off, or a day (2026-02-30) or month that
+    does not exist, with the number of days the month has."""
+    if not looks_like_date(text):
+        return Invalid("date", value=text)
+    year, month = int(text[:4]), int(text[5:7])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return Invalid("date_range", value=text, first=FIRST_YEAR, last=LAST_YEAR)
+    if not 1 <= month <= 12:
+        return Invalid("no_such_month", value=text)
+    return Invalid("no_such_day", value=text, month=date(year, month, 1), days=monthrange(year, month)[1])
 
 
 def parse_clock(text: str) -> int:
@@ -256,8 +271,8 @@ def parse_when(words: list[str], today: date) -> tuple[date, str | None]:
     """[DATE|today|tomorrow] [STAFF] for the day and week views."""
     if words and fold(words[0]) in TODAY | TOMORROW:
         return today + timedelta(days=fold(words[0]) in TOMORROW), " ".join(words[1:]) or None
-    if words and looks_like_date(words[0]):
-        return parse_date(words[0]), " ".join(words[1:]) or None
+    if words and (looks_like_date(words[0]) or DATE_LIKE.match(words[0])):
+        return parse_date(words[0]), " ".join(words[1:]) or None  # '8.12.2026' is a date typed otherwise
     return today, " ".join(words) or None
 
 

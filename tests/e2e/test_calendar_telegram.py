@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import base64
+import io
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from bot.app import build_handlers
@@ -16,7 +18,7 @@ from handlers.setup import apply_setup
 from storage.models import Address, Appointment, Closure, Outbox, Person, Service
 from tests.conftest import FakeClock
 from tests.e2e.test_telegram import start_bot  # noqa: F401 - a fixture
-from tests.fakebotapi import fake_bot_api  # noqa: F401
+from tests.fakebotapi import Upload, fake_bot_api  # noqa: F401
 from tests.helpers import ask, button_data, buttons, click, practice_setup, to_chat
 
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -47,11 +49,12 @@ async def customer(uow, clock: FakeClock, name: str, email: str | None = None) -
     return person.id
 
 
-async def appointment(uow, clock: FakeClock, customer_id: int, service: str, minute: int, status: str) -> None:
+async def appointment(uow, clock: FakeClock, customer_id: int, service: str, minute: int, status: str,
+                      day: date = TUESDAY) -> None:
     """An appointment in Lukas's calendar, claimed as the booking flow claims it."""
     lukas = await uow.session.scalar(select(Address.person_id).where(Address.address == f"telegram:{LUKAS}"))
     row = await uow.session.scalar(select(Service).where(Service.name == service))
-    start = local_minute(TUESDAY, minute, VIENNA)
+    start = local_minute(day, minute, VIENNA)
     await claim(uow, Appointment(
         service_id=row.id, location_id=None, staff_id=lukas, customer_id=customer_id, start_at=start,
         end_at=start + timedelta(minutes=row.minutes), status=status, sequence=0, channel="telegram",
@@ -110,3 +113,39 @@ async def test_abort_by_button_changes_nothing(fake_bot_api, start_bot, practice
     async with practice.uow() as uow:
         assert await uow.session.scalar(select(Closure)) is None
         assert set((await uow.session.scalars(select(Appointment.status))).all()) == {"confirmed", "held"}
+
+
+# ---- the week as a picture -----------------------------------------------------------------------
+
+
+async def test_week_arrives_as_a_photo_with_the_text_as_its_caption(fake_bot_api, start_bot, practice, config, clock):
+    await start_bot(Desk(practice, config, build_handlers(), clock))
+    fake_bot_api.push_message(ANNA, f"/week {TUESDAY}")
+    [photo] = await fake_bot_api.wait_for("sendPhoto", to_chat(ANNA))
+    upload = photo.params["photo"]
+    assert isinstance(upload, Upload) and upload.filename == "week-2026-12-07.png"
+    picture = Image.open(io.BytesIO(upload.data))
+    assert picture.format == "PNG" and picture.size == (2444, 1122)  # Anna's and Lukas's lanes, 08:00-19:00
+    caption = photo.params["caption"]
+    assert "Tuesday, December 8, 2026" in caption and "🔵 Massage · Maria Muster · Lukas Huber" in caption
+    assert "🔒 held" in caption
+    assert fake_bot_api.calls_of("sendMessage", to_chat(ANNA)) == []  # the text went only as the caption
+    assert fake_bot_api.calls_of("sendDocument") == []
+
+
+async def test_a_long_week_sends_the_photo_first_then_the_text(fake_bot_api, start_bot, practice, config, clock):
+    async with practice.uow() as uow:
+        otto = await uow.session.scalar(select(Person.id).where(Person.name == "Otto Ohnemail"))
+        for day in (date(2026, 12, 10), date(2026, 12, 11)):  # Thursday and Friday, full
+            for minute in range(8 * 60, 13 * 60, 45):
+                await appointment(uow, clock, otto, "Heilgymnastik", minute, "confirmed", day)
+        await uow.commit()
+    await start_bot(Desk(practice, config, build_handlers(), clock))
+    fake_bot_api.push_message(LUKAS, f"/woche {TUESDAY}", "de")
+    [photo] = await fake_bot_api.wait_for("sendPhoto", to_chat(LUKAS))
+    [text] = await fake_bot_api.wait_for("sendMessage", to_chat(LUKAS))
+    assert "caption" not in photo.params  # over 1024 characters: no caption
+    assert len(text.params["text"]) > 1024 and "Freitag, 11. Dezember 2026" in text.params["text"]
+    assert photo.result["message_id"] < text.result["message_id"]  # the picture first
+    assert photo.params["photo"].filename == "woche-2026-12-07.png"
+    assert Image.open(io.BytesIO(photo.params["photo"].data)).size == (1268, 1096)  # his lane alone
