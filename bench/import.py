@@ -41,7 +41,7 @@ from handlers.messages import Attachment, Inbound  # noqa: E402
 from handlers.registry import Handlers  # noqa: E402
 from handlers.router import Desk  # noqa: E402
 from storage.db import Store  # noqa: E402
-from storage.models import Business, Membership, Outbox, SeatGroup, Service  # noqa: E402
+from storage.models import Address, BillingAddress, Business, Membership, Outbox, SeatGroup, Service  # noqa: E402
 
 OWNER = "console:owner"
 RACERS = 50
@@ -88,7 +88,11 @@ async def open_store(url: str | None, folder: str) -> tuple[Store, object]:
 
 async def prepare(store: Store) -> Desk:
     async with store.uow() as uow:
-        await ensure_owners(uow, [OWNER], datetime.now(timezone.utc))
+        now = datetime.now(timezone.utc)
+        await ensure_owners(uow, [OWNER], now)
+        owner = await uow.session.scalar(select(Address.person_id).where(Address.address == OWNER))
+        uow.session.add(BillingAddress(person_id=owner, name="Bench Owner", address="Hauptstraße 2, 10115 Berlin",
+                                       updated_at=now))  # an invoice over 250 € names its buyer
         uow.session.add(Service(name="First Aid", minutes=480, price="49.90", kind="course"))
         # Seats are invoiced: the business needs what an invoice must show.
         uow.session.add(Business(id=1, name="Bench Academy", timezone="Europe/Berlin", language="en",
