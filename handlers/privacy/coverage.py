@@ -59,6 +59,7 @@ COVERED: dict[str, Covered] = {
 
 EXCLUDED: dict[str, str] = {
     "slot_claim": "5-minute cells of a live appointment: no data of their own, freed when it is cancelled",
+    "hold_seat": "a booking page's open hold, under an HMAC of the address (not the address); freed with the hold",
     "removal": "a chat message waiting to be removed (chat and message ids only), gone at its time",
 }
 

@@ -36,6 +36,9 @@ from handlers.setup.spec import (
 )
 
 MAX_RETENTION_DAYS = 36500
+MAX_WIDGET_CSS = 16 * 1024  # bytes: a few rules that fit the page to a homepage, not a theme
+# A CSS font-family list: names, quoted or not, separated by commas; nothing that could end the declaration.
+FONT = re.compile(r"""^\s*(?:"[\w .-]+"|'[\w .-]+'|[\w .-]+)(?:\s*,\s*(?:"[\w .-]+"|'[\w .-]+'|[\w .-]+))*\s*$""")
 HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 
@@ -60,7 +63,7 @@ def parse_setup(text: str, filename: str) -> SetupSpec:
             raise source.error(source.top_line(key), f'unknown key "{key}" at the top level')
     if "business" not in data:
         raise source.error(None, "missing the [business] table")
-    business = _business(_Table.single(source, data["business"]))
+    business = _business(_Table.single(source, data["business"]), Path(filename).parent)
     tables = {kind: _tables(source, data, kind) for kind in TOP_KEYS[1:]}
     locations = tuple(_location(t) for t in tables["locations"])
     _unique(tables["locations"])
@@ -255,8 +258,8 @@ def _unique_addresses(tables: list[_Table], staff: tuple[StaffSpec, ...]) -> Non
             seen.add(address)
 
 
-def _business(table: _Table) -> BusinessSpec:
-    """[business]"""
+def _business(table: _Table, folder: Path) -> BusinessSpec:
+    """[business]; a file it names (widget_css) is found beside the setup file."""
     table.check_keys(BUSINESS_KEYS)
     zone = table.text("timezone")
     try:
@@ -273,7 +276,47 @@ def _business(table: _Table) -> BusinessSpec:
         max_seats_without_approval=_seat_limit(table),
         holidays=_holidays(table),
         retention_days=_retention(table),
+        widget_accent=_accent(table),
+        widget_font=_font(table),
+        widget_css=_css(table, folder),
     )
+
+
+def _accent(table: _Table) -> str | None:
+    """[business] widget_accent: the booking page's colour as #rrggbb."""
+    value = table.text("widget_accent", required=False)
+    if value is not None and not COLOUR.match(value):
+        table.bad(("widget_accent",), value, 'is not a colour like "#2e86de"')
+    return value and value.lower()
+
+
+def _font(table: _Table) -> str | None:
+    """[business] widget_font: a CSS font-family list such as "Georgia, serif"."""
+    value = table.text("widget_font", required=False)
+    if value is not None and (len(value) > 200 or not FONT.match(value)):
+        table.bad(("widget_font",), value, 'is not a list of font names like "Source Sans 3, Arial, sans-serif"')
+    return value
+
+
+def _css(table: _Table, folder: Path) -> str | None:
+    """[business] widget_css: a small UTF-8 CSS file beside the setup file (or a path from it); its text."""
+    value = table.text("widget_css", required=False)
+    if value is None:
+        return None
+    path = folder / value
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        table.bad(("widget_css",), value, f"cannot be read ({exc.strerror or exc}; looked at {path})")
+    if len(data) > MAX_WIDGET_CSS:
+        table.bad(("widget_css",), value, f"is {len(data)} bytes; at most {MAX_WIDGET_CSS} are taken")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        table.bad(("widget_css",), value, "is not UTF-8 text")
+    if "</" in text or "<!--" in text:  # the text goes into the page's <style> element and must stay there
+        table.bad(("widget_css",), value, 'holds "</" or "<!--", which a stylesheet in a page cannot')
+    return text
 
 
 def _seat_limit(table: _Table) -> int:

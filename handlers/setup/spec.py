@@ -15,7 +15,8 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
 TOP_KEYS = ("business", "locations", "services", "staff")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
-                 "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days")
+                 "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days",
+                 "widget_accent", "widget_font", "widget_css")
 LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
@@ -48,6 +49,9 @@ class BusinessSpec:
     max_seats_without_approval: int = 20  # a seat order above it waits for an admin's approval
     holidays: str | None = None  # public holidays as the `holidays` package names them: "AT-4", "DE-BY"
     retention_days: int | None = None  # raw mails and closed tickets older than this are deleted (None: off)
+    widget_accent: str | None = None  # the booking page's colour, #rrggbb (None: the first service's colour)
+    widget_font: str | None = None  # a CSS font-family for the booking page (None: the system font)
+    widget_css: str | None = None  # the text of the CSS file the setup file names (read when it is read)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,10 @@ class Business(Base):
     holidays: Mapped[str | None] = mapped_column(String(64))
     # Raw mails and closed tickets older than this many days are deleted by a daily job (None: kept).
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # The booking page's look: an accent colour (#rrggbb), a CSS font-family and the text of a small CSS file.
+    widget_accent: Mapped[str | None] = mapped_column(String(7))
+    widget_font: Mapped[str | None] = mapped_column(String(200))
+    widget_css: Mapped[str | None] = mapped_column(Text)
 
 
 class Installation(Base):
@@ -99,6 +103,19 @@ class Appointment(Base):
     closed_reason: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class HoldSeat(Base):
+    """One of the few holds the booking page lets an email address or a client address have open at once.
+
+    `holder` is an HMAC of the address (never the address itself); the primary key (holder, seat) is the
+    guard: a third open hold would need a third seat, and a seat whose hold ended is freed before it is taken.
+    """
+
+    __tablename__ = "hold_seat"
+    holder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"), index=True)
 
 
 class SlotClaim(Base):
