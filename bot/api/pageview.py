@@ -154,7 +154,7 @@ def links(view: Shown, found: Iterable[Option]) -> list[dict[str, Any]]:
 
 def widget(request: web.Request, view: Shown) -> web.Response:
     """The popup button's script, with the words of both languages and the business's colour."""
-    script = page("widget.js.j2", view.lang, accent=view.accent, on_accent=text_on(view.accent),
+    script = page("widget.js.j2", view.lang, accent=view.accent,
                   labels={lang: {key: word(lang, f"bookpage.{key}") for key in ("open", "close", "dialog")}
                           for lang in ("de", "en")})
     return web.Response(text=script, content_type="application/javascript", charset="utf-8",
