@@ -2,6 +2,10 @@
 (form robots, too many holds, wrong codes, late codes, unknown names, holidays), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
 from datetime import datetime, timezone
 
 import aiohttp
@@ -12,7 +16,8 @@ from bot.app import build_handlers
 from handlers.router import Desk
 from handlers.setup import apply_setup
 from storage.models import Address, Appointment, Business, HoldSeat, Outbox
-from tests.helpers import Chat, code_for, count, mails_to, practice_setup, rows
+from tests.e2e.test_homepage_api import free_port, wait_healthy
+from tests.helpers import PRACTICE, Chat, code_for, count, mails_to, practice_setup, rows
 from tests.pageclient import HOMEPAGE, PageVisitor, serve_page
 
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)  # 08:00 in Vienna
@@ -326,3 +331,35 @@ async def test_the_popup_script_names_the_page_and_its_words(page, clock):
             script = await response.text()
     assert '"open": "Book online"' in script and '"open": "Online buchen"' in script
     assert 'new URL("/book?" + params.toString(), base.origin)' in script and "showModal()" in script
+
+
+async def test_a_course_cannot_be_joined_on_the_page_yet(page, clock):
+    course = await PageVisitor(page, clock).get("/book", course="Rückenfit")
+    assert course.alerts == ['The course "Rückenfit" cannot be booked on this page. Please ask us directly.']
+
+
+async def test_frontdesk_run_serves_the_booking_page(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
+    env.update(FRONTDESK_SECRET_KEY="k" * 32, FRONTDESK_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/run.db",
+               FRONTDESK_SETUP=str(PRACTICE), FRONTDESK_API_LISTEN=f"127.0.0.1:{port}",
+               FRONTDESK_API_ORIGINS=HOMEPAGE)
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=tmp_path, env=env,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await wait_healthy(url, process)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/book?service=Massage", headers={"Accept-Language": "de"}) as response:
+                assert response.status == 200 and f"frame-ancestors {HOMEPAGE}" in response.headers[
+                    "Content-Security-Policy"]
+                assert "Wo möchten Sie hinkommen?" in await response.text()
+            async with session.get(f"{url}/widget.js") as response:
+                assert response.status == 200 and "showModal" in await response.text()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, stderr.decode()[-2000:]

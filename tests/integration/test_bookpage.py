@@ -12,9 +12,9 @@ from bot.app import build_handlers
 from handlers.homepage.booking import Held, Refused, Visitor, page_hold
 from handlers.homepage.guard import Wanted
 from handlers.router import Desk
-from handlers.setup import apply_setup
-from storage.models import Address, Appointment, HoldSeat, Person
-from tests.helpers import Chat, code_for, count, mails_to, practice_setup, rows
+from handlers.setup import apply_setup, load_setup
+from storage.models import Address, Appointment, Business, HoldSeat, Person
+from tests.helpers import PRACTICE, Chat, code_for, count, mails_to, practice_setup, rows
 
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)  # 08:00 in Vienna
 
@@ -99,3 +99,28 @@ async def test_typing_someones_address_neither_releases_their_hold_nor_voids_the
     assert booked.template == "booking_confirmed"
     [person] = await rows(store, Person, Person.id == chat_hold.customer_id)
     assert person.name == "Kim Lee"  # a name typed into the page never replaces one
+
+
+async def test_the_widget_look_is_applied_once_and_a_stylesheet_is_not_echoed(store, clock, tmp_path):
+    (tmp_path / "site.css").write_text(".card { border-radius: 0; }\n", encoding="utf-8")
+    text = practice_setup_text().replace('holidays = "AT-4"', 'holidays = "AT-4"\nwidget_accent = "#10ac84"\n'
+                                                                'widget_css = "site.css"', 1)
+    (tmp_path / "practice.toml").write_text(text, encoding="utf-8")
+    async with store.uow() as uow:
+        first = await apply_setup(uow, load_setup(tmp_path / "practice.toml"), clock.now())
+        await uow.commit()
+    async with store.uow() as uow:
+        again = await apply_setup(uow, load_setup(tmp_path / "practice.toml"), clock.now())
+        await uow.commit()
+    assert again == [] and not [line for line in first if "border-radius" in line]
+    (tmp_path / "site.css").write_text(".card { border-radius: 2px; }\n", encoding="utf-8")
+    async with store.uow() as uow:
+        changed = await apply_setup(uow, load_setup(tmp_path / "practice.toml"), clock.now())
+        await uow.commit()
+    assert changed == ["~ business: widget_css → 30 bytes"]
+    [business] = await rows(store, Business)
+    assert (business.widget_accent, business.widget_css) == ("#10ac84", ".card { border-radius: 2px; }\n")
+
+
+def practice_setup_text() -> str:
+    return PRACTICE.read_text(encoding="utf-8")
