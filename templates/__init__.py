@@ -133,13 +133,13 @@ def page_environment() -> Environment:
 
 def page(name: str, lang: str, **values) -> str:
     """A page or script from templates/page/, in `lang`: it holds no words of its own, only markup; `t(key)` gives
-    the words of the `[bookpage]` tables of the language's word files, `words` all of them."""
+    the words of the `[bookpage]` tables of the language's word files."""
     lang = language(lang)
 
     def t(key: str, **more) -> str:
         return word(lang, f"bookpage.{key}", **more)
 
-    return page_environment().get_template(name).render(lang=lang, t=t, words=_words, **values)
+    return page_environment().get_template(name).render(lang=lang, t=t, **values)
 
 
 def page_asset(name: str) -> str:

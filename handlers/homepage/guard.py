@@ -93,9 +93,10 @@ def text_on(colour: str) -> str:
 
 
 def mask(email: str) -> str:
-    """An address as a page may show it to whoever holds its link: k…@example.com."""
+    """An address as a page may show it to whoever holds its link: k…@example.com (a word joiner after the
+    ellipsis keeps a narrow screen from breaking the line there)."""
     local, _, domain = email.partition("@")
-    return f"{local[:1]}…@{domain}"
+    return f"{local[:1]}…\u2060@{domain}"
 
 
 @dataclass(frozen=True)
