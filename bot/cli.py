@@ -144,7 +144,7 @@ async def run(settings: Settings, args) -> int:
 async def start_api_channel(runtime: Runtime) -> ApiServer:
     from bot.api import start_api  # imported only when asked for, as Telegram is
 
-    return await start_api(runtime.settings, runtime.store, runtime.clock)
+    return await start_api(runtime.settings, runtime.desk)
 
 
 async def stop_channels(telegram_app, api: ApiServer | None) -> None:

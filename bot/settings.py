@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     code_max_per_hour: int = 5
     log_level: str = "INFO"
     api_listen: str = ""  # HOST:PORT of the homepage API; empty: off
-    api_origins: str = ""  # homepage origins allowed by CORS, comma-separated
+    api_origins: str = ""  # homepage origins allowed by CORS (and to frame the booking page), comma-separated
+    api_proxies: str = ""  # addresses of reverse proxies whose X-Forwarded-For names the booking page's visitor
     _webhook_token: str = PrivateAttr(default="")
 
     @field_validator("webhook_listen")
@@ -117,6 +118,11 @@ class Settings(BaseSettings):
     def api_origin_list(self) -> list[str]:
         """The origins a homepage may call the API from, as browsers send them (no trailing slash)."""
         return split_origins(self.api_origins)
+
+    @property
+    def api_proxy_set(self) -> frozenset[str]:
+        """The reverse proxies in front of the homepage server, as their peer addresses appear."""
+        return frozenset(a.strip() for a in self.api_proxies.split(",") if a.strip())
 
     @property
     def owner_addresses(self) -> list[str]:

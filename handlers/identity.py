@@ -22,6 +22,8 @@ MAX_TARGET = 340  # width of code.target, where the waiting command is kept
 # After the code went out the conversation waits under a flow name no handler routes, so the next
 # text is not taken for an address; it only keeps what to offer once the address is proven.
 CODE_SENT = "email_sent"
+# Channels whose sender address is only claimed: a mail's From: line, the address typed into the booking page.
+UNPROVEN_CHANNELS = frozenset({"email", "web"})
 
 # What a correct code completes, by purpose; other modules add theirs (e.g. booking).
 Completion = Callable[[Context, Code], Awaitable[list[Reply]]]
@@ -82,9 +84,10 @@ async def issue_code(ctx: Context, purpose: str, target: str, retire_older: bool
     wait_until = codes.next_issue_allowed(list(issued), ctx.now, ctx.config.code_max_per_hour)
     if wait_until is not None:
         raise Refusal("code_rate_limited", until=wait_until)
-    if retire_older and ctx.inbound.channel != "email":
-        # A From: line proves nothing: a mail must not void what the mailbox's owner is waiting for. By mail
-        # the older codes stay valid (each proves only its own target); the hourly limit bounds them.
+    if retire_older and ctx.inbound.channel not in UNPROVEN_CHANNELS:
+        # A From: line (or an address typed into the booking page) proves nothing: it must not void what the
+        # mailbox's owner is waiting for. There the older codes stay valid (each proves only its own target);
+        # the hourly limit bounds them.
         await ctx.session.execute(
             update(Code)
             .where(Code.address == ctx.sender, Code.purpose == purpose, Code.used_at.is_(None),

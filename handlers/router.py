@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import insert, select
 
@@ -23,6 +24,7 @@ from templates import has_word, render
 log = logging.getLogger(__name__)
 
 BARE_CODE = re.compile(r"^\d{6}$")
+T = TypeVar("T")
 BASE_ROLES = frozenset(effective_roles(set()))  # what anyone has
 
 
@@ -164,6 +166,16 @@ class Desk:
             replies = [ctx.say(refusal.template, **refusal.values)]
         await self._remember_choices(ctx, replies)
         return replies if files_later else await make_files(replies)
+
+    async def act(self, inbound: Inbound, step: Callable[[Context], Awaitable[T]]) -> T:
+        """Run one channel-free step for an edge that is no conversation (the booking page) as the sender of
+        `inbound`, in its own unit of work: the sender's turn first, as for a message; committed when the step
+        returns, rolled back when it raises (a Refusal reaches the caller)."""
+        async with self.store.uow() as uow:
+            await hold_sender(uow, inbound.sender)
+            result = await step(await self._context(uow, inbound))
+            await uow.commit()
+        return result
 
     async def _context(self, uow: UnitOfWork, inbound: Inbound) -> Context:
         ctx = await load_context(uow, inbound, self.config, self.clock.now(), self)

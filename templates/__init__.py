@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
-from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 
 LANGUAGES = ("de", "en")
 
@@ -115,3 +115,33 @@ def has_word(lang: str, key: str) -> bool:
     except KeyError:
         return False
     return True
+
+
+@lru_cache(maxsize=1)
+def page_environment() -> Environment:
+    """The booking page's markup (templates/page/): HTML escaped everywhere, the same date filters as messages."""
+    env = Environment(
+        loader=PackageLoader("templates", "page"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=select_autoescape(["html", "html.j2"], default=False),
+    )
+    env.filters.update(datetime=_datetime, time=_time, date=_date)
+    return env
+
+
+def page(name: str, lang: str, **values) -> str:
+    """A page or script from templates/page/, in `lang`: it holds no words of its own, only markup; `t(key)` gives
+    the words of the `[bookpage]` tables of the language's word files."""
+    lang = language(lang)
+
+    def t(key: str, **more) -> str:
+        return word(lang, f"bookpage.{key}", **more)
+
+    return page_environment().get_template(name).render(lang=lang, t=t, **values)
+
+
+def page_asset(name: str) -> str:
+    """A file of templates/page/ as it is (a stylesheet)."""
+    return resources.files("templates").joinpath("page", name).read_text("utf-8")

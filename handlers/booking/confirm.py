@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from handlers import identity
 from handlers.appointments import release
 from handlers.booking.catalog import alternatives, load_catalog, narrow, offering
 from handlers.booking.form import ANY, BookingQuery, booking_commander
@@ -34,6 +35,10 @@ async def complete_booking(ctx: Context, code: Code) -> list[Reply]:
     if not await settle_hold(ctx, appointment, status):
         return await hold_expired(ctx, appointment)
     await schedule_reminders(ctx.uow, appointment, ctx.now)  # a request gets them when it is approved
+    if code.address == ctx.sender:
+        # A hold asked for by an email address (the booking page) mailed its code there: it came back, so the
+        # address is proven and the confirmation can go to it. Chat addresses are proven already.
+        await identity.prove_sender(ctx)
     email = await verified_email(ctx.uow, appointment.customer_id)
     await tell_customer(ctx, appointment, f"booking_{status}_mail", method="REQUEST" if status == "confirmed" else None)
     await tell_staff_and_admins(ctx, appointment, "booking_new_staff", requested=status == "requested")

@@ -116,12 +116,19 @@ async def hold(ctx: Context, query: BookingQuery, day: date, minute: int, scope:
     if email is None:
         await identity.ask_email_first(ctx, book_command(query), "booking_continue", "booking_label.continue")
         return [ctx.say("booking_need_email")]
-    appointment = await claim_fairly(ctx, scope, places, start, rules)
-    if appointment is None:  # someone was quicker between our look and our claim
-        offers = await alternatives(ctx, scope, rules, day, booking_commander(query))
-        # A refusal, not a reply: rolling back puts the earlier holds released above back in place.
-        raise Refusal("booking_just_taken", day=day, start=start, **offers)
+    appointment = await claim_slot(ctx, query, day, scope, places, start, rules)
     return await send_code(ctx, appointment, email, released)
+
+
+async def claim_slot(ctx: Context, query: BookingQuery, day: date, scope: Scope, places: dict[int, int],
+                     start: datetime, rules: Rules) -> Appointment:
+    """Hold `start` with one of the free staff members, or refuse: someone was quicker between look and claim."""
+    appointment = await claim_fairly(ctx, scope, places, start, rules)
+    if appointment is None:
+        offers = await alternatives(ctx, scope, rules, day, booking_commander(query))
+        # A refusal, not a reply: rolling back puts the earlier holds released before it back in place.
+        raise Refusal("booking_just_taken", day=day, start=start, **offers)
+    return appointment
 
 
 async def check_start(ctx: Context, query: BookingQuery, day: date, scope: Scope, rules: Rules,
@@ -187,12 +194,13 @@ def target(appointment: Appointment) -> str:
     return f"appointment:{appointment.id}"
 
 
-async def send_code(ctx: Context, appointment: Appointment, email: str, released: list) -> list[Reply]:
-    """Mail the booking code (in subject and body) in the same transaction as the hold."""
+async def send_code(ctx: Context, appointment: Appointment, email: str, released: list,
+                    mail: str = "booking_code_mail") -> list[Reply]:
+    """Mail the booking code (in subject and body, from template `mail`) in the same transaction as the hold."""
     code = await identity.issue_code(ctx, BOOKING, target(appointment))
     v = await view(ctx.uow, appointment)
     until = appointment.hold_expires_at
-    await ctx.mail(email, "booking_code_mail", code=code, appointment=v, until=until)
+    await ctx.mail(email, mail, code=code, appointment=v, until=until)
     await ctx.audit("appointment_held", target(appointment), staff=appointment.staff_id,
                     start=appointment.start_at.isoformat(), until=until.isoformat() if until else None)
     return [ctx.say("booking_held", appointment=v, email=email, until=until, released=released)]

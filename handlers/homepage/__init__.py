@@ -7,10 +7,19 @@ from __future__ import annotations
 
 from handlers.homepage.courses import CourseView, SessionView, course_views
 from handlers.homepage.errors import HomepageError
-from handlers.homepage.offer import BusinessView, LocationView, Offer, ServiceView, load_offer, offered_at
+from handlers.homepage.offer import (
+    BusinessView,
+    LocationView,
+    Look,
+    Offer,
+    ServiceView,
+    load_look,
+    load_offer,
+    offered_at,
+)
 from handlers.homepage.times import FreeTime, free_times
 
 __all__ = [
-    "BusinessView", "CourseView", "FreeTime", "HomepageError", "LocationView", "Offer", "ServiceView", "SessionView",
-    "course_views", "free_times", "load_offer", "offered_at",
+    "BusinessView", "CourseView", "FreeTime", "HomepageError", "LocationView", "Look", "Offer", "ServiceView",
+    "SessionView", "course_views", "free_times", "load_look", "load_offer", "offered_at",
 ]

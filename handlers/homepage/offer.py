@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from handlers.booking import load_catalog
 from storage.db import UnitOfWork
-from storage.models import Business, StaffHours, StaffService
+from storage.models import Business, Service, StaffHours, StaffService
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,28 @@ async def load_offer(uow: UnitOfWork) -> Offer:
                       for name in catalog.locations)
     shown = BusinessView(business.name, business.timezone, business.language) if business else None
     return Offer(shown, services, locations)
+
+
+@dataclass(frozen=True)
+class Look:
+    """How the booking page looks and speaks: the business's name, time zone and language, its colour (the setup's
+    widget_accent, else the first service colour), font and extra stylesheet."""
+
+    name: str | None
+    timezone: str
+    language: str | None
+    accent: str | None
+    font: str | None
+    css: str | None
+    requests: bool = False  # request mode: a code sends a request, it books nothing yet
+
+
+async def load_look(uow: UnitOfWork, default_timezone: str) -> Look:
+    """The business's look; before any setup only the configured time zone."""
+    business = await uow.session.get(Business, 1)
+    if business is None:
+        return Look(None, default_timezone, None, None, None, None)
+    colour = await uow.session.scalar(select(Service.colour).where(
+        Service.deleted_at.is_(None), Service.colour.is_not(None)).order_by(Service.id).limit(1))
+    return Look(business.name, business.timezone, business.language, business.widget_accent or colour,
+                business.widget_font, business.widget_css, business.booking_mode == "request")

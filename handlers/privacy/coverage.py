@@ -66,6 +66,7 @@ COVERED: dict[str, Covered] = {
 EXCLUDED: dict[str, str] = {
     "business": "its `address` column is the business's own postal address for invoices, no person's",
     "slot_claim": "5-minute cells of a live appointment: no data of their own, freed when it is cancelled",
+    "hold_seat": "a booking page's open hold, under an HMAC of the address (not the address); freed with the hold",
     "removal": "a chat message waiting to be removed (chat and message ids only), gone at its time",
 }
 

@@ -105,7 +105,11 @@ async def _apply_business(session: AsyncSession, spec: BusinessSpec) -> list[str
     if row is None:
         session.add(Business(id=1, **values))
         return [f"+ business {spec.name}"]
+    css = values.pop("widget_css")
     notes = _update(row, values)
+    if row.widget_css != css:  # a stylesheet is not shown in the changes, only how long it is
+        row.widget_css = css
+        notes.append(f"widget_css → {len(css.encode()) if css else 0} bytes")
     return [f"~ business: {', '.join(notes)}"] if notes else []
 
 

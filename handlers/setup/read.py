@@ -8,13 +8,9 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from handlers.context import Refusal
-from handlers.identity import normalise_email
-from handlers.reminders.rules import DEFAULT_REMINDERS, MAX_REMINDERS, offset_label, parse_offset
-from handlers.rules.holidays import UnknownHolidays, check_code
-from handlers.rules.payment import address_problem, bic_problem, compact_iban, iban_problem, vat_percent
-from handlers.rules.values import COLOUR, MAX_SEATS, PRICE, parse_range
+from handlers.rules.values import COLOUR, PRICE, parse_range
 from handlers.rules.words import clock_minutes, hhmm
+from handlers.setup import business
 from handlers.setup.courses import read_course
 from handlers.setup.spec import (
     BOOKING_MODES,
@@ -40,7 +36,6 @@ from handlers.setup.spec import (
     StaffSpec,
 )
 
-MAX_RETENTION_DAYS = 36500
 HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 
 
@@ -65,7 +60,7 @@ def parse_setup(text: str, filename: str) -> SetupSpec:
             raise source.error(source.top_line(key), f'unknown key "{key}" at the top level')
     if "business" not in data:
         raise source.error(None, "missing the [business] table")
-    business = _business(_Table.single(source, data["business"]))
+    business = _business(_Table.single(source, data["business"]), Path(filename).parent)
     tables = {kind: _tables(source, data, kind) for kind in TOP_KEYS[1:]}
     locations = tuple(_location(t) for t in tables["locations"])
     _unique(tables["locations"])
@@ -262,8 +257,8 @@ def _unique_addresses(tables: list[_Table], staff: tuple[StaffSpec, ...]) -> Non
             seen.add(address)
 
 
-def _business(table: _Table) -> BusinessSpec:
-    """[business]"""
+def _business(table: _Table, folder: Path) -> BusinessSpec:
+    """[business]; a file it names (widget_css) is found beside the setup file."""
     table.check_keys(BUSINESS_KEYS)
     zone = table.text("timezone")
     try:
@@ -276,103 +271,23 @@ def _business(table: _Table) -> BusinessSpec:
         slot_minutes=table.integer("slot_minutes", 1, 15),
         min_notice_minutes=table.integer("min_notice_minutes", 0, 60),
         max_days_ahead=table.integer("max_days_ahead", 1, 60),
-        support_email=_email(table, "support_email"),
-        max_seats_without_approval=_seat_limit(table),
-        holidays=_holidays(table),
-        retention_days=_retention(table),
-        reminders=_reminders(table),
-        **_invoice_data(table),
+        support_email=business.email(table, "support_email"),
+        max_seats_without_approval=business.seat_limit(table),
+        holidays=business.holidays(table),
+        retention_days=business.retention(table),
+        reminders=business.reminders(table),
+        **business.invoice_data(table),
+        widget_accent=business.accent(table),
+        widget_font=business.font(table),
+        widget_css=business.css(table, folder),
     )
-
-
-def _invoice_data(table: _Table) -> dict[str, str | None]:
-    """[business] address, tax_id, vat_percent, iban, bic: what an invoice shows of the seller, checked."""
-    found: dict[str, str | None] = {"tax_id": table.text("tax_id", required=False)}
-    address = table.text("address", required=False)
-    if address is not None and (problem := address_problem(address)):
-        table.bad(("address",), address, problem)
-    found["address"] = address
-    iban = table.text("iban", required=False)
-    if iban is not None and (problem := iban_problem(iban)):
-        table.bad(("iban",), iban, problem)
-    found["iban"] = compact_iban(iban) if iban else None
-    bic = table.text("bic", required=False)
-    if bic is not None and (problem := bic_problem(bic)):
-        table.bad(("bic",), bic, problem)
-    found["bic"] = bic.upper() if bic else None
-    vat = table.raw("vat_percent", False)
-    try:
-        found["vat_percent"] = None if vat is None else str(vat_percent(vat))
-    except ValueError as error:
-        table.bad(("vat_percent",), vat, str(error))
-    return found
-
-
-def _seat_limit(table: _Table) -> int:
-    """[business] max_seats_without_approval: 0 (every order waits) … MAX_SEATS (none does)."""
-    value = table.integer("max_seats_without_approval", 0, 20)
-    if value > MAX_SEATS:
-        table.bad(("max_seats_without_approval",), value, f"must be at most {MAX_SEATS}")
-    return value
-
-
-def _holidays(table: _Table) -> str | None:
-    """`holidays = "AT-4"`: a country and optional subdivision that the `holidays` package knows."""
-    value = table.text("holidays", required=False)
-    if value is None:
-        return None
-    try:
-        return check_code(value)
-    except UnknownHolidays as exc:
-        table.bad(("holidays",), value, f'is not a public holiday code like "AT-4" or "DE-BY" ({exc})')
-
-
-def _retention(table: _Table) -> int | None:
-    """[business] retention_days: whole days, at least one, at most a century; missing means off."""
-    value = table.raw("retention_days", False)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RETENTION_DAYS:
-        table.bad(("retention_days",), value, f"must be a whole number of days from 1 to {MAX_RETENTION_DAYS}")
-    return value
-
-
-def _reminders(table: _Table) -> tuple[str, ...]:
-    """[business] reminders = ["24h", "90m"]: hours or minutes before, each once, kept longest first."""
-    value = table.raw("reminders", False)
-    if value is None:
-        return DEFAULT_REMINDERS
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        table.bad(("reminders",), value, 'must be a list like ["24h", "90m"]')
-    if len(value) > MAX_REMINDERS:
-        table.bad(("reminders",), value, f"lists more than {MAX_REMINDERS} reminders")
-    found: dict[int, str] = {}
-    for text in value:
-        try:
-            minutes = parse_offset(text)
-        except ValueError as exc:
-            table.bad(("reminders",), text, f"is not a reminder time ({exc})")
-        if minutes in found:
-            table.bad(("reminders",), text, f'is the same time as "{found[minutes]}"')
-        found[minutes] = text
-    return tuple(offset_label(minutes) for minutes in sorted(found, reverse=True))
-
-
-def _email(table: _Table, key: str) -> str | None:
-    value = table.text(key, required=False)
-    if value is None:
-        return None
-    try:
-        return normalise_email(value)
-    except Refusal:
-        table.bad((key,), value, "is not an email address")
 
 
 def _location(table: _Table) -> LocationSpec:
     """[[locations]]"""
     table.check_keys(LOCATION_KEYS)
     hours = table.sub_table(("hours",), table.data.get("hours", {}), "days")
-    return LocationSpec(table.text("name"), tuple(_week(table, ("hours",), hours)), _holidays(table))
+    return LocationSpec(table.text("name"), tuple(_week(table, ("hours",), hours)), business.holidays(table))
 
 
 def _service(table: _Table) -> ServiceSpec:
@@ -408,7 +323,7 @@ def _staff(table: _Table, locations: set[str], services: set[str]) -> StaffSpec:
     table.check_keys(STAFF_KEYS)
     return StaffSpec(
         name=table.text("name"), role=table.choice("role", STAFF_ROLES), telegram=_telegram(table),
-        email=_email(table, "email"), services=_names(table, "services", services, "service"),
+        email=business.email(table, "email"), services=_names(table, "services", services, "service"),
         rights=tuple(sorted(_names(table, "rights", set(RIGHTS), "right"))), hours=_staff_hours(table, locations),
         agenda=_agenda(table),
     )

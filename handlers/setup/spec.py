@@ -18,7 +18,8 @@ MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 TOP_KEYS = ("business", "locations", "services", "staff", "courses")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
                  "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days",
-                 "reminders", "address", "tax_id", "vat_percent", "iban", "bic")
+                 "reminders", "address", "tax_id", "vat_percent", "iban", "bic", "widget_accent", "widget_font",
+                 "widget_css")
 LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
@@ -59,6 +60,9 @@ class BusinessSpec:
     vat_percent: str | None = None  # decimal text, 0 … 100
     iban: str | None = None  # compact, checksum verified
     bic: str | None = None
+    widget_accent: str | None = None  # the booking page's colour, #rrggbb (None: the first service's colour)
+    widget_font: str | None = None  # a CSS font-family for the booking page (None: the system font)
+    widget_css: str | None = None  # the text of the CSS file the setup file names (read when it is read)
 
 
 @dataclass(frozen=True)

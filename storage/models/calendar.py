@@ -37,6 +37,10 @@ class Business(Base):
     vat_percent: Mapped[str | None] = mapped_column(String(8))  # decimal text, 0 … 100
     iban: Mapped[str | None] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
+    # The booking page's look: an accent colour (#rrggbb), a CSS font-family and the text of a small CSS file.
+    widget_accent: Mapped[str | None] = mapped_column(String(7))
+    widget_font: Mapped[str | None] = mapped_column(String(200))
+    widget_css: Mapped[str | None] = mapped_column(Text)
 
 
 class Installation(Base):
@@ -108,6 +112,19 @@ class Appointment(Base):
     closed_reason: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class HoldSeat(Base):
+    """One of the few holds the booking page lets an email address or a client address have open at once.
+
+    `holder` is an HMAC of the address (never the address itself); the primary key (holder, seat) is the
+    guard: a third open hold would need a third seat, and a seat whose hold ended is freed before it is taken.
+    """
+
+    __tablename__ = "hold_seat"
+    holder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seat: Mapped[int] = mapped_column(Integer, primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointment.id", ondelete="CASCADE"), index=True)
 
 
 class SlotClaim(Base):

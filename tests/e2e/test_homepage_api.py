@@ -32,6 +32,7 @@ EVERYTHING = """{ business { name timezone language } locations { name services 
 async def desk(store, config, clock) -> Desk:
     clock.current = MONDAY
     async with store.uow() as uow:
+        # Tuesday 8 December's holiday left out, as in the other dated tests (tests/helpers.practice_setup)
         await apply_setup(uow, practice_setup(), clock.now())
         await uow.commit()
     return Desk(store, config, build_handlers(), clock)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -13,13 +12,13 @@ from handlers.setup import apply_setup
 from storage.models import Business, Location, Service, StaffHours
 from tests.helpers import practice_setup
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "practice.toml"
 MONDAY = datetime(2026, 12, 7, 7, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 async def practice(store):
     async with store.uow() as uow:
+        # Tuesday 8 December's holiday left out, as in the other dated tests (tests/helpers.practice_setup)
         await apply_setup(uow, practice_setup(), MONDAY)
         await uow.commit()
     return store

@@ -1,0 +1,217 @@
+"""The booking page's HTTP edge (aiohttp): GET /book walks the chat's booking questions as links, POST /book/hold
+holds the chosen time and mails the code, GET and POST /book/code take the code; GET /widget.js adds a button
+that opens the page in an overlay. No cookies: the walk lives in the URL, the hold and its code in the database.
+
+This module parses and renders; handlers.homepage.booking decides. Form robots are turned away here before
+anything is read: a honeypot field and the signed time the form was handed out (handlers.homepage.guard).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from bot.api.pageview import (
+    PAGE_CONFIG,
+    PageConfig,
+    Shown,
+    frame_ancestors,
+    links,
+    render,
+    shown,
+    summary,
+    widget,
+)
+from handlers.homepage import booking
+from handlers.homepage.guard import Wanted, hold_of, hold_token, params_of, robot, stamp
+from handlers.router import Desk
+from handlers.rules.addresses import canonical_email
+from handlers.rules.codes import CODE_PATTERN, typed_code
+from templates import page_asset
+
+log = logging.getLogger(__name__)
+
+MAX_NAME = 100  # characters of a name typed into the form
+
+
+def add_booking_page(app: web.Application, desk: Desk, origins: Iterable[str],
+                     proxies: frozenset[str] = frozenset()) -> None:
+    """The booking page's routes on the homepage server; `origins` may frame it (none: only the desk itself)."""
+    app[PAGE_CONFIG] = PageConfig(desk, frame_ancestors(origins), proxies)
+    app.router.add_get("/book", show_walk)
+    app.router.add_post("/book/hold", hold)
+    app.router.add_get("/book/code", show_code)
+    app.router.add_post("/book/code", confirm)
+    app.router.add_get("/book.css", stylesheet)
+    app.router.add_get("/widget.js", widget_script)
+    app.middlewares.append(failures)
+
+
+@web.middleware
+async def failures(request: web.Request, handler) -> web.StreamResponse:
+    """A failure on our side is a page in the visitor's language, without details; the log has them."""
+    if not request.path.startswith("/book"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("booking page %s %s failed", request.method, request.path)
+        view = await shown(request)
+        return render(request, view, "problem", 500, heading=view.t("problem"), message=view.t("failed"))
+
+
+def desk_of(request: web.Request) -> Desk:
+    return request.app[PAGE_CONFIG].desk
+
+
+# ---- the walk --------------------------------------------------------------------------------
+
+
+async def show_walk(request: web.Request) -> web.Response:
+    """The next question of the walk for what the address asks so far, or the form once a time is chosen."""
+    view = await shown(request)
+    course = request.query.get("course", "").strip()
+    if course:  # the courses capability's hook (handlers.homepage.booking.page_course)
+        return refused_page(request, view, await booking.page_course(desk_of(request), view.visitor, course[:120]))
+    found = await booking.page_walk(desk_of(request), view.visitor, Wanted.of(request.query))
+    if isinstance(found, booking.Refused):
+        return refused_page(request, view, found)
+    if found.ask == "details":
+        return details_page(request, view, found, {}, {})
+    return render(request, view, "walk", heading=view.t(f"ask_{found.ask}"), step=found,
+                  options=links(view, found.options), chosen=summary(view, found.query))
+
+
+def refused_page(request: web.Request, view: Shown, refused: booking.Refused, status: int = 200) -> web.Response:
+    """A clear no in the chat's words, with what can be chosen instead."""
+    return render(request, view, "refused", status, heading=view.t("problem"), message=refused.text,
+                  template=refused.template, options=links(view, refused.options), chosen=summary(view, refused.query))
+
+
+def details_page(request: web.Request, view: Shown, step: booking.Step, values: dict[str, str],
+                 errors: dict[str, str], status: int = 200, alert: str | None = None) -> web.Response:
+    """The chosen time with the form for name and email (and a fresh stamp of when it was handed out)."""
+    key = desk_of(request).config.secret_key
+    return render(request, view, "details", status, heading=view.t("ask_details"), step=step,
+                  chosen=summary(view, step.query), hidden=params_of(step.query), values=values, errors=errors,
+                  alert=alert, stamp=stamp(key, desk_of(request).clock.now()), action=view.url("/book/hold"))
+
+
+# ---- holding the time ------------------------------------------------------------------------
+
+
+async def hold(request: web.Request) -> web.Response:
+    """Hold the chosen time and mail the code, then show the code page; or say what is wrong with the form."""
+    view, desk = await shown(request), desk_of(request)
+    form = await request.post()
+    wanted = Wanted.of(form)
+    suspect = robot(desk.config.secret_key, str(form.get("website", "")), str(form.get("started", "")),
+                    desk.clock.now())
+    if suspect in ("honeypot", "unsigned"):
+        log.info("booking page: a form refused as a robot's (%s)", suspect)
+        return render(request, view, "problem", 400, heading=view.t("problem"), message=view.t("robot"))
+    values = {"name": " ".join(str(form.get("name", "")).split()), "email": str(form.get("email", "")).strip()}
+    errors = field_errors(view, values)
+    if suspect is not None or errors:
+        return await form_again(request, view, wanted, values, errors, view.t(suspect) if suspect else None)
+    email = canonical_email(values["email"]) or ""
+    done = await booking.page_hold(desk, view.visitor, wanted, values["name"], email)
+    if isinstance(done, booking.Refused):
+        return refused_page(request, view, done, 409)
+    token = hold_token(desk.config.secret_key, done.appointment_id)
+    return see_other(view.url("/book/code", {"hold": token}))
+
+
+def field_errors(view: Shown, values: dict[str, str]) -> dict[str, str]:
+    """What is wrong with the typed name and address, by field."""
+    errors = {}
+    if not values["name"]:
+        errors["name"] = view.t("name_missing")
+    elif len(values["name"]) > MAX_NAME:
+        errors["name"] = view.t("name_too_long", limit=MAX_NAME)
+    if canonical_email(values["email"]) is None:
+        errors["email"] = view.t("email_invalid")
+    return errors
+
+
+async def form_again(request: web.Request, view: Shown, wanted: Wanted, values: dict[str, str],
+                     errors: dict[str, str], alert: str | None) -> web.Response:
+    """The form once more, as it was filled in, with what to fix; nothing was held."""
+    found = await booking.page_walk(desk_of(request), view.visitor, wanted)
+    if isinstance(found, booking.Refused):
+        return refused_page(request, view, found, 409)
+    if found.ask != "details":
+        return see_other(view.walk(found.query))
+    return details_page(request, view, found, values, errors, 422 if errors else 400, alert)
+
+
+# ---- the code --------------------------------------------------------------------------------
+
+
+async def show_code(request: web.Request) -> web.Response:
+    """The hold with the field for its code; or, once it is settled or ended, what became of it."""
+    view = await shown(request)
+    token = request.query.get("hold", "")
+    return await code_page(request, view, token, {})
+
+
+async def code_page(request: web.Request, view: Shown, token: str, errors: dict[str, str], status: int = 200,
+                    answer: booking.Answer | None = None) -> web.Response:
+    desk = desk_of(request)
+    number = hold_of(desk.config.secret_key, token)
+    held = await booking.page_hold_view(desk, view.visitor, number) if number is not None else None
+    if held is None:
+        return not_found(request, view)
+    headings = {"held": "ask_code", "confirmed": "done_heading", "requested": "requested_heading"}
+    extra: dict[str, Any] = {}
+    if answer is not None and answer.outcome in ("exhausted", "expired", "gone"):
+        extra = {"ended_text": view.t(f"{answer.outcome}_text") if answer.outcome != "gone" else answer.text,
+                 "options": links(view, answer.options)}
+    return render(request, view, "code", status, heading=view.t(headings.get(held.state, "ended_heading")),
+                  held=held, token=token, errors=errors, action=view.url("/book/code"),
+                  again=view.walk(None), **extra)
+
+
+async def confirm(request: web.Request) -> web.Response:
+    """Check the typed code: a right one settles the hold (then the code page shows it), a wrong one says how
+    many tries are left, the fifth releases the time."""
+    view, desk = await shown(request), desk_of(request)
+    form = await request.post()
+    token, typed = str(form.get("hold", "")), typed_code(str(form.get("code", ""))[:40])
+    number = hold_of(desk.config.secret_key, token)
+    if number is None:
+        return not_found(request, view)
+    if not CODE_PATTERN.match(typed):
+        return await code_page(request, view, token, {"code": view.t("code_malformed")}, 422)
+    answer = await booking.page_confirm(desk, view.visitor, number, typed)
+    if answer.outcome in ("confirmed", "requested"):
+        return see_other(view.url("/book/code", {"hold": token}))
+    if answer.outcome == "wrong":
+        return await code_page(request, view, token, {"code": answer.text}, 422)
+    return await code_page(request, view, token, {}, 200, answer)
+
+
+def see_other(url: str) -> web.Response:
+    """After a form: the page to show next, by GET (a reload then sends nothing twice)."""
+    return web.Response(status=303, headers={"Location": url, "Cache-Control": "no-store"})
+
+
+def not_found(request: web.Request, view: Shown) -> web.Response:
+    return render(request, view, "problem", 404, heading=view.t("problem"), message=view.t("not_found"),
+                  again=view.walk(None))
+
+
+# ---- files -----------------------------------------------------------------------------------
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    return web.Response(text=page_asset("book.css"), content_type="text/css", charset="utf-8",
+                        headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"})
+
+
+async def widget_script(request: web.Request) -> web.Response:
+    return widget(request, await shown(request))
