@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from handlers.context import Refusal
 from handlers.identity import normalise_email
+from handlers.licences.setup import read_product
 from handlers.reminders.rules import DEFAULT_REMINDERS, MAX_REMINDERS, offset_label, parse_offset
 from handlers.rules.holidays import UnknownHolidays, check_code
 from handlers.rules.payment import address_problem, bic_problem, compact_iban, iban_problem, vat_percent
@@ -77,7 +78,9 @@ def parse_setup(text: str, filename: str) -> SetupSpec:
     _unique_addresses(tables["staff"], staff)
     courses = tuple(_course(t, known[0]) for t in tables["courses"])
     _unique(tables["courses"])
-    return SetupSpec(filename, business, locations, services, staff, courses)
+    products = tuple(read_product(t, PRICE) for t in tables["products"])
+    _unique(tables["products"])
+    return SetupSpec(filename, business, locations, services, staff, courses, products)
 
 
 class _Source:
