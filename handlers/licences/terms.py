@@ -89,9 +89,10 @@ async def expire_invitations(ctx: Context, due: Due) -> str | None:
     return None if failed.rowcount else "every school was activated already"
 
 
-async def licence_and_product(ctx: Context, due: Due) -> tuple[Licence, Product] | None:
+async def licence_and_product(ctx: Context, due: Due, ended_too: bool = False) -> tuple[Licence, Product] | None:
+    """The job's licence while still in the job's term (a term's invoice is due even after the licence ended)."""
     row = await ctx.session.get(Licence, due.payload["licence"])
-    if row is None or row.term != due.payload["term"] or row.status == "ended":
+    if row is None or row.term != due.payload["term"] or (row.status == "ended" and not ended_too):
         return None
     return row, await ctx.session.get(Product, row.product_id)
 
@@ -99,9 +100,9 @@ async def licence_and_product(ctx: Context, due: Due) -> tuple[Licence, Product]
 async def invoice_job(ctx: Context, due: Due) -> str | None:
     """One invoice to the buyer for all schools of the term (and, after set-up, a credit note for each
     single licence taken over); a missing invoice field raises, and the job fails visibly."""
-    found = await licence_and_product(ctx, due)
+    found = await licence_and_product(ctx, due, ended_too=True)
     if found is None:
-        return "the licence ended or moved on to another term"
+        return "the licence moved on to another term"
     row, product = found
     schools = (await ctx.session.execute(select(School.name, LicenceSchool.credit_cents).join(
         School, School.id == LicenceSchool.school_id).where(LicenceSchool.licence_id == row.id))).all()

@@ -53,7 +53,8 @@ COVERED: dict[str, Covered] = {
     "invoice": _covered("buyer_person_id", "invoices_issued",
                         "kept (legal retention); buyer name and address become the pseudonym"),
     "import_batch": _covered("uploaded_by", "imports", "kept without the uploaded file"),
-    "licence": _covered("buyer_person_id", "licences", "kept (the contract with the carrier); the buyer is the pseudonym"),
+    "licence": _covered("buyer_person_id", "licences",
+                        "kept (the contract with the carrier); the buyer is the pseudonym"),
     "carrier_buyer": _covered("person_id", "licences", "kept: the pseudonym stays the carrier's buyer until an admin"
                               " names another"),
     "licence_school": _covered("email", "licences", "contact name and address replaced by the pseudonym"),
