@@ -86,7 +86,7 @@ async def find_product(ctx: Context, name: str) -> Product:
     products = (await ctx.session.scalars(select(Product).order_by(Product.name))).all()
     found = next((p for p in products if p.name.casefold() == name.strip().casefold()), None)
     if found is None:
-        raise Refusal("licences_no_product", name=name, products=[p.name for p in products])
+        raise Refusal("licences_no_product", wanted=name, products=[p.name for p in products])
     return found
 
 

@@ -113,7 +113,7 @@ def iso_day(text: str) -> str | None:
 
 def check_directory(rows: list[tuple[int, list[str]]], columns: dict[str, int]) -> Rows:
     """Every directory row checked; a school number listed twice is an error after its first row."""
-    result, seen = Rows(), {}
+    result, seen = Rows(), dict[str, int]()
     for number, cells in rows:
         values = cells_of(cells, columns)
         problem = directory_problem(values)
@@ -154,7 +154,7 @@ def school_row(number: int, values: dict[str, str]) -> SchoolRow:
 
 def check_list(rows: list[tuple[int, list[str]]], columns: dict[str, int]) -> Rows:
     """Every registration row on its own: the fields and the email; a school listed twice (see `against`)."""
-    result, seen = Rows(), {}
+    result, seen = Rows(), dict[str, int]()
     for number, cells in rows:
         values = cells_of(cells, columns)
         missing = next((key for key in LIST_REQUIRED if not values.get(key)), None)

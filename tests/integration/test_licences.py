@@ -169,3 +169,35 @@ async def test_a_cancelled_licence_ends_at_the_term_without_renewal_or_invoice(s
     assert len(await rows(store, Invoice)) == 1  # the first term's only
     assert not [m for m in await rows(store, Outbox) if "renews on" in (m.subject or "")]
     assert {j.kind for j in await rows(store, Job) if j.done_at is None} <= {"licence_expiry"}
+
+
+async def test_bad_lists_and_products_get_a_clear_answer_and_change_nothing(store, config, clock):
+    import io
+
+    from openpyxl import Workbook
+
+    desk = await licence_desk(store, config, clock)
+    await load_directory(desk, clock)
+    book = Workbook()
+    book.active.append(("Schulnummer", "Schulname", "Ansprechpartner", "E-Mail"))
+    book.active.append(("100", "=A2", "Frau A", "a@nord.example"))
+    formulas = io.BytesIO()
+    book.save(formulas)
+    book.active["B2"] = "GS"
+    book.active.merge_cells("C2:D2")
+    merged = io.BytesIO()
+    book.save(merged)
+    csv = b"Schulnummer;Schulname;Ansprechpartner;E-Mail\n100;GS;A;a@nord.example\n"
+    mixed = workbook([("100", "GS Am Hafen", "A", "a@nord.example"), ("300", "GS Sued", "B", "b@sued.example")])
+    answers = {}
+    for name, data in (("formulas", formulas.getvalue()), ("merged", merged.getvalue()), ("csv", csv),
+                       ("mixed", mixed)):
+        kind, suffix = ("text/csv", "csv") if name == "csv" else (XLSX, "xlsx")
+        upload = Attachment(f"{name}.{suffix}", kind, data)
+        [answers[name]] = await desk.handle(message(CARRIER, "/licence Mathe", clock, upload))
+    assert "formulas" in answers["formulas"].text and "merged cells" in answers["merged"].text
+    assert "must be an Excel file" in answers["csv"].text and "Stadt Nord, Stadt Süd" in answers["mixed"].text
+    [unknown] = await desk.handle(message(CARRIER, "/licence Physik", clock, Attachment("l.xlsx", XLSX, mixed)))
+    assert 'no product "Physik"' in unknown.text and "Mathe" in unknown.text
+    [nothing] = await desk.handle(message(CARRIER, "/licence Mathe confirm", clock))
+    assert nothing.template == "licences_nothing" and await rows(store, Licence) == []
