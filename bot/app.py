@@ -22,6 +22,7 @@ from handlers import (
     exports,
     identity,
     invoices,
+    licences,
     members,
     privacy,
     tickets,
@@ -58,6 +59,7 @@ def build_handlers() -> Handlers:
         privacy.handlers(),
         reminders.handlers(),
         invoices.handlers(),
+        licences.handlers(),
     )
 
 

@@ -12,6 +12,7 @@ brings its code back has it read (here, before that mail's transaction).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import resource
@@ -46,22 +47,29 @@ def batch_key(batch_id: int) -> str:
 async def read_list(attachment: Attachment, region: str, seconds: float = PARSE_SECONDS,
                     memory: int = PARSE_MEMORY) -> Checked | FileRefused:
     """Parse a member list in a child process; a refusal (also: too slow, too much memory) is returned."""
+    return from_json(await read_upload(attachment, MEMBER_PARSER, [region], seconds, memory))
+
+
+async def read_upload(attachment: Attachment, parser: str, extra: list[str], seconds: float = PARSE_SECONDS,
+                      memory: int = PARSE_MEMORY) -> dict:
+    """Run `parser` ("module:function", called as function(name, mime, data, *extra) -> JSON-able dict) on
+    an upload in a child process with a time and a memory limit; a refusal comes back as {"refused": …}."""
     if len(attachment.data) > MAX_FILE_BYTES:  # refused before it is even handed over
-        return FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES)
+        return refused_json(FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "handlers.members.uploads", (attachment.name or "")[:255], (attachment.mime or "")[:255],
-        region, str(seconds), str(memory), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        parser, str(seconds), str(memory), *extra, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, env=env)
     try:
         out, _ = await asyncio.wait_for(child.communicate(attachment.data), seconds)
     except TimeoutError:  # asyncio.TimeoutError is this one since Python 3.11
         child.kill()
         await child.wait()
-        return FileRefused("too_slow", seconds=int(seconds))
+        return refused_json(FileRefused("too_slow", seconds=int(seconds)))
     if child.returncode != 0 or not out:  # killed by its own limits (CPU time, memory)
-        return FileRefused("too_complex", limit=memory)
-    return from_json(json.loads(out))
+        return refused_json(FileRefused("too_complex", limit=memory))
+    return json.loads(out)
 
 
 async def business_region(desk) -> str:
@@ -129,17 +137,34 @@ def returned_code(desk, text: str) -> str | None:
 
 # ---- results across the process boundary --------------------------------------------------------
 
+MEMBER_PARSER = "handlers.members.uploads:member_list"
+
+
+def refused_json(refused: FileRefused) -> dict:
+    return {"refused": {"reason": refused.reason, "values": {k: v for k, v in refused.values.items() if k != "reason"}}}
+
+
+def refused_of(data: dict) -> FileRefused | None:
+    """The refusal a child's answer carries, if any."""
+    return FileRefused(data["refused"]["reason"], **data["refused"]["values"]) if "refused" in data else None
+
+
+def member_list(name: str, mime: str, data: bytes, region: str) -> dict:
+    """The child's work for a member list: parse and check it."""
+    return to_json(parse_import(name, mime, data, region))
+
+
 def to_json(result: Checked | FileRefused) -> dict:
     if isinstance(result, FileRefused):
-        return {"refused": {"reason": result.reason,
-                            "values": {k: v for k, v in result.values.items() if k != "reason"}}}
+        return refused_json(result)
     return {"valid": [r.to_dict() for r in result.valid], "errors": [vars(e) for e in result.errors],
             "ignored": result.ignored, "delimiter": result.delimiter}
 
 
 def from_json(data: dict) -> Checked | FileRefused:
-    if "refused" in data:
-        return FileRefused(data["refused"]["reason"], **data["refused"]["values"])
+    refused = refused_of(data)
+    if refused is not None:
+        return refused
     return Checked([ImportRow(**r) for r in data["valid"]], [RowError(**e) for e in data["errors"]],
                    data["ignored"], data["delimiter"])
 
@@ -154,16 +179,17 @@ def limit_self(seconds: float, memory: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    name, mime, region, seconds, memory = argv
+    name, mime, parser, seconds, memory, *extra = argv
     limit_self(float(seconds), int(memory))
     data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    module, _, function = parser.partition(":")
     try:
-        result: Checked | FileRefused = parse_import(name, mime, data, region)
+        result = getattr(importlib.import_module(module), function)(name, mime, data, *extra)
     except FileRefused as refused:
-        result = refused
+        result = refused_json(refused)
     except MemoryError:
-        result = FileRefused("too_complex", limit=int(memory))
-    sys.stdout.write(json.dumps(to_json(result)))
+        result = refused_json(FileRefused("too_complex", limit=int(memory)))
+    sys.stdout.write(json.dumps(result))
     return 0
 
 

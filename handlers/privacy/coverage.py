@@ -53,6 +53,12 @@ COVERED: dict[str, Covered] = {
     "invoice": _covered("buyer_person_id", "invoices_issued",
                         "kept (legal retention); buyer name and address become the pseudonym"),
     "import_batch": _covered("uploaded_by", "imports", "kept without the uploaded file"),
+    "licence": _covered("buyer_person_id", "licences",
+                        "kept (the contract with the carrier); the buyer is the pseudonym"),
+    "carrier_buyer": _covered("person_id", "licences", "kept: the pseudonym stays the carrier's buyer until an admin"
+                              " names another"),
+    "licence_school": _covered("email", "licences", "contact name and address replaced by the pseudonym"),
+    "licence_batch": _covered("uploaded_by", "licences", "rows emptied, uploader replaced by the pseudonym"),
     "ticket": _covered("customer_id email", "tickets", "subject and address replaced; messages emptied"),
     "ticket_message": _covered("author", "tickets", "texts of the person's tickets emptied"),
     "mail_intake": _covered("sender", "mails_received", "raw mail dropped, sender replaced"),
@@ -67,6 +73,7 @@ EXCLUDED: dict[str, str] = {
     "business": "its `address` column is the business's own postal address for invoices, no person's",
     "slot_claim": "5-minute cells of a live appointment: no data of their own, freed when it is cancelled",
     "hold_seat": "a booking page's open hold, under an HMAC of the address (not the address); freed with the hold",
+    "school": "the school directory holds schools' office addresses, as the business's admins send them",
     "removal": "a chat message waiting to be removed (chat and message ids only), gone at its time",
 }
 

@@ -38,6 +38,8 @@ from storage.models import (
     ExportPreset,
     ImportBatch,
     Invoice,
+    LicenceBatch,
+    LicenceSchool,
     MailIntake,
     Member,
     Outbox,
@@ -173,6 +175,8 @@ async def empty_texts(ctx: Context, who: Subject, traces: Traces, done: Erased) 
         (MailIntake, MailIntake.sender.in_(to_them), {"sender": alias, "raw": None, "error": None}),
         (Outbox, (Outbox.recipient.in_(to_them)) & (Outbox.status != "pending"), {**EMPTY_MAIL, "recipient": alias}),
         (ImportBatch, ImportBatch.uploaded_by.in_(to_them), {"upload": None}),
+        (LicenceSchool, LicenceSchool.email.in_(list(traces.emails)), {"contact": alias, "email": alias}),
+        (LicenceBatch, LicenceBatch.uploaded_by.in_(to_them), {"rows": [], "uploaded_by": alias}),
     ]
     for model, where, values in steps:
         result = await session.execute(update(model).where(where).values(values)

@@ -22,6 +22,7 @@ from storage.models import (
     Appointment,
     Audit,
     BillingAddress,
+    CarrierBuyer,
     Choice,
     Closure,
     Code,
@@ -35,6 +36,9 @@ from storage.models import (
     ExportPreset,
     ImportBatch,
     Invoice,
+    Licence,
+    LicenceBatch,
+    LicenceSchool,
     Location,
     MailIntake,
     Member,
@@ -249,6 +253,22 @@ async def imports_section(uow: UnitOfWork, who: Subject) -> list[dict]:
             for b in rows]
 
 
+async def licences_section(uow: UnitOfWork, who: Subject) -> dict:
+    """Licences bought, carriers bought for, schools one is the contact of, and uploaded licence lists."""
+    session = uow.session
+    bought = await session.scalars(select(Licence).where(Licence.buyer_person_id == who.person.id))
+    carriers = await session.scalars(select(CarrierBuyer.carrier).where(CarrierBuyer.person_id == who.person.id))
+    contact = await session.scalars(select(LicenceSchool).where(LicenceSchool.email.in_(who.emails)))
+    batches = await session.scalars(select(LicenceBatch).where(LicenceBatch.uploaded_by.in_(who.addresses)))
+    return {"bought": [{"id": r.id, "carrier": r.carrier, "status": r.status, "ends_on": r.ends_on.isoformat()}
+                       for r in bought],
+            "buyer_of": list(carriers),
+            "contact_of": [{"licence": r.licence_id, "contact": r.contact, "email": r.email, "state": r.state}
+                           for r in contact],
+            "uploads": [{"kind": b.kind, "file": b.filename, "status": b.status, "created_at": stamp(b.created_at)}
+                        for b in batches]}
+
+
 async def tickets_section(uow: UnitOfWork, who: Subject) -> list[dict]:
     """The person's tickets with every message on them, in order."""
     tickets = (await uow.session.scalars(select(Ticket).where(Ticket.customer_id == who.person.id)
@@ -326,6 +346,7 @@ SECTIONS: dict[str, Section] = {
     "credentials": credentials_section,
     "export_presets": export_presets_section,
     "imports": imports_section,
+    "licences": licences_section,
     "tickets": tickets_section,
     "mails_received": mails_received_section,
     "codes": codes_section,

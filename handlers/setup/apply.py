@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.courses.setup import apply_courses
+from handlers.licences.setup import apply_products
 from handlers.privacy.retention import schedule_retention
 from handlers.reminders.schedule import agendas_in_line, remind_upcoming
 from handlers.rules.words import hhmm
@@ -72,6 +73,7 @@ async def apply_setup(uow: UnitOfWork, spec: SetupSpec, now: datetime) -> list[s
         await remind_upcoming(uow, now)  # appointments already confirmed get the new reminders too
     await agendas_in_line(uow, now)
     await apply_courses(uow, spec, location_ids, now, changes)
+    await apply_products(uow, spec, changes)
     if changes:
         session.add(Audit(at=now, actor="setup", person_id=None, channel="setup", action="setup_applied",
                           subject=spec.filename[-340:], detail={"changes": len(changes)}))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from handlers.licences.setup import read_product
 from handlers.rules.values import COLOUR, PRICE, parse_range
 from handlers.rules.words import clock_minutes, hhmm
 from handlers.setup import business
@@ -72,7 +73,9 @@ def parse_setup(text: str, filename: str) -> SetupSpec:
     _unique_addresses(tables["staff"], staff)
     courses = tuple(_course(t, known[0]) for t in tables["courses"])
     _unique(tables["courses"])
-    return SetupSpec(filename, business, locations, services, staff, courses)
+    products = tuple(read_product(t, PRICE) for t in tables["products"])
+    _unique(tables["products"])
+    return SetupSpec(filename, business, locations, services, staff, courses, products)
 
 
 class _Source:

@@ -15,7 +15,7 @@ RIGHTS = ("book_for_colleagues", "own_hours", "settings")
 ROLE_ROWS = {"owner": "owner", "admin": "admin", "provider": "staff", "assistant": "staff", "support": "support"}
 MANAGED_ROLES = frozenset(ROLE_ROWS.values())
 
-TOP_KEYS = ("business", "locations", "services", "staff", "courses")
+TOP_KEYS = ("business", "locations", "services", "staff", "courses", "products")
 BUSINESS_KEYS = ("name", "timezone", "language", "booking_mode", "slot_minutes", "min_notice_minutes",
                  "max_days_ahead", "support_email", "max_seats_without_approval", "holidays", "retention_days",
                  "reminders", "address", "tax_id", "vat_percent", "iban", "bic", "widget_accent", "widget_font",
@@ -24,6 +24,8 @@ LOCATION_KEYS = ("name", "hours", "holidays")
 SERVICE_KEYS = ("name", "minutes", "colour", "price", "kind")
 SERVICE_KINDS = ("appointment", "course")  # a course is sold by the seat (group bookings)
 STAFF_KEYS = ("name", "role", "telegram", "email", "services", "rights", "hours", "agenda")
+PRODUCT_KEYS = ("name", "price_per_school", "single_price", "term_months", "renewal_notice_days",
+                "invoice_after_days")
 COURSE_KEYS = ("name", "location", "sessions", "capacity", "price", "min_participants", "booking_deadline_days")
 
 
@@ -125,6 +127,18 @@ class CourseSpec:
 
 
 @dataclass(frozen=True)
+class ProductSpec:
+    """A licence product for school carriers ([[products]]); prices as decimal text."""
+
+    name: str
+    price_per_school: str
+    single_price: str | None = None
+    term_months: int = 12
+    renewal_notice_days: int = 42
+    invoice_after_days: int = 7
+
+
+@dataclass(frozen=True)
 class SetupSpec:
     filename: str
     business: BusinessSpec
@@ -132,3 +146,4 @@ class SetupSpec:
     services: tuple[ServiceSpec, ...] = ()
     staff: tuple[StaffSpec, ...] = ()
     courses: tuple[CourseSpec, ...] = ()
+    products: tuple[ProductSpec, ...] = ()

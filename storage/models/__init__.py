@@ -25,6 +25,7 @@ from storage.models.groups import (
     SeatOrder,
 )
 from storage.models.invoices import BillingAddress, Invoice, InvoiceCounter
+from storage.models.licences import CarrierBuyer, Licence, LicenceBatch, LicenceSchool, Product, School
 from storage.models.mail import MailboxState, MailIntake, Ticket, TicketMessage
 from storage.models.people import (
     Address,
@@ -39,6 +40,12 @@ from storage.models.people import (
 from storage.models.runtime import Audit, Choice, Code, Conversation, Job, Outbox, Removal
 
 __all__ = [
+    "CarrierBuyer",
+    "Licence",
+    "LicenceBatch",
+    "LicenceSchool",
+    "Product",
+    "School",
     "UTCDateTime",
     "name_key",
     "Base",
