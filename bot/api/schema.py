@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, MaskErrors, MaxTokensLimiter, ParserCache, ValidationCache
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext, Info
 
+from bot.api.limits import query_limits
 from handlers import homepage
 from handlers.context import Clock
 from storage.db import Store
@@ -30,8 +29,8 @@ MAX_DEPTH = 6  # services { locations { services { … } } } nests; the contract
 MAX_ALIASES = 15  # each freeTimes alias is a calendar read
 MAX_TOKENS = 1000
 CACHED_QUERIES = 256  # a homepage sends the same few query texts: each is parsed and validated once
-# Made once: the validation cache knows a query by its text and these very rule classes.
-LIMITS = (depth_rule(MAX_DEPTH, None), aliases_rule(MAX_ALIASES))
+# Made once: the validation cache knows a query by its text and this very rule class.
+LIMITS = (query_limits(MAX_DEPTH, MAX_ALIASES),)
 
 
 @dataclass

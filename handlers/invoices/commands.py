@@ -4,13 +4,14 @@ and address a person wants on their invoices."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from sqlalchemy import select, update
 
 from handlers.context import Context, Refusal, table
 from handlers.invoices.issuing import invoice_files, invoice_view, mail_invoice, verified_email
 from handlers.messages import Reply
-from handlers.rules.names import name_problem
+from handlers.rules.names import FORBIDDEN, name_problem
 from handlers.rules.payment import address_parts, address_problem
 from handlers.rules.roles import ADMINS
 from storage.dialect import insert_ignoring_conflicts
@@ -66,7 +67,7 @@ async def billing(ctx: Context, args: str) -> list[Reply]:
     parts = address_parts(args)
     name, address = (parts[0], "\n".join(parts[1:])) if parts else ("", "")
     problem = name_problem(name, MAX_NAME) if name else "empty"
-    if problem or len(address) > MAX_ADDRESS or address_problem(address):
+    if problem or len(address) > MAX_ADDRESS or unprintable(parts) or address_problem(address):
         raise Refusal("billing_invalid", value=args.strip()[:120])
     values = dict(name=name, address=address, updated_at=ctx.now)
     await ctx.session.execute(insert_ignoring_conflicts(ctx.uow.dialect, table(BillingAddress), ["person_id"])
@@ -75,3 +76,9 @@ async def billing(ctx: Context, args: str) -> list[Reply]:
                               .values(**values).execution_options(synchronize_session=False))
     await ctx.audit("billing_address_set", f"person:{ctx.person.id}")
     return [ctx.say("billing_set", holder=name, address=address.splitlines())]
+
+
+def unprintable(parts: list[str]) -> bool:
+    """A control, format or line-separator character in an address line: no invoice XML may hold a control
+    character (rendering would fail at every later order), and a direction override would disguise the address."""
+    return any(unicodedata.category(c) in FORBIDDEN for part in parts for c in part)

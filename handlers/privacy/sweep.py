@@ -8,17 +8,31 @@ then replaces each trace where it stands alone (rules.Traces.pattern), so "Kim O
 
 Outbox rows still waiting for delivery are left alone: a cancellation notice must reach the person and
 the staff as written. The scrub job (handlers/privacy/erase.py) empties them once they went out.
+
+Files of delivered mails are stored base64-encoded, where no LIKE finds a name: each is decoded (an XLSX
+or another zip, part by part) and a file that names the person is dropped from the mail, since the rest of
+its row (a phone number beside the pseudonym) would still tell who it was. Files that are neither text nor
+zipped text (a PDF, a picture) cannot be searched and stay.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import html
+import io
+import re
+import zipfile
 from typing import Any
 
 from sqlalchemy import JSON, String, Table, Text, and_, cast, or_, select, update
 
+from handlers.context import table as table_of
 from handlers.customers import like_pattern
 from handlers.privacy.rules import Traces, replace_traces
 from storage.db import UnitOfWork
-from storage.models import Base
+from storage.models import Base, Outbox
+
+MAX_PART = 50 * 1024 * 1024  # a zipped part larger than this is not unpacked to be read
 
 # Columns never searched, each with its reason: other people's own names and addresses (the erased
 # person's rows there are deleted or replaced directly), the business's catalog, and secrets.
@@ -74,4 +88,33 @@ async def sweep(uow: UnitOfWork, traces: Traces, replacement: str) -> int:
                 where = and_(*(key == row[i] for i, key in enumerate(keys)))
                 await uow.session.execute(update(table).where(where).values({name: new}))
                 changed += 1
+    return changed + await drop_files(uow, pattern)
+
+
+async def drop_files(uow: UnitOfWork, pattern: re.Pattern[str]) -> int:
+    """Drop the files of delivered mails that name the person; how many mails lost a file."""
+    outbox = table_of(Outbox)
+    changed = 0
+    for number, files in (await uow.session.execute(
+            select(outbox.c.id, outbox.c.attachments).where(outbox.c.status != "pending"))).all():
+        kept = [file for file in files or [] if not names(file, pattern)]
+        if len(kept) != len(files or []):
+            await uow.session.execute(update(outbox).where(outbox.c.id == number).values(attachments=kept))
+            changed += 1
     return changed
+
+
+def names(file: dict[str, Any], pattern: re.Pattern[str]) -> bool:
+    """Whether a stored file's text (or the text of any part of a zipped file) holds a trace."""
+    try:
+        data = base64.b64decode(file.get("data") or "", validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    parts = [data]
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                parts = [archive.read(info) for info in archive.infolist() if info.file_size < MAX_PART]
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError):
+            return False
+    return any(pattern.search(html.unescape(part.decode("utf-8", "replace"))) for part in parts)

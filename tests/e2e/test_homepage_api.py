@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -214,6 +215,28 @@ async def test_too_many_aliases_or_tokens_are_refused(api):
     assert "16 aliases found. Allowed: 15" in (await refused(api, f"{{ {aliases} }}"))["message"]
     tokens = "{ " + " ".join("business { name }" for _ in range(300)) + " }"  # 1 200 tokens, in 5 kB
     assert "Document contains more than 1000 tokens" in (await refused(api, tokens))["message"]
+
+
+def doubling_fragments(levels: int) -> str:
+    """A query whose fragments each spread the next one twice: small to send, 2^levels spreads written out."""
+    chain = [f"fragment F{n} on Query {{ ...F{n + 1} ...F{n + 1} }}" for n in range(levels)]
+    return "\n".join(["query { ...F0 }", *chain, f"fragment F{levels} on Query {{ business {{ name }} }}"])
+
+
+async def test_fragments_spread_over_and_over_are_measured_once_not_once_per_spread(api):
+    started = time.perf_counter()
+    assert (await ask(api, doubling_fragments(20)))["business"] == {"name": "Physio am Park"}
+    assert time.perf_counter() - started < 2  # each spread followed anew: a million steps on the event loop
+    nested = "{ services { locations { services { ...Deeper } } } } " \
+             "fragment Deeper on Service { locations { services { locations { services { name } } } } }"
+    assert "exceeds maximum operation depth of 6" in (await refused(api, nested))["message"]
+    eight = " ".join(f'd{n}: freeTimes(service: "Massage", date: "{TUESDAY}") {{ start }}' for n in range(8))
+    twice = f"{{ ...Eight ...Eight }} fragment Eight on Query {{ {eight} }}"
+    assert "16 aliases found. Allowed: 15" in (await refused(api, twice))["message"]
+
+
+async def test_a_spread_of_an_unknown_fragment_is_named_as_such(api):
+    assert (await refused(api, "{ ...Missing }"))["message"] == "Unknown fragment 'Missing'."
 
 
 async def test_an_oversize_body_is_413_and_get_is_refused(api):

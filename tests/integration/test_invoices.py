@@ -222,6 +222,28 @@ async def test_billing_keeps_the_address_for_later_invoices_and_refuses_a_bad_on
     assert "Seeweg 1" in (await say(desk, LEA, "/billing"))[0].text
 
 
+@pytest.mark.parametrize("address", ["Parkweg\x0b 3; 12345 Musterstadt", "Parkweg 3\x00; 12345 Musterstadt",
+                                     "Parkweg 3 \u202eTROP; 12345 Musterstadt", "Park\u2028weg 3; 12345 Musterstadt"])
+async def test_billing_refuses_an_address_with_characters_an_invoice_cannot_carry(desk, store, clock, address):
+    [bad] = await say(desk, LEA, f"/billing Schule am Park; {address}")
+    assert bad.template == "billing_invalid" and await count(store, BillingAddress) == 0
+
+
+async def test_markup_in_a_billing_address_is_text_in_the_invoice_files(desk, store, clock):
+    [saved] = await say(desk, LEA, "/billing Müller & Söhne <GmbH>; Parkweg 3 ]]> <x/>; 12345 Musterstadt")
+    assert saved.template == "billing_set"
+    [row] = await rows(store, BillingAddress)
+    async with store.uow() as uow:
+        invoice = await issue_invoice(uow, buyer_person_id=row.person_id, buyer_name=row.name,
+                                      buyer_address=row.address, lines=[Line("Lizenz", 1, 10_000)], source="test",
+                                      now=clock.now())
+        await uow.commit()
+    pdf, xml = invoices.render_files(invoice)
+    assert "Müller & Söhne <GmbH>".encode() in xml.data.replace(b"&amp;", b"&").replace(b"&lt;", b"<").replace(
+        b"&gt;", b">") and b"<x/>" not in xml.data
+    assert "Müller & Söhne <GmbH>" in PdfReader(io.BytesIO(pdf.data)).pages[0].extract_text()
+
+
 async def test_billing_by_email_waits_for_the_code_sent_to_that_mailbox(desk, store, clock):
     [asked] = await say(desk, f"email:{KIM_MAIL}", "billing Kim Meyer; Weg 1; 12345 Ort")
     assert asked.template == "mail_command_code"  # the answer mail carries the code in its subject

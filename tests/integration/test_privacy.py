@@ -4,8 +4,10 @@ law keeps under a pseudonym, and the retention job deletes old processed mails a
 from __future__ import annotations
 
 import base64
+import io
 import json
 import logging
+import zipfile
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -15,6 +17,7 @@ from handlers.jobs.runner import JobRunner
 from handlers.privacy.coverage import COVERED
 from handlers.privacy.rules import pseudonym
 from handlers.setup import apply_setup, parse_setup
+from handlers.speaking import mail_row
 from storage.models import (
     Address,
     Appointment,
@@ -34,6 +37,7 @@ from storage.models import (
     Ticket,
     TicketMessage,
 )
+from templates import Rendered
 from tests.conftest import SECRET, inbound
 from tests.helpers import PRACTICE as EXAMPLE
 from tests.helpers import Chat, add_admin, count, mails_to, rows
@@ -485,3 +489,37 @@ async def test_forgetting_a_staff_member_cancels_their_calendar_and_ends_their_s
     assert await count(store, Address, Address.address == LUKAS) == 0
     [days] = await chat(desk, "telegram:88").send("/book Massage at Linz")  # only Anna is left: her days
     assert days.choices and {c.label.split()[0] for c in days.choices} <= {"Mon", "Wed"}  # Lukas: Tue, Thu, Fri
+
+
+def file_texts(mail: Outbox) -> list[str]:
+    """Each file of a mail as text: a CSV as it is, an XLSX as the text of every part of its zip."""
+    texts = []
+    for attachment in mail.attachments:
+        data = base64.b64decode(attachment["data"])
+        if data.startswith(b"PK"):
+            with zipfile.ZipFile(io.BytesIO(data)) as book:
+                data = b"".join(book.read(name) for name in book.namelist())
+        texts.append(data.decode("utf-8", "replace"))
+    return texts
+
+
+async def test_forget_leaves_nothing_in_files_mailed_to_someone_else(desk, store):
+    pid, _ = await rich_kim(desk, store)
+    boss = "email:boss@example.org"
+    await add_admin(store, boss, desk.clock.now(), name="Boss")
+    async with store.uow() as uow:  # the export answers, as the mail intake queues them
+        for line in ("export customers", "export customers xlsx", "export bookings"):
+            [reply] = await desk.handle(inbound(boss, line, clock=desk.clock))
+            assert reply.attachments, reply.text
+            uow.session.add(Outbox(**mail_row(desk.clock.now(), "frontdesk.test", "boss@example.org",
+                                              Rendered("Export", reply.text, None), None, reply.attachments)))
+        await uow.commit()
+    await deliver(desk)
+    exports = [m for m in await mails_to(store, "boss@example.org") if m.subject == "Export"]
+    files = [text for mail in exports for text in file_texts(mail)]
+    assert len(files) == 3 and all(KIM_NAME in text for text in files)
+    ada = Chat(desk, desk.clock, ADMIN)
+    [question] = await ada.send(f"/forget {pid}")
+    assert (await ada.tap(question, "Erase"))[0].template == "privacy_forgotten"
+    mails = [m for m in await mails_to(store, "boss@example.org") if m.subject == "Export"]
+    assert len(mails) == 3 and [file_texts(mail) for mail in mails] == [[], [], []]  # the files named Kim
