@@ -109,7 +109,8 @@ async def join_step(ctx: Context, visitor: Visitor, name: str, person_name: str,
     await reclaim(ctx, course)  # holds that ran out go back, to the waiting list first
     place = await places.own(ctx.uow, course.id, ctx.person.id)
     if place is not None and place.status in JOINED:
-        return Placed(place.id)  # the code page says what they have: a place, a hold, or a position in line
+        # Only the mails to the address say which: whoever types an address on the page learns no more.
+        raise Refusal("booking_page_course_already", course=course.name)
     if not ctx.person.name:  # a name typed into a form never replaces one the person has
         ctx.person.name = person_name
     if await places.take(ctx.uow, course.id):

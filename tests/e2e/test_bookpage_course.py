@@ -154,3 +154,17 @@ async def test_one_connection_keeps_at_most_two_places_on_hold(page, store, cloc
     third = await join(kim, "c@example.com")
     assert third.status == 409 and "2 times are already on hold from this connection" in third.alerts[0]
     assert await taken(store) == 2 and await mails_to(store, "c@example.com") == []
+
+
+async def test_an_address_already_in_the_course_is_told_nothing_more_in_german(page, store, clock):
+    kim = PageVisitor(page, clock, lang="de")
+    german = await kim.get("/book", course=RUECKENFIT)
+    assert "Donnerstag, 10. Dezember 2026, 18:00–19:30" in german.text and "3 von 3 Plätzen frei" in german.text
+    assert "Preis: 120,00" in german.text
+    sent = await join(kim, "kim@example.com")
+    assert "Dieser Platz ist bis 10:10 für Sie reserviert." in (await kim.get(sent.location)).text
+    again = await join(PageVisitor(page, clock, client="198.51.100.20", lang="de"), "kim@example.com")
+    assert again.status == 409 and again.alerts == [
+        "Diese E-Mail-Adresse ist schon für Rückenfit angemeldet oder steht auf der Warteliste. Mehr steht in den "
+        "E-Mails, die wir an sie geschickt haben; eine Antwort darauf erreicht uns."]
+    assert await count(store, CoursePlace) == 1 and len(await mails_to(store, "kim@example.com")) == 1
