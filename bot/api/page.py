@@ -19,13 +19,14 @@ from bot.api.pageview import (
     Shown,
     frame_ancestors,
     links,
+    price,
     render,
     shown,
     summary,
     widget,
 )
-from handlers.homepage import booking
-from handlers.homepage.guard import Wanted, hold_of, hold_token, params_of, robot, stamp
+from handlers.homepage import booking, course_page
+from handlers.homepage.guard import Wanted, hold_of, hold_token, params_of, place_of, place_token, robot, stamp
 from handlers.router import Desk
 from handlers.rules.addresses import canonical_email
 from handlers.rules.codes import CODE_PATTERN, typed_code
@@ -75,8 +76,11 @@ async def show_walk(request: web.Request) -> web.Response:
     """The next question of the walk for what the address asks so far, or the form once a time is chosen."""
     view = await shown(request)
     course = request.query.get("course", "").strip()
-    if course:  # the courses capability's hook (handlers.homepage.booking.page_course)
-        return refused_page(request, view, await booking.page_course(desk_of(request), view.visitor, course[:120]))
+    if course:
+        found_course = await course_page.page_course(desk_of(request), view.visitor, course[:120])
+        if isinstance(found_course, booking.Refused):
+            return refused_page(request, view, found_course)
+        return course_form(request, view, found_course, {}, {})
     found = await booking.page_walk(desk_of(request), view.visitor, Wanted.of(request.query))
     if isinstance(found, booking.Refused):
         return refused_page(request, view, found)
@@ -116,6 +120,9 @@ async def hold(request: web.Request) -> web.Response:
         return render(request, view, "problem", 400, heading=view.t("problem"), message=view.t("robot"))
     values = {"name": " ".join(str(form.get("name", "")).split()), "email": str(form.get("email", "")).strip()}
     errors = field_errors(view, values)
+    course = " ".join(str(form.get("course", ""))[:120].split())
+    if course:
+        return await join_course(request, view, course, values, errors, suspect)
     if suspect is not None or errors:
         return await form_again(request, view, wanted, values, errors, view.t(suspect) if suspect else None)
     email = canonical_email(values["email"]) or ""
@@ -149,12 +156,75 @@ async def form_again(request: web.Request, view: Shown, wanted: Wanted, values: 
     return details_page(request, view, found, values, errors, 422 if errors else 400, alert)
 
 
+# ---- a course -------------------------------------------------------------------------------
+
+
+def course_form(request: web.Request, view: Shown, step: course_page.CourseStep, values: dict[str, str],
+                errors: dict[str, str], status: int = 200, alert: str | None = None) -> web.Response:
+    """The course (dates, price, free places) with the form for name and email."""
+    desk = desk_of(request)
+    return render(request, view, "course", status, heading=step.course.name, course=step.course,
+                  price=price(view.lang, step.course.price), values=values, errors=errors, alert=alert,
+                  stamp=stamp(desk.config.secret_key, desk.clock.now()), action=view.url("/book/hold"))
+
+
+async def join_course(request: web.Request, view: Shown, course: str, values: dict[str, str],
+                      errors: dict[str, str], suspect: str | None) -> web.Response:
+    """Hold a place (or queue for one) and show the place's page; or the form again with what to fix."""
+    desk = desk_of(request)
+    if suspect is not None or errors:
+        found = await course_page.page_course(desk, view.visitor, course)
+        if isinstance(found, booking.Refused):
+            return refused_page(request, view, found, 409)
+        return course_form(request, view, found, values, errors, 422 if errors else 400,
+                           view.t(suspect) if suspect else None)
+    email = canonical_email(values["email"]) or ""
+    done = await course_page.page_join(desk, view.visitor, course, values["name"], email)
+    if isinstance(done, booking.Refused):
+        return refused_page(request, view, done, 409)
+    return see_other(view.url("/book/code", {"place": place_token(desk.config.secret_key, done.place_id)}))
+
+
+async def place_page(request: web.Request, view: Shown, token: str, errors: dict[str, str], status: int = 200,
+                     answer: booking.Answer | None = None) -> web.Response:
+    """A place joined through the page: the field for its code, or what became of it."""
+    desk = desk_of(request)
+    number = place_of(desk.config.secret_key, token)
+    placed = await course_page.page_place_view(desk, view.visitor, number) if number is not None else None
+    if placed is None:
+        return not_found(request, view)
+    headings = {"held": "ask_code", "confirmed": "course_done_heading", "waiting": "course_waiting_heading"}
+    ended = None
+    if answer is not None and answer.outcome in ("exhausted", "expired", "gone"):
+        ended = view.t(f"course_{answer.outcome}_text") if answer.outcome != "gone" else answer.text
+    return render(request, view, "place", status, heading=view.t(headings.get(placed.state, "ended_heading")),
+                  placed=placed, token=token, errors=errors, action=view.url("/book/code"),
+                  again=view.url("/book", {"course": placed.course.name}), ended_text=ended)
+
+
+async def confirm_place(request: web.Request, view: Shown, token: str, typed: str) -> web.Response:
+    desk = desk_of(request)
+    number = place_of(desk.config.secret_key, token)
+    if number is None:
+        return not_found(request, view)
+    if not CODE_PATTERN.match(typed):
+        return await place_page(request, view, token, {"code": view.t("code_malformed")}, 422)
+    answer = await course_page.page_place_confirm(desk, view.visitor, number, typed)
+    if answer.outcome == "confirmed":
+        return see_other(view.url("/book/code", {"place": token}))
+    if answer.outcome == "wrong":
+        return await place_page(request, view, token, {"code": answer.text}, 422)
+    return await place_page(request, view, token, {}, 200, answer)
+
+
 # ---- the code --------------------------------------------------------------------------------
 
 
 async def show_code(request: web.Request) -> web.Response:
     """The hold with the field for its code; or, once it is settled or ended, what became of it."""
     view = await shown(request)
+    if "place" in request.query:
+        return await place_page(request, view, request.query["place"], {})
     token = request.query.get("hold", "")
     return await code_page(request, view, token, {})
 
@@ -182,6 +252,8 @@ async def confirm(request: web.Request) -> web.Response:
     view, desk = await shown(request), desk_of(request)
     form = await request.post()
     token, typed = str(form.get("hold", "")), typed_code(str(form.get("code", ""))[:40])
+    if "place" in form:
+        return await confirm_place(request, view, str(form.get("place", "")), typed)
     number = hold_of(desk.config.secret_key, token)
     if number is None:
         return not_found(request, view)

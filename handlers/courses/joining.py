@@ -155,6 +155,8 @@ async def place_confirmed(ctx: Context, code: Code) -> list[Reply]:
     if loaded is None:
         return [ctx.say("courses_not_held")]
     place, course, until = loaded
+    if code.address == ctx.sender:  # the code reached the address it was mailed to: it is proven (the booking
+        await identity.prove_sender(ctx)  # page's addresses are proven only so; chat addresses are already)
     if not await places.confirm(ctx.uow, place, until, ctx.now):
         return await too_late(ctx, course, place, until)
     view = await view_of(ctx.uow, course, ctx.now)

@@ -323,19 +323,3 @@ async def hold_view(ctx: Context, appointment_id: int) -> HoldView | None:
         state = "held" if appointment.status == "held" and is_live(appointment, ctx.now) else "ended"
     return HoldView(await view(ctx.uow, appointment), state, appointment.hold_expires_at,
                     mask(sender.partition(":")[2]))
-
-
-# ---- courses ---------------------------------------------------------------------------------
-
-
-async def page_course(desk: Desk, visitor: Visitor, name: str) -> Refused:
-    """Joining a course from the page (`/book?course=NAME`).
-
-    The hook for the courses capability: it answers here with its own walk (sessions, a held place, the same
-    code mail and code page). Until courses with dates exist, no course can be joined on the page."""
-    return await look(desk, visitor, lambda ctx: no_course(ctx, name))
-
-
-async def no_course(ctx: Context, name: str) -> Refused:
-    reply = ctx.say("booking_page_no_course", value=name)
-    return Refused("booking_page_no_course", reply.text, (), None)

@@ -70,6 +70,17 @@ def hold_of(key: bytes, token: str) -> int | None:
     return int(value) if value is not None and value.isdigit() and len(value) < 16 else None
 
 
+def place_token(key: bytes, place_id: int) -> str:
+    """A course place's number, signed (under its own label): the code page's address for a course."""
+    return f"{place_id}.{sign(key, 'place', str(place_id))}"
+
+
+def place_of(key: bytes, token: str) -> int | None:
+    """The place number a token names, or None if it is not one we signed."""
+    value = verified(key, "place", token.strip()[:MAX_FIELD])
+    return int(value) if value is not None and value.isdigit() and len(value) < 16 else None
+
+
 def holder(key: bytes, kind: str, address: str) -> str:
     """The key a visitor's open holds are counted under: an HMAC of "email:…" or "client:…", never the address."""
     return hmac.new(key, f"hold-seat\x00{kind}:{address}".encode(), hashlib.sha256).hexdigest()[:40]

@@ -20,9 +20,10 @@ from bot.outbox import OutboxWorker
 from bot.settings import Settings
 from bot.telegram import TelegramTransport, build_application, start_telegram, stop_telegram
 from handlers.router import Desk
-from handlers.setup import apply_setup
+from handlers.setup import apply_setup, parse_setup
 from tests.fakebotapi import fake_bot_api  # noqa: F401
 from tests.helpers import ask, practice_setup
+from tests.integration.test_courses import COURSE, EXAMPLE
 from tests.pageclient import serve_page
 from tests.smtp import free_port, smtp_server  # noqa: F401
 
@@ -206,3 +207,41 @@ async def test_the_popup_opens_the_page_over_a_listed_homepage(practice, browser
     finally:
         await runner.cleanup()
         await server.close()
+
+
+async def test_a_course_place_by_keyboard_in_chromium_with_the_mailed_code(
+        fake_bot_api, smtp_server, sqlite_store, config, clock, browser, tmp_path):  # noqa: F811
+    clock.current = MONDAY
+    async with sqlite_store.uow() as uow:
+        await apply_setup(uow, parse_setup(EXAMPLE.read_text() + COURSE, "practice.toml"), clock.now())
+        await uow.commit()
+    desk = Desk(sqlite_store, config, build_handlers(), clock)
+    worker = OutboxWorker(sqlite_store, {"email": SmtpTransport(smtp_server.url, "Physio <desk@physio.example>")},
+                          clock=clock)
+    server = await serve_page(desk)
+    try:
+        page = await browser.new_page(viewport={"width": 360, "height": 780}, locale="en-GB")
+        await page.goto(f"http://127.0.0.1:{server.port}/book?course=R%C3%BCckenfit")
+        assert await page.locator("h1").inner_text() == "Rückenfit"
+        assert "3 of 3 places free" in await page.inner_text("main")
+        await fits(page, 360)
+        await page.get_by_label("Your name").focus()
+        await page.keyboard.type("Kim Lee")
+        await page.keyboard.press("Tab")
+        await page.keyboard.type("kim@example.com")
+        await page.keyboard.press("Tab")  # past the honeypot
+        assert await page.evaluate("document.activeElement.textContent") == "Hold a place and send the code"
+        clock.advance(seconds=8)
+        await enter(page)
+        assert await page.locator("h1").inner_text() == "Enter your booking code"
+        await page.get_by_label("Code (6 digits)").fill(await code_from(worker, smtp_server, "kim@example.com"))
+        await enter(page)
+        assert await page.locator("h1").inner_text() == "Place confirmed!"
+        await fits(page, 360)
+        await page.screenshot(path=shots(tmp_path) / "bookpage-course-360.png", full_page=True)
+        await page.close()
+        await worker.drain()
+        assert any(m["Subject"].startswith("Your place: Rückenfit") for m in smtp_server.messages)
+    finally:
+        await server.close()
+        await worker.close()

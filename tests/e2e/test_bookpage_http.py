@@ -333,9 +333,9 @@ async def test_the_popup_script_names_the_page_and_its_words(page, clock):
     assert 'new URL("/book?" + params.toString(), base.origin)' in script and "showModal()" in script
 
 
-async def test_a_course_cannot_be_joined_on_the_page_yet(page, clock):
+async def test_a_course_the_business_lacks_is_refused_in_the_chats_words(page, clock):
     course = await PageVisitor(page, clock).get("/book", course="Rückenfit")
-    assert course.alerts == ['The course "Rückenfit" cannot be booked on this page. Please ask us directly.']
+    assert course.alerts == ['There is no course called "Rückenfit". No courses are coming up at the moment.']
 
 
 async def test_frontdesk_run_serves_the_booking_page(tmp_path):

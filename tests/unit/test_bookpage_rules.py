@@ -100,7 +100,8 @@ def test_a_shown_address_is_masked():
 
 def test_the_page_words_exist_in_both_languages():
     assert set(_words("de")["bookpage"]) == set(_words("en")["bookpage"])
-    for name in ("booking_page_code_mail", "booking_page_open_holds", "booking_page_choose", "booking_page_no_course"):
+    for name in ("booking_page_code_mail", "booking_page_open_holds", "booking_page_choose",
+                 "booking_page_course_already"):
         for lang in ("de", "en"):
             assert (Path(__file__).parents[2] / "templates" / lang / f"{name}.j2").exists(), (lang, name)
 
