@@ -80,6 +80,10 @@ async def tell_offer(ctx: Context, view: CourseView, place: CoursePlace) -> None
     person = await ctx.session.get_one(Person, place.person_id)
     lang = ctx.language_for(person.language)
     email = await verified_email(ctx.uow, place.person_id)
+    if email is None and place.address.startswith("email:"):
+        # Joined from the booking page and not proven yet: the offer's code is bound to that mailbox, so it
+        # goes there (as the code of a hold asked for on the page does); only its owner can use it.
+        email = place.address.split(":", 1)[1]
     if email is not None:
         await ctx.mail(email, "courses_offer_mail", lang=lang, code=code, course=view, until=place.hold_expires_at)
     await ctx.tell(place.person_id, "courses_offer", lang=lang, by_mail=False, code=code, course=view,

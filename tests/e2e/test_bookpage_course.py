@@ -9,9 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import build_handlers
+from handlers.jobs.runner import JobRunner
 from handlers.router import Desk
 from handlers.setup import apply_setup, parse_setup
 from storage.models import Address, Course, CoursePlace, Outbox
+from tests.conftest import inbound
 from tests.helpers import code_for, count, mails_to, rows
 from tests.integration.test_courses import COURSE, EXAMPLE, LUKAS, NOW
 from tests.pageclient import PageVisitor, serve_page
@@ -168,3 +170,22 @@ async def test_an_address_already_in_the_course_is_told_nothing_more_in_german(p
         "Diese E-Mail-Adresse ist schon für Rückenfit angemeldet oder steht auf der Warteliste. Mehr steht in den "
         "E-Mails, die wir an sie geschickt haben; eine Antwort darauf erreicht uns."]
     assert await count(store, CoursePlace) == 1 and len(await mails_to(store, "kim@example.com")) == 1
+
+
+async def test_a_visitor_on_the_waiting_list_is_offered_a_freed_place_by_mail(page, desk, store, clock):
+    for number in range(3):
+        assert (await join(PageVisitor(page, clock, client=f"203.0.113.{number + 1}"), f"p{number}@example.com")
+                ).status == 303
+    assert (await join(PageVisitor(page, clock, client="198.51.100.9"), "w1@example.com")).status == 303
+    assert await mails_to(store, "w1@example.com") == []
+    clock.advance(minutes=11)  # the three holds ran out without their codes
+    await JobRunner(desk, desk.jobs).run_due()
+    [offer] = await mails_to(store, "w1@example.com")
+    code = offer.subject.split()[0]
+    assert code.isdigit() and len(code) == 6, offer.subject
+    [place] = await rows(store, CoursePlace, CoursePlace.address == "email:w1@example.com")
+    assert place.status == "held"
+    replies = await desk.handle(inbound("email:w1@example.com", code, clock=clock))  # a reply to the offer mail
+    assert any("You have a place in Rückenfit" in r.text for r in replies), [r.text for r in replies]
+    [place] = await rows(store, CoursePlace, CoursePlace.address == "email:w1@example.com")
+    assert place.status == "confirmed"
