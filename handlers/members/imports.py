@@ -185,7 +185,8 @@ def read_csv(data: bytes, max_rows: int = MAX_ROWS) -> Table:
     return Table(headers, rows, "csv", encoding, delimiter)
 
 
-def split_header(records: Iterable[Iterable], max_rows: int = MAX_ROWS) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def split_header(records: Iterable[Iterable],
+                 max_rows: int = MAX_ROWS) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The first non-empty record is the header; empty records are skipped; at most `max_rows` rows."""
     headers: list[str] | None = None
     width = MAX_COLUMNS

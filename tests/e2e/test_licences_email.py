@@ -22,7 +22,7 @@ from handlers.setup.read import load_setup
 from storage.models import Address, Licence, LicenceBatch, Person
 from tests.conftest import FakeClock
 from tests.e2e.test_email import Rig, mail
-from tests.e2e.test_licences_telegram import DIRECTORY, EXAMPLE, LISTED, XLSX, registration_list
+from tests.e2e.test_licences_telegram import DIRECTORY, EXAMPLE, LISTED, registration_list
 from tests.helpers import add_admin, rows
 from tests.imap import imap_server  # noqa: F401 - a fixture
 from tests.smtp import smtp_server  # noqa: F401 - a fixture
