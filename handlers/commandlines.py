@@ -105,7 +105,7 @@ def only_line(text: str) -> str | None:
     return lines[0] if len(lines) == 1 else None
 
 
-FILE_WORDS = frozenset({"import"})  # the mail's attachment is what the command reads
+FILE_WORDS = frozenset({"import", "licence", "schools"})  # the mail's attachment is what the command reads
 
 
 def takes_file(word: str) -> bool:

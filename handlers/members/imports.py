@@ -115,8 +115,9 @@ def parse_import(name: str, mime: str, data: bytes, region: str = DEFAULT_REGION
     return checked
 
 
-def read_table(name: str, mime: str, data: bytes) -> Table:
-    """CSV or XLSX by the file's name, else by its first bytes; refuse empty and oversized files."""
+def read_table(name: str, mime: str, data: bytes, max_rows: int = MAX_ROWS) -> Table:
+    """CSV or XLSX by the file's name, else by its first bytes; refuse empty and oversized files (more than
+    `max_rows` rows under the header: a kind of list may allow fewer than a member list)."""
     if len(data) > MAX_FILE_BYTES:
         raise FileRefused("too_big", size=len(data), limit=MAX_FILE_BYTES)
     if not data.strip():
@@ -124,9 +125,9 @@ def read_table(name: str, mime: str, data: bytes) -> Table:
     kind = file_kind(name, mime, data)
     if kind == "xls":
         raise FileRefused("old_excel")
-    table = read_xlsx(data) if kind == "xlsx" else read_csv(data)
-    if not table.rows:
-        raise FileRefused("no_rows", headers=", ".join(table.headers))
+    table = read_xlsx(data, max_rows) if kind == "xlsx" else read_csv(data, max_rows)
+    if not table.rows:  # an empty sheet has no header either
+        raise FileRefused("no_rows", headers=", ".join(table.headers)) if table.headers else FileRefused("empty")
     return table
 
 
@@ -168,7 +169,7 @@ def pick_delimiter(header_line: str) -> str:
     return best
 
 
-def read_csv(data: bytes) -> Table:
+def read_csv(data: bytes, max_rows: int = MAX_ROWS) -> Table:
     """Decode, find the delimiter from the header line, and read rows as text."""
     text, encoding = decode(data)
     # splitlines: old Mac exports end lines with a lone CR, which line iteration does not split on.
@@ -177,29 +178,30 @@ def read_csv(data: bytes) -> Table:
     try:  # the header line goes through the csv module too: an oversized field fails there already
         delimiter = pick_delimiter(header_line)
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-        headers, rows = split_header(reader)
+        headers, rows = split_header(reader, max_rows)
     except csv.Error as exc:
         line = reader.line_num if reader is not None else number
         raise FileRefused("malformed", line=line, problem=str(exc)[:80]) from None
     return Table(headers, rows, "csv", encoding, delimiter)
 
 
-def split_header(records: Iterable[Iterable]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The first non-empty record is the header; empty records are skipped; at most MAX_ROWS rows."""
+def split_header(records: Iterable[Iterable],
+                 max_rows: int = MAX_ROWS) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The first non-empty record is the header; empty records are skipped; at most `max_rows` rows."""
     headers: list[str] | None = None
     width = MAX_COLUMNS
     rows: list[tuple[int, list[str]]] = []
     for number, record in enumerate(records, start=1):
-        if number > 2 * MAX_ROWS:  # blank runs count too: a sheet can claim a row a million lines down
-            raise FileRefused("too_many_rows", limit=MAX_ROWS)
+        if number > 2 * max_rows:  # blank runs count too: a sheet can claim a row a million lines down
+            raise FileRefused("too_many_rows", limit=max_rows)
         cells = [cell_text(c) for c in tuple(record)[:width]]  # cells beyond the header's last are nobody's
         if not any(cells):
             continue
         if headers is None:
             headers = trim(cells)
             width = len(headers)
-        elif len(rows) == MAX_ROWS:
-            raise FileRefused("too_many_rows", limit=MAX_ROWS)
+        elif len(rows) == max_rows:
+            raise FileRefused("too_many_rows", limit=max_rows)
         else:
             rows.append((number, cells))
     return headers or [], rows
@@ -225,9 +227,9 @@ def cell_text(value) -> str:
     return str(value).strip()
 
 
-def read_xlsx(data: bytes) -> Table:
+def read_xlsx(data: bytes, max_rows: int = MAX_ROWS) -> Table:
     """Read the first sheet with openpyxl, after checking the zip cannot unpack into a bomb."""
-    check_zip(data)
+    check_zip(data, max_rows)
     from openpyxl import load_workbook  # here: only imports need it, and it is slow to import
 
     try:
@@ -236,7 +238,7 @@ def read_xlsx(data: bytes) -> Table:
         raise FileRefused("bad_xlsx") from None
     try:
         rows = sheet_rows(book.worksheets[0]) if book.worksheets else ()
-        return Table(*split_header(rows), "xlsx")
+        return Table(*split_header(rows, max_rows), "xlsx")
     except FileRefused:
         raise
     except Exception:  # noqa: BLE001 - a broken sheet inside a valid zip
@@ -251,7 +253,7 @@ def sheet_rows(sheet) -> Iterator[tuple]:
     return sheet.iter_rows(values_only=True, max_col=MAX_COLUMNS)
 
 
-def check_zip(data: bytes) -> None:
+def check_zip(data: bytes, max_rows: int = MAX_ROWS) -> None:
     """Refuse what is not a zip, what would unpack to too much, and a workbook whose declared sizes
     (shared strings, the first sheet's dimension) are beyond a member list's, before parsing any of it."""
     try:
@@ -263,12 +265,12 @@ def check_zip(data: bytes) -> None:
                 raise FileRefused("zip_bomb", limit=MAX_UNZIPPED_BYTES)
             if unpacked > ZIP_RATIO_FLOOR and unpacked > MAX_ZIP_RATIO * len(data):
                 raise FileRefused("zip_ratio", ratio=unpacked // max(len(data), 1), limit=MAX_ZIP_RATIO)
-            check_declared_sizes(archive)
+            check_declared_sizes(archive, max_rows)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error):
         raise FileRefused("not_zip") from None
 
 
-def check_declared_sizes(archive: zipfile.ZipFile) -> None:
+def check_declared_sizes(archive: zipfile.ZipFile, max_rows: int = MAX_ROWS) -> None:
     """The shared-string count and the first sheet's rows, columns and cells, as the workbook states them."""
     names = set(archive.namelist())
     if "xl/sharedStrings.xml" in names:
@@ -281,8 +283,8 @@ def check_declared_sizes(archive: zipfile.ZipFile) -> None:
     if found is None:
         return
     rows, columns = dimension_size(found.group(1))
-    if rows > MAX_ROWS + 1:
-        raise FileRefused("too_many_rows", limit=MAX_ROWS)
+    if rows > max_rows + 1:
+        raise FileRefused("too_many_rows", limit=max_rows)
     if columns > MAX_COLUMNS:
         raise FileRefused("too_many_columns", count=columns, limit=MAX_COLUMNS)
     if rows * columns > MAX_CELLS:

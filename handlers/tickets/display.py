@@ -9,6 +9,7 @@ from babel.dates import format_timedelta
 from sqlalchemy import func, select
 
 from handlers.context import Context, Refusal
+from handlers.licences.support import schools_of_email
 from handlers.messages import Attachment, Reply
 from handlers.tickets.records import ACK_AUTHOR, prefix, ticket_arg
 from storage.models import Address, Person, Ticket, TicketMessage
@@ -103,7 +104,8 @@ async def show_ticket(ctx: Context, args: str) -> list[Reply]:
     customer = customer_label((await person_names(ctx, {ticket.customer_id})).get(ticket.customer_id), ticket.email)
     closable = ticket.status != "closed"
     choices = [ctx.choice("label.ticket_close", f"close {ticket.id}", id=ticket.id)] if closable else []
-    values: dict[str, Any] = dict(ticket=ticket, names=names, customer=customer, desk=ACK_AUTHOR, p=prefix(ctx))
+    values: dict[str, Any] = dict(ticket=ticket, names=names, customer=customer, desk=ACK_AUTHOR, p=prefix(ctx),
+                                  schools=await schools_of_email(ctx.session, ticket.email or ""))
     whole = [ThreadLine.of(m) for m in messages]
     lengths = fair_lengths([len(line.text) for line in whole], CHAT_CHARS)
     shown = [line.cut(n) for line, n in zip(whole, lengths)]

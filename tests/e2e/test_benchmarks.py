@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("homepage.py", ["--appointments", "200", "--runs", "3"], "free times through the API"),
     ("invoices.py", ["--lines", "20", "--runs", "1"], "pdf+xml"),
     ("week.py", ["--appointments", "30", "--runs", "2"], "median ms per week picture:"),
+    ("licences.py", ["--schools", "200", "--listed", "20", "--runs", "1"], "median dry run"),
 ])
 def test_a_benchmark_runs_at_a_tiny_size(script, args, last_words):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, capture_output=True,
