@@ -6,6 +6,8 @@ Revises: 0008_groups
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.columns import drop_columns
+
 revision = "0009_holidays"
 down_revision = "0009_exports"
 branch_labels = None
@@ -20,5 +22,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in ("location", "business"):
-        with op.batch_alter_table(table) as batch_op:
-            batch_op.drop_column("holidays")
+        drop_columns(table, "holidays")

@@ -6,6 +6,8 @@ Revises: 0008_groups
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.columns import drop_columns
+
 revision = "0009_invoices"
 down_revision = "0010_reminders"
 branch_labels = None
@@ -83,6 +85,4 @@ def downgrade() -> None:
     op.drop_index("ix_invoice_buyer_person_id", table_name="invoice")
     op.drop_table("invoice")
     op.drop_table("invoice_counter")
-    with op.batch_alter_table("business") as batch_op:
-        for name, _ in reversed(SELLER_COLUMNS):
-            batch_op.drop_column(name)
+    drop_columns("business", *(name for name, _ in reversed(SELLER_COLUMNS)))

@@ -7,6 +7,8 @@ Revises: 0009_jobs
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.columns import drop_columns
+
 revision = "0010_reminders"
 down_revision = "0012_privacy"
 branch_labels = None
@@ -23,9 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox") as batch_op:
-        batch_op.drop_column("choices")
-    with op.batch_alter_table("staff") as batch_op:
-        batch_op.drop_column("agenda_minute")
-    with op.batch_alter_table("business") as batch_op:
-        batch_op.drop_column("reminders")
+    drop_columns("outbox", "choices")
+    drop_columns("staff", "agenda_minute")
+    drop_columns("business", "reminders")

@@ -6,6 +6,8 @@ Revises: 0009_jobs
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.columns import drop_columns
+
 revision = "0012_privacy"
 down_revision = "0009_holidays"
 branch_labels = None
@@ -18,7 +20,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("person") as batch:
-        batch.drop_column("erased_at")
-    with op.batch_alter_table("business") as batch:
-        batch.drop_column("retention_days")
+    drop_columns("person", "erased_at")
+    drop_columns("business", "retention_days")

@@ -6,6 +6,8 @@ Revises: 0012_privacy
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrations.columns import drop_columns
+
 revision = "0013_bookpage"
 down_revision = "0010_courses"
 branch_labels = None
@@ -33,7 +35,4 @@ def downgrade() -> None:
     with op.batch_alter_table("hold_seat") as batch:
         batch.drop_index(batch.f("ix_hold_seat_appointment_id"))
     op.drop_table("hold_seat")
-    with op.batch_alter_table("business") as batch:
-        batch.drop_column("widget_css")
-        batch.drop_column("widget_font")
-        batch.drop_column("widget_accent")
+    drop_columns("business", "widget_css", "widget_font", "widget_accent")
