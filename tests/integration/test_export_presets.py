@@ -95,7 +95,7 @@ async def test_two_saves_of_one_name_at_once_leave_one_preset(desk, clock, store
     (ANNA, "/export preset x customers emial", "export_unknown_field", "Allowed fields"),
     (ANNA, "/export preset x members Klasse", "export_unknown_field", "has no field klasse"),
     (KIM, "/export preset x audit id", "export_not_allowed", "may not export the list audit"),
-    (LUKAS, "/export day 2026-02-30", "calendar_invalid", '"2026-02-30" is not a date'),
+    (LUKAS, "/export day 2026-02-30", "calendar_invalid", "There is no day 2026-02-30: February 2026 has 28 days"),
 ])
 async def test_bad_input_gets_a_clear_answer_and_changes_nothing(desk, clock, store, sender, line, template, says):
     await export(desk, clock, ANNA, "/export preset keep customers id")
