@@ -20,6 +20,7 @@ def handlers(parse_seconds: float = PARSE_SECONDS, parse_memory: int = PARSE_MEM
                     safe=True),
         ],
         completions={terms.ACTIVATION: terms.activated},
+        bounces={terms.ACTIVATION: terms.activation_bounced},
         preparers=[lists.list_preparer(parse_seconds, parse_memory)],
         jobs=dict(terms.JOBS),
         exports={"licences": ExportList("licences", views.licence_rows, views.FIELDS, views.DEFAULT,
