@@ -104,7 +104,8 @@ async def open_runtime(settings: Settings, transports: dict[str, Transport], clo
     for line in changes:
         log.info("setup: %s", line)
     desk = Desk(store, desk_config(settings), build_handlers(), clock)
-    worker = OutboxWorker(store, transports, clock=clock, max_attempts=settings.outbox_max_attempts)
+    worker = OutboxWorker(store, transports, clock=clock, max_attempts=settings.outbox_max_attempts,
+                          bounces=desk.bounces)
     runner = JobRunner(desk, desk.jobs, max_attempts=settings.jobs_max_attempts,
                        lease=timedelta(seconds=settings.jobs_lease_seconds))
     return Runtime(settings, store, desk, worker, runner, transports, build_intake(settings, desk, store, clock),

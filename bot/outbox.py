@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -11,8 +11,9 @@ from sqlalchemy import ColumnElement, CursorResult, or_, select, true, update
 
 from bot.periodic import repeat
 from bot.transport import PermanentFailure, Transport
+from handlers.bounces import BounceHook, bounced
 from handlers.context import Clock, SystemClock
-from storage.db import Store
+from storage.db import Store, UnitOfWork
 from storage.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,11 @@ class OutboxWorker:
     """Delivers outbox rows; any number of workers may run against one database."""
 
     def __init__(self, store: Store, transports: dict[str, Transport], clock: Clock | None = None,
-                 max_attempts: int = 8, batch: int = 100, scope: Callable[[], ColumnElement[bool]] | None = None):
-        """`scope`, asked anew each round, narrows which rows this worker takes (all of its channels' by default)."""
+                 max_attempts: int = 8, batch: int = 100, scope: Callable[[], ColumnElement[bool]] | None = None,
+                 bounces: Mapping[str, BounceHook] | None = None):
+        """`scope`, asked anew each round, narrows which rows this worker takes (all of its channels' by default);
+        `bounces` say what a mail's permanent refusal means to the capability that sent it (handlers/bounces)."""
+        self.bounces = bounces or {}
         self.store = store
         self.scope = scope or true
         self.transports = transports
@@ -135,11 +139,21 @@ class OutboxWorker:
                         row.id, row.channel, row.recipient, attempts, describe(exc))
         else:
             log.info("outbox row %s failed (attempt %d), retrying: %s", row.id, attempts, describe(exc))
+        refused = isinstance(exc, PermanentFailure) and row.channel == "email"
         await self._record(row, status="given_up" if give_up else "pending", last_error=describe(exc),
-                           next_attempt_at=self.clock.now() + backoff(attempts))
+                           next_attempt_at=self.clock.now() + backoff(attempts),
+                           then=(lambda uow: self._bounced(uow, row, exc)) if refused else None)
 
-    async def _record(self, row: Outbox, **values) -> None:
-        """Store a row's outcome and release its claim, unless the claim was lost meanwhile."""
+    async def _bounced(self, uow: UnitOfWork, row: Outbox, exc: Exception) -> None:
+        """A mail the server refused for good: its sender's hook decides, with the server's answer."""
+        code, _, detail = str(exc).partition(" ")
+        status, detail = (code, detail) if code.isdigit() else ("refused", str(exc))
+        await bounced(uow, self.bounces, row, status, detail, self.clock.now(), "outbox")
+
+    async def _record(self, row: Outbox, then: Callable[[UnitOfWork], Awaitable[None]] | None = None,
+                      **values) -> None:
+        """Store a row's outcome and release its claim, unless the claim was lost meanwhile; `then` runs in
+        the same transaction once the outcome is stored."""
         async with self.store.uow() as uow:
             # an UPDATE's result is a cursor's, which has rowcount
             result = cast(CursorResult, await uow.session.execute(
@@ -148,6 +162,8 @@ class OutboxWorker:
                 .values(attempts=Outbox.attempts + 1, claimed_until=None, **values)
                 .execution_options(synchronize_session=False)
             ))
+            if result.rowcount == 1 and then is not None:
+                await then(uow)
             await uow.commit()
         if result.rowcount != 1:
             log.warning("outbox row %s: claim was lost before its outcome was stored", row.id)

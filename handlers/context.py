@@ -12,6 +12,7 @@ from sqlalchemy import String, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.messages import Attachment, Choice, Inbound, Reply
+from handlers.refusal import Refusal as Refusal  # re-exported: handlers raise ctx's Refusal
 from handlers.rules.roles import effective_roles
 from handlers.speaking import chat_address, mail_row, reply_language
 from storage.db import UnitOfWork
@@ -50,15 +51,6 @@ class Queued:
 
     message_id: str
     text: str
-
-
-class Refusal(Exception):
-    """Bad input or a rule that says no: rendered to the user, the unit of work rolls back."""
-
-    def __init__(self, template: str, **values):
-        super().__init__(template)
-        self.template = template
-        self.values = values
 
 
 def address_kind(address: str) -> str:

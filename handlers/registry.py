@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from handlers.bounces import BounceHook
 from handlers.context import Clock, Context, DeskConfig
 from handlers.jobs.table import Due
 from handlers.messages import Inbound, Reply
@@ -91,6 +92,7 @@ class Handlers:
     round_trip: RoundTrip | None = None  # asks an email sender to prove their mailbox before a command runs
     jobs: dict[str, JobRun] = field(default_factory=dict)  # job kind → what runs it (handlers/jobs)
     exports: dict[str, ExportList] = field(default_factory=dict)  # list name → what `export NAME` writes
+    bounces: dict[str, BounceHook] = field(default_factory=dict)  # mail purpose → what its bounce does
 
     @classmethod
     def combine(cls, *parts: Handlers) -> Handlers:
@@ -106,6 +108,7 @@ class Handlers:
             combined.preparers.extend(part.preparers)
             combined.round_trip = part.round_trip or combined.round_trip
             combined.jobs.update(part.jobs)
+            combined.bounces.update(part.bounces)
             clash = combined.exports.keys() & part.exports.keys()
             if clash:  # two capabilities answering `export NAME` would be a silent surprise
                 raise ValueError(f"export lists registered twice: {sorted(clash)}")

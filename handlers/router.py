@@ -96,6 +96,7 @@ class Desk:
         self.round_trip = handlers.round_trip
         self.jobs = handlers.jobs
         self.exports = handlers.exports
+        self.bounces = handlers.bounces
         self.words: dict[str, Command] = {}
         for command in handlers.commands:
             for name in (command.word, *command.aliases):

@@ -19,6 +19,7 @@ from sqlalchemy import CursorResult, bindparam, func, select, update
 
 from bot.mail import parse as mailparse
 from bot.mail.parse import MB, Limits, ParsedMail
+from handlers.bounces import bounced
 from handlers.commandlines import only_line, takes_file
 from handlers.context import Clock, address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply
@@ -276,7 +277,7 @@ class EmailEdge:
     async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None,
                        prepared: Prepared | None = None) -> str:
         """Run the handlers for one mail and queue the answers; return the intake status."""
-        reason = await self._ignore_reason(uow, parsed)
+        reason = await self._ignore_reason(uow, parsed) or await self._bounce(uow, parsed)
         if reason is not None or parsed.sender is None:  # a mail without a sender always has its reason
             return await self._finish(uow, intake_id, "ignored", reason)
         replies: list[Reply] = []
@@ -308,6 +309,19 @@ class EmailEdge:
         if parsed.sender is None:
             return "no usable sender address"
         return None
+
+    async def _bounce(self, uow: UnitOfWork, parsed: ParsedMail) -> str | None:
+        """A delivery report about one of our mails: its sender's hook decides (handlers/bounces). Only a
+        Message-ID we gave and still hold counts; the report's other words never say which mail it was."""
+        report = parsed.report
+        if report is None or report.original_id is None or not self.ours(report.original_id):
+            return None
+        row = await uow.session.scalar(select(Outbox).where(Outbox.message_id == report.original_id,
+                                                            Outbox.channel == "email").limit(1))
+        if row is None:
+            return None
+        await bounced(uow, self.desk.bounces, row, report.status, report.diagnostic, self.clock.now(), "intake")
+        return f"delivery report: {report.status}"  # automatic: never answered
 
     def ours(self, message_id: str) -> bool:
         """Whether a Message-ID may be one we gave (ours all end in our mail domain)."""

@@ -18,6 +18,7 @@ import aiosmtplib
 
 from bot.settings import SettingsError, hide_password, split_url
 from bot.transport import PermanentFailure, TemporaryFailure, Transport
+from handlers.bounces import PRIVATE
 from handlers.messages import new_message_id
 from handlers.speaking import AUTO_GENERATED
 from storage.models import Outbox
@@ -76,7 +77,7 @@ def _add_invitation(msg: EmailMessage, attachment: dict) -> None:
 
 def _add_row_headers(msg: EmailMessage, headers: dict, mail_from: str) -> None:
     for name, value in headers.items():
-        if name.lower() not in ENVELOPE_HEADERS:
+        if name.lower() not in ENVELOPE_HEADERS and not name.lower().startswith(PRIVATE):
             del msg[name]
             msg[name] = str(value)
     if "Message-ID" not in msg:

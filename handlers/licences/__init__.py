@@ -3,13 +3,20 @@
 (`licence cancel ID`), and `licences` for admins and buyers."""
 from __future__ import annotations
 
-from handlers.licences import directory, lists, ordering, terms, views
-from handlers.members.uploads import PARSE_MEMORY, PARSE_SECONDS
-from handlers.registry import Command, ExportList, Handlers
-from handlers.rules.roles import ADMINS
+from typing import TYPE_CHECKING
+
+from handlers.members.child import PARSE_MEMORY, PARSE_SECONDS
+
+if TYPE_CHECKING:
+    from handlers.registry import Handlers
 
 
 def handlers(parse_seconds: float = PARSE_SECONDS, parse_memory: int = PARSE_MEMORY) -> Handlers:
+    """The capability's words and hooks (imported here: the upload child loads this package without them)."""
+    from handlers.licences import directory, lists, ordering, terms, views
+    from handlers.registry import Command, ExportList, Handlers
+    from handlers.rules.roles import ADMINS
+
     return Handlers(
         commands=[
             Command("schools", directory.schools, allowed=ADMINS, aliases=("schulen",), section="licences",
@@ -20,6 +27,7 @@ def handlers(parse_seconds: float = PARSE_SECONDS, parse_memory: int = PARSE_MEM
                     safe=True),
         ],
         completions={terms.ACTIVATION: terms.activated},
+        bounces={terms.ACTIVATION: terms.activation_bounced},
         preparers=[lists.list_preparer(parse_seconds, parse_memory)],
         jobs=dict(terms.JOBS),
         exports={"licences": ExportList("licences", views.licence_rows, views.FIELDS, views.DEFAULT,
@@ -29,6 +37,7 @@ def handlers(parse_seconds: float = PARSE_SECONDS, parse_memory: int = PARSE_MEM
 
 def reads(args: str) -> bool:
     """By email a dry run only reads (the list comes with the mail); confirm and cancel wait for a code."""
+    from handlers.licences import ordering
     from handlers.members.rules import CONFIRM
     from handlers.rules.words import split_words
 

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 
+from handlers.bounces import Bounce, purpose_headers
 from handlers.context import Context, Refusal, table
 from handlers.invoices import CREDIT_NOTE, Line, billing_of, issue_invoice
 from handlers.invoices.issuing import verified_email
@@ -14,6 +15,7 @@ from handlers.jobs.table import Due, drop, schedule
 from handlers.licences.rules import ListRow, add_months
 from handlers.messages import Reply
 from handlers.rules import codes
+from storage.db import UnitOfWork
 from storage.models import Code, Licence, LicenceSchool, Product, School
 
 ACTIVATION = "licence_activation"  # code purpose: a school contact's code (target: ls:ID)
@@ -49,7 +51,8 @@ async def add_schools(ctx: Context, row: Licence, product: Product, schools: lis
                           "created_at": ctx.now, "expires_at": expires, "attempts": 0,
                           "digest": codes.digest(ctx.config.secret_key, ACTIVATION, target, code)})
         await ctx.mail(line.email, "licences_activation_mail", lang=lang, code=code, school=school,
-                       contact=line.contact, product=product, expires_at=expires)
+                       contact=line.contact, product=product, expires_at=expires,
+                       headers=purpose_headers(ACTIVATION, ids[school.id]))
     await ctx.session.execute(insert(table(Code)), code_rows)
     await schedule(ctx.uow, EXPIRY_JOB, str(row.id), expires, ctx.now, {"licence": row.id})
 
@@ -87,6 +90,13 @@ async def expire_invitations(ctx: Context, due: Due) -> str | None:
         LicenceSchool.invitation_expires_at <= ctx.now).values(state="failed")
         .execution_options(synchronize_session=False))
     return None if failed.rowcount else "every school was activated already"
+
+
+async def activation_bounced(uow: UnitOfWork, bounce: Bounce) -> None:
+    """A contact's activation mail bounced: the school has failed, with the reason `licences` shows."""
+    await uow.session.execute(update(LicenceSchool).where(
+        LicenceSchool.id == int(bounce.target), LicenceSchool.state == "pending")
+        .values(state="failed", failure_reason=bounce.reason).execution_options(synchronize_session=False))
 
 
 async def licence_and_product(ctx: Context, due: Due, ended_too: bool = False) -> tuple[Licence, Product] | None:

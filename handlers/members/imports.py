@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from handlers.context import Refusal
+from handlers.refusal import Refusal
 from handlers.rules.addresses import normalise_email
 from handlers.rules.profile import DEFAULT_REGION, FIRST_NAME_MAX, LAST_NAME_MAX, UTF8_BOM, parse_phone
 

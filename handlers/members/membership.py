@@ -19,6 +19,7 @@ from typing import cast
 
 from sqlalchemy import CursorResult, bindparam, func, insert, select, update
 
+from handlers.bounces import Bounce, purpose_headers
 from handlers.context import Context, Refusal, table
 from handlers.jobs.table import schedule
 from handlers.members.imports import ImportRow
@@ -143,7 +144,8 @@ async def invite(ctx: Context, member: Member, email: str) -> str:
                          digest=codes.digest(ctx.config.secret_key, ACCOUNT_INVITATION, target, code)))
     link = f"/start acc-{token}"
     await ctx.mail(email, "accounts_invitation_mail", lang=ctx.language_for(None), code=code, link=link,
-                   who=display_name(member), expires_at=member.invitation_expires_at)
+                   who=display_name(member), expires_at=member.invitation_expires_at,
+                   headers=purpose_headers(ACCOUNT_INVITATION, member.person_id))
     return link
 
 
@@ -281,6 +283,11 @@ async def mark_failed(uow: UnitOfWork, person_id: int, reason: str, *, now: date
     uow.session.add(Audit(at=now, actor=actor, person_id=None, channel="system", action="member_failed",
                           subject=subject(person_id), detail={"reason": reason}))
     return True
+
+
+async def invitation_bounced(uow: UnitOfWork, bounce: Bounce) -> None:
+    """An invitation mail bounced: the member has failed, with the bounce as the reason the admin sees."""
+    await mark_failed(uow, int(bounce.target), bounce.reason, now=bounce.at, actor="mail")
 
 
 async def expire_invitations(uow: UnitOfWork, now: datetime) -> int:

@@ -11,7 +11,7 @@ from handlers.members.membership import current_membership, retire_invitation
 from handlers.members.rules import NUMBER, REFUNDERS, seat_count
 from handlers.messages import Reply
 from handlers.rules.words import split_words
-from storage.models import Address, Membership, SeatGroup
+from storage.models import Address, Member, Membership, SeatGroup
 
 
 async def remove(ctx: Context, args: str) -> list[Reply]:
@@ -22,6 +22,9 @@ async def remove(ctx: Context, args: str) -> list[Reply]:
     email = normalise_email(tokens[-1])
     group, _ = await find_seat_group(ctx, tokens[:-1])
     person_id = await ctx.session.scalar(select(Address.person_id).where(Address.address == f"email:{email}"))
+    # The member row first, as an acceptance takes it (member, then membership): locked in the other
+    # order, a remove racing an accept deadlocks on PostgreSQL.
+    await ctx.session.execute(select(Member.person_id).where(Member.person_id == person_id).with_for_update())
     gone = await delete_membership(ctx, await current_membership(ctx, group.id, person_id))
     if gone is None:
         raise Refusal("groups_refused", reason="not_member", value=email)

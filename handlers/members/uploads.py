@@ -12,28 +12,35 @@ brings its code back has it read (here, before that mail's transaction).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
-import resource
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
 
-from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused, ImportRow, RowError, parse_import
+from handlers.members.child import (  # noqa: F401 - the child's side, re-exported for the callers
+    MEMBER_PARSER,
+    PARSE_MEMORY,
+    PARSE_SECONDS,
+    from_json,
+    member_list,
+    refused_json,
+    refused_of,
+    to_json,
+)
+from handlers.members.imports import MAX_FILE_BYTES, Checked, FileRefused
 from handlers.messages import Attachment, Inbound
 from handlers.router import split_command
 from handlers.rules import codes
 from handlers.rules.profile import region_for
 from storage.models import Business, Code, ImportBatch
 
-PARSE_SECONDS = 20.0  # a list of 50 000 rows takes ~5 s
-PARSE_MEMORY = 1024 * 1024 * 1024  # address space of the child; openpyxl on a 5 MB file needs ~300 MB
 IMPORT_UPLOAD = "import_upload"  # code purpose: an emailed list is read when this code comes back
 UPLOAD_KEY = "import"  # inbound.prepared key of the list attached to this message
 ROOT = Path(__file__).resolve().parents[2]
+CHILD = "handlers.members.child"  # the child's entry: light, it imports no storage
 IMPORT_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
 
 
@@ -58,7 +65,7 @@ async def read_upload(attachment: Attachment, parser: str, extra: list[str], sec
         return refused_json(FileRefused("too_big", size=len(attachment.data), limit=MAX_FILE_BYTES))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "handlers.members.uploads", (attachment.name or "")[:255], (attachment.mime or "")[:255],
+        sys.executable, "-m", CHILD, (attachment.name or "")[:255], (attachment.mime or "")[:255],
         parser, str(seconds), str(memory), *extra, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL, env=env)
     try:
@@ -133,65 +140,3 @@ def returned_code(desk, text: str) -> str | None:
     command = desk.words.get(word)
     typed = args.replace(" ", "")
     return typed if command is not None and command.word == "confirm" and codes.CODE_PATTERN.match(typed) else None
-
-
-# ---- results across the process boundary --------------------------------------------------------
-
-MEMBER_PARSER = "handlers.members.uploads:member_list"
-
-
-def refused_json(refused: FileRefused) -> dict:
-    return {"refused": {"reason": refused.reason, "values": {k: v for k, v in refused.values.items() if k != "reason"}}}
-
-
-def refused_of(data: dict) -> FileRefused | None:
-    """The refusal a child's answer carries, if any."""
-    return FileRefused(data["refused"]["reason"], **data["refused"]["values"]) if "refused" in data else None
-
-
-def member_list(name: str, mime: str, data: bytes, region: str) -> dict:
-    """The child's work for a member list: parse and check it."""
-    return to_json(parse_import(name, mime, data, region))
-
-
-def to_json(result: Checked | FileRefused) -> dict:
-    if isinstance(result, FileRefused):
-        return refused_json(result)
-    return {"valid": [r.to_dict() for r in result.valid], "errors": [vars(e) for e in result.errors],
-            "ignored": result.ignored, "delimiter": result.delimiter}
-
-
-def from_json(data: dict) -> Checked | FileRefused:
-    refused = refused_of(data)
-    if refused is not None:
-        return refused
-    return Checked([ImportRow(**r) for r in data["valid"]], [RowError(**e) for e in data["errors"]],
-                   data["ignored"], data["delimiter"])
-
-
-# ---- the child side -------------------------------------------------------------------------------
-
-def limit_self(seconds: float, memory: int) -> None:
-    """The child's own limits: address space and CPU time (the parent's clock is the first limit)."""
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    cpu = int(seconds) + 2
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
-
-
-def main(argv: list[str]) -> int:
-    name, mime, parser, seconds, memory, *extra = argv
-    limit_self(float(seconds), int(memory))
-    data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    module, _, function = parser.partition(":")
-    try:
-        result = getattr(importlib.import_module(module), function)(name, mime, data, *extra)
-    except FileRefused as refused:
-        result = refused_json(refused)
-    except MemoryError:
-        result = refused_json(FileRefused("too_complex", limit=int(memory)))
-    sys.stdout.write(json.dumps(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -94,5 +94,6 @@ def account_handlers(show_seconds: int = SHOW_SECONDS, file_seconds: int = FILE_
         flows={accounts.DELETE_FLOW: accounts.delete_step,
                RESET_FLOW: partial(credentials.choose_password, show_seconds=show_seconds)},
         completions={membership.ACCOUNT_INVITATION: membership.accept_code, RESET_PURPOSE: credentials.reset_code_ok},
+        bounces={membership.ACCOUNT_INVITATION: membership.invitation_bounced},
         start_payloads={"acc": membership.accept_link},
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from handlers.context import Refusal
+from handlers.refusal import Refusal
 
 EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]{2,}$")
 

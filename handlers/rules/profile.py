@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 import phonenumbers
 
-from handlers.context import Refusal
+from handlers.refusal import Refusal
 
 FIRST_NAME_MAX = 23
 LAST_NAME_MAX = 30

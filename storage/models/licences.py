@@ -80,6 +80,7 @@ class LicenceSchool(Base):
     contact: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), index=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | activated | failed
+    failure_reason: Mapped[str | None] = mapped_column(String(200))  # e.g. its activation mail bounced
     invitation_expires_at: Mapped[datetime]
     activated_at: Mapped[datetime | None]
     credit_cents: Mapped[int] = mapped_column(Integer, default=0)

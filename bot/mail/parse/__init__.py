@@ -8,6 +8,8 @@ from bot.mail.parse.body import first_line, strip_quotes
 from bot.mail.parse.headers import clean, is_synthetic, quick_id
 from bot.mail.parse.nesting import DEEP_PARTS, HEAD_ONLY, MAX_DEPTH
 from bot.mail.parse.parsed import ParsedMail, parse
+from bot.mail.parse.reports import DeliveryReport
 
 __all__ = ["MB", "Limits", "Refused", "first_line", "strip_quotes", "clean", "is_synthetic", "quick_id",
-           "DEEP_PARTS", "HEAD_ONLY", "MAX_DEPTH", "ParsedMail", "parse"]
+           "DEEP_PARTS", "HEAD_ONLY", "MAX_DEPTH", "ParsedMail", "parse",
+           "DeliveryReport"]

@@ -16,6 +16,7 @@ from bot.mail.parse.headers import (
     subject_of,
 )
 from bot.mail.parse.nesting import read_message
+from bot.mail.parse.reports import DeliveryReport, delivery_report
 from handlers.messages import Attachment
 
 
@@ -34,6 +35,7 @@ class ParsedMail:
     automatic: bool
     language: str | None
     unread: tuple[str, ...] = ()  # what could not be read: DEEP_PARTS, HEAD_ONLY
+    report: DeliveryReport | None = None  # a delivery status notification: which mail failed, and why
 
 
 def parse(raw: bytes, limits: Limits = Limits()) -> ParsedMail:
@@ -49,5 +51,5 @@ def parse(raw: bytes, limits: Limits = Limits()) -> ParsedMail:
         in_reply_to=first_id(heads.get("in-reply-to", "")), references=tuple(ID.findall(heads.get("references", ""))),
         body=body, command_text=strip_quotes(body), attachments=kept, refused=refused,
         automatic=is_automatic(heads, msg.get_content_type(), sender), language=language_of(heads),
-        unread=unread,
+        unread=unread, report=delivery_report(msg, heads),
     )
