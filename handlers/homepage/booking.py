@@ -286,16 +286,21 @@ async def gone(ctx: Context) -> Answer:
 
 async def confirm_step(ctx: Context, visitor: Visitor, appointment_id: int, typed: str) -> Answer:
     ctx.lang = visitor.lang
+    replies = await try_code(ctx, BOOKING, Code.target == code_target(appointment_id), typed)
+    return await gone(ctx) if replies is None else await answer(ctx, replies)
+
+
+async def try_code(ctx: Context, purpose: str, target, typed: str) -> list[Reply] | None:
+    """The typed code against the newest open code of `purpose` for the page's visitor whose target matches:
+    the chat's own redeeming or counting of a wrong try; None when no such code is open."""
     row = await ctx.session.scalar(select(Code).where(
-        Code.address == ctx.sender, Code.purpose == BOOKING, Code.target == code_target(appointment_id),
-        Code.used_at.is_(None), Code.expires_at > ctx.now, identity.open_to(ctx)).order_by(Code.id.desc()).limit(1))
+        Code.address == ctx.sender, Code.purpose == purpose, target, Code.used_at.is_(None),
+        Code.expires_at > ctx.now, identity.open_to(ctx)).order_by(Code.id.desc()).limit(1))
     if row is None:
-        return await gone(ctx)
+        return None
     if codes.matches(ctx.config.secret_key, row.purpose, row.target, codes.typed_code(typed), row.digest):
-        replies = await identity.redeem(ctx, row)
-    else:
-        replies = await identity.count_wrong_attempt(ctx, [row])
-    return await answer(ctx, replies)
+        return await identity.redeem(ctx, row)
+    return await identity.count_wrong_attempt(ctx, [row])
 
 
 async def answer(ctx: Context, replies: list[Reply]) -> Answer:

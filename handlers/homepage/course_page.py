@@ -14,19 +14,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from handlers import identity
 from handlers.context import Context, Refusal
 from handlers.courses import places
 from handlers.courses.holds import PURPOSE, reclaim
 from handlers.courses.joining import held, named_course, placed, refuse_closed
 from handlers.courses.places import CONFIRMED, HELD, JOINED, WAITING
 from handlers.courses.views import CourseView, view_of
-from handlers.homepage.booking import Answer, Refused, Visitor, as_visitor, limit_client_codes, look
+from handlers.homepage.booking import Answer, Refused, Visitor, as_visitor, limit_client_codes, look, try_code
 from handlers.homepage.guard import holder, mask
 from handlers.homepage.seats import OPEN_HOLDS
 from handlers.messages import Inbound, Reply
 from handlers.router import Desk
-from handlers.rules import codes
 from storage.dialect import serialize
 from storage.models import Audit, Code, Course, CoursePlace
 
@@ -193,16 +191,8 @@ async def gone(ctx: Context) -> Answer:
 
 async def confirm_step(ctx: Context, visitor: Visitor, place_id: int, typed: str) -> Answer:
     ctx.lang = visitor.lang
-    row = await ctx.session.scalar(select(Code).where(
-        Code.address == ctx.sender, Code.purpose == PURPOSE, Code.target.startswith(f"place:{place_id}:"),
-        Code.used_at.is_(None), Code.expires_at > ctx.now, identity.open_to(ctx)).order_by(Code.id.desc()).limit(1))
-    if row is None:
-        return await gone(ctx)
-    if codes.matches(ctx.config.secret_key, row.purpose, row.target, codes.typed_code(typed), row.digest):
-        replies = await identity.redeem(ctx, row)
-    else:
-        replies = await identity.count_wrong_attempt(ctx, [row])
-    return await answer(ctx, replies)
+    replies = await try_code(ctx, PURPOSE, Code.target.startswith(f"place:{place_id}:"), typed)
+    return await gone(ctx) if replies is None else await answer(ctx, replies)
 
 
 async def answer(ctx: Context, replies: list[Reply]) -> Answer:
