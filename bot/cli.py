@@ -93,6 +93,7 @@ async def console_session(runtime: Runtime, speaker: str, deliver: bool) -> int:
         mail = AnnouncingTransport(EmlDirTransport(settings.outbox_dir, settings.mail_from or "frontdesk@localhost"),
                                    sys.stdout, lang)
         console.worker = speaker_worker(runtime.store, console, mail, settings.outbox_max_attempts)
+        console.jobs = runtime.jobs.run_due  # the only process of its world runs its reminders and agendas too
     try:
         await console.run(sys.stdin)
     finally:

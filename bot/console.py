@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import unicodedata
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
@@ -73,10 +74,13 @@ def decode(data: str) -> bytes:
 
 class Console:
     def __init__(self, desk: Desk, worker: OutboxWorker | None, speaker: str, out: TextIO = sys.stdout,
-                 lang: str = "en", files: Path = Path("frontdesk-files")):
+                 lang: str = "en", files: Path = Path("frontdesk-files"),
+                 jobs: Callable[[], Awaitable[int]] | None = None):
         """`worker` delivers what the outbox holds (the demo's, scoped with `speaker_worker`); None leaves
-        the outbox to the process running the channels."""
+        the outbox to the process running the channels. `jobs` runs what is due (the demo's reminders and
+        agendas) before each delivery; None leaves them to that process too."""
         self.desk, self.worker, self.speaker, self.out, self.lang = desk, worker, speaker, out, lang
+        self.jobs = jobs
         self.files = Path(files)
         self.choices: list[Choice] = []
 
@@ -126,6 +130,8 @@ class Console:
         await self.deliver()
 
     async def deliver(self) -> None:
+        if self.jobs is not None:
+            await self.jobs()
         if self.worker is not None:
             await self.worker.drain()
             self.out.flush()

@@ -220,3 +220,31 @@ def test_demo_and_chat_keep_schema_steps_quiet_but_migrate_reports_them(tmp_path
     migrate = frontdesk(migrate_dir, "migrate")
     assert migrate.returncode == 0, migrate.stderr
     assert "Running upgrade" in migrate.stderr  # an operator still sees what a migration did
+
+
+async def test_demo_runs_what_is_due_so_an_agenda_reaches_its_staff_member(tmp_path):
+    """The demo is the only process of its world: it runs due jobs as it runs its outbox."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from storage.db import Store
+    from storage.models import Job
+
+    first = await run_frontdesk(tmp_path, "demo", stdin="/start\n")
+    assert first.returncode == 0, first.stderr
+    store = Store.from_url(f"sqlite+aiosqlite:///{tmp_path}/frontdesk.db")
+    try:
+        async with store.uow() as uow:
+            [job] = (await uow.session.scalars(select(Job).where(Job.kind == "agenda"))).all()  # Lukas's, ahead
+            now = datetime.now(timezone.utc)
+            job.due_at = now - timedelta(minutes=1)  # today's agenda, due a minute ago
+            job.payload = {**job.payload, "day": now.astimezone(ZoneInfo("Europe/Vienna")).date().isoformat()}
+            await uow.commit()
+        second = await run_frontdesk(tmp_path, "demo", stdin=":as telegram:1002\n")
+        assert second.returncode == 0, second.stderr
+        assert "Guten Tag Lukas Huber, Ihre Termine heute" in second.stdout, second.stdout  # he speaks German
+        async with store.uow() as uow:
+            ran = await uow.session.get_one(Job, job.id)
+            assert ran.done_at is not None and ran.outcome == "done"
+    finally:
+        await store.dispose()
