@@ -4,7 +4,7 @@
 
 SPEC.json: {"url": …, "now": ISO, "senders": ["telegram:5000", …], "course": "Rückenfit", "ready": PATH, "go": PATH}
 
-It connects, writes the `ready` file, waits for the `go` file (the start barrier), then sends `/join COURSE` for
+Once released at the barrier (tests/processes.py), it sends `/join COURSE` for
 every sender at once, each through the desk in its own unit of work. It prints {"answers": {sender: template}}
 as JSON on stdout.
 """
@@ -16,15 +16,13 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import text
-
 from bot.app import build_handlers
 from handlers.context import DeskConfig
 from handlers.messages import Inbound
 from handlers.router import Desk
 from storage.db import Store
 from tests.conftest import SECRET, FakeClock
-from tests.race_worker import wait_for
+from tests.processes import at_the_barrier
 
 
 async def main(spec: dict) -> dict:
@@ -38,15 +36,8 @@ async def main(spec: dict) -> dict:
         replies = await desk.handle(inbound)
         return sender, replies[0].template
 
-    try:
-        async with store.uow() as uow:  # connect before the barrier, so both start at full speed
-            await uow.session.execute(text("SELECT 1"))
-        Path(spec["ready"]).touch()
-        await wait_for(Path(spec["go"]))
-        answers = dict(await asyncio.gather(*(join(s) for s in spec["senders"])))
-    finally:
-        await store.dispose()
-    return {"answers": answers}
+    answers = await at_the_barrier(store, spec, asyncio.gather(*(join(s) for s in spec["senders"])))
+    return {"answers": dict(answers)}
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 SPEC.json: {"url": …, "staff": 1, "service": 1, "customer": 2, "now": ISO, "attempts": [[ISO start, minutes], …],
             "tasks": 4, "name": "a", "ready": PATH, "go": PATH}
 
-It connects, writes the `ready` file, waits for the `go` file (the start barrier), then claims every
+Once released at the barrier (tests/processes.py), it claims every
 attempt as a new confirmed appointment, each in its own unit of work, `tasks` at a time. It prints
 {"won": [appointment ids], "taken": N, "errors": [...]} as JSON on stdout.
 """
@@ -14,26 +14,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import text
 
 from handlers.appointments import SlotTaken, claim
 from storage.db import Store
 from storage.models import Appointment
-
-BARRIER_TIMEOUT = 60.0
-
-
-async def wait_for(path: Path) -> None:
-    """Poll for the start barrier (a file the test creates once every process is connected)."""
-    deadline = time.monotonic() + BARRIER_TIMEOUT
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no start signal at {path}")
-        await asyncio.sleep(0.002)
+from tests.processes import at_the_barrier
 
 
 async def attempt(store: Store, spec: dict, start: datetime, minutes: int) -> int | None:
@@ -72,14 +59,7 @@ async def main(spec: dict) -> dict:
             else:
                 result["won"].append(won)
 
-    try:
-        async with store.uow() as uow:  # connect before the barrier, so both start at full speed
-            await uow.session.execute(text("SELECT 1"))
-        Path(spec["ready"]).touch()
-        await wait_for(Path(spec["go"]))
-        await asyncio.gather(*(drain() for _ in range(spec["tasks"])))
-    finally:
-        await store.dispose()
+    await at_the_barrier(store, spec, asyncio.gather(*(drain() for _ in range(spec["tasks"]))))
     return result
 
 

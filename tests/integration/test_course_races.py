@@ -8,8 +8,6 @@ refuses anything beyond capacity even from a statement that skips the rules.
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from handlers.router import Desk
 from handlers.setup import apply_setup, parse_setup
 from storage.models import Address, Course, CoursePlace, Outbox, Person
 from tests.conftest import FakeClock, inbound
+from tests.processes import released_together
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
@@ -174,24 +173,8 @@ async def test_two_processes_joining_at_once_leave_three_holds(store_and_url, tm
     store, url = store_and_url
     await course_with_last_places(store)
     senders = await verified_people(store, PEOPLE)
-    go = tmp_path / "go"
-    specs = [{"url": url, "now": NOW.isoformat(), "senders": senders[i::2], "course": "Rückenfit",
-              "ready": str(tmp_path / f"ready-{i}"), "go": str(go)} for i in range(2)]
-    procs = []
-    for i, spec in enumerate(specs):
-        path = tmp_path / f"spec-{i}.json"
-        path.write_text(json.dumps(spec))
-        procs.append(await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.course_race_worker", str(path), cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
-    for _ in range(3000):
-        if all(Path(s["ready"]).exists() for s in specs) or any(p.returncode is not None for p in procs):
-            break
-        await asyncio.sleep(0.01)
-    go.touch()
-    outputs = await asyncio.wait_for(asyncio.gather(*(p.communicate() for p in procs)), timeout=180)
-    for proc, (_out, err) in zip(procs, outputs):
-        assert proc.returncode == 0, err.decode()[-2000:]
-    answers = [t for out, _ in outputs for t in json.loads(out)["answers"].values()]
+    specs = [{"url": url, "now": NOW.isoformat(), "senders": senders[i::2], "course": "Rückenfit"} for i in range(2)]
+    outputs = await released_together("tests.course_race_worker", specs, tmp_path, timeout=180)
+    answers = [t for output in outputs for t in output["answers"].values()]
     assert answers.count("courses_held") == 3 and answers.count("courses_waiting") == PEOPLE - 3, answers
     assert await the_numbers(store) == (CAPACITY, CAPACITY, PEOPLE - 3)

@@ -9,8 +9,6 @@ transactions against it and then check the rows. Times across the DST change day
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,8 +36,8 @@ from storage.models import (
 from templates import environment
 from tests.conftest import FakeClock, inbound
 from tests.helpers import practice_setup
+from tests.processes import released_together
 
-ROOT = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
 VIENNA = ZoneInfo("Europe/Vienna")
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -234,26 +232,10 @@ def attempts_for(groups: int) -> list[list]:
 
 async def run_worker_processes(url: str, p: Practice, tmp_path: Path, attempts: list[list]) -> list[dict]:
     """Two processes with their own Store, released together by a file barrier."""
-    go = tmp_path / "go"
     specs = [{"url": url, "staff": p.staff, "service": p.service, "customer": p.customers[i], "now": NOW.isoformat(),
-              "attempts": attempts if i == 0 else attempts[::-1], "tasks": 4, "name": name,
-              "ready": str(tmp_path / f"ready-{name}"), "go": str(go)} for i, name in enumerate("ab")]
-    procs = []
-    for spec in specs:
-        path = tmp_path / f"spec-{spec['name']}.json"
-        path.write_text(json.dumps(spec))
-        procs.append(await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.race_worker", str(path), cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE))
-    for _ in range(3000):
-        if all(Path(s["ready"]).exists() for s in specs) or any(pr.returncode is not None for pr in procs):
-            break
-        await asyncio.sleep(0.01)
-    go.touch()
-    outputs = await asyncio.wait_for(asyncio.gather(*(pr.communicate() for pr in procs)), timeout=120)
-    for proc, (_out, err) in zip(procs, outputs):
-        assert proc.returncode == 0, err.decode()[-2000:]
-    return [json.loads(out) for out, _ in outputs]
+              "attempts": attempts if i == 0 else attempts[::-1], "tasks": 4, "name": name}
+             for i, name in enumerate("ab")]
+    return await released_together("tests.race_worker", specs, tmp_path)
 
 
 async def test_two_processes_never_double_book(store_and_url, tmp_path):
