@@ -8,7 +8,8 @@ anything is read: a honeypot field and the signed time the form was handed out (
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +27,7 @@ from bot.api.pageview import (
     widget,
 )
 from handlers.homepage import booking, course_page
+from handlers.homepage.booking import Visitor
 from handlers.homepage.guard import Wanted, hold_of, hold_token, params_of, place_of, place_token, robot, stamp
 from handlers.router import Desk
 from handlers.rules.addresses import canonical_email
@@ -202,31 +204,13 @@ async def place_page(request: web.Request, view: Shown, token: str, errors: dict
                   again=view.url("/book", {"course": placed.course.name}), ended_text=ended)
 
 
-async def confirm_place(request: web.Request, view: Shown, token: str, typed: str) -> web.Response:
-    desk = desk_of(request)
-    number = place_of(desk.config.secret_key, token)
-    if number is None:
-        return not_found(request, view)
-    if not CODE_PATTERN.match(typed):
-        return await place_page(request, view, token, {"code": view.t("code_malformed")}, 422)
-    answer = await course_page.page_place_confirm(desk, view.visitor, number, typed)
-    if answer.outcome == "confirmed":
-        return see_other(view.url("/book/code", {"place": token}))
-    if answer.outcome == "wrong":
-        return await place_page(request, view, token, {"code": answer.text}, 422)
-    return await place_page(request, view, token, {}, 200, answer)
-
-
 # ---- the code --------------------------------------------------------------------------------
 
 
 async def show_code(request: web.Request) -> web.Response:
-    """The hold with the field for its code; or, once it is settled or ended, what became of it."""
-    view = await shown(request)
-    if "place" in request.query:
-        return await place_page(request, view, request.query["place"], {})
-    token = request.query.get("hold", "")
-    return await code_page(request, view, token, {})
+    """The hold (or course place) with the field for its code; or, once it is settled or ended, what became of it."""
+    kind = PLACE if "place" in request.query else HOLD
+    return await kind.page(request, await shown(request), request.query.get(kind.field, ""), {})
 
 
 async def code_page(request: web.Request, view: Shown, token: str, errors: dict[str, str], status: int = 200,
@@ -246,25 +230,39 @@ async def code_page(request: web.Request, view: Shown, token: str, errors: dict[
                   again=view.walk(None), **extra)
 
 
+@dataclass(frozen=True)
+class CodeFor:
+    """What a typed code settles: an appointment's hold or a course place, each with its own token and page."""
+
+    field: str  # the form field and query parameter that carries the token
+    number: Callable[[bytes, str], int | None]  # the token's row, if the token is ours
+    check: Callable[[Desk, Visitor, int, str], Awaitable[booking.Answer]]
+    page: Callable[..., Awaitable[web.Response]]
+    settled: tuple[str, ...]  # outcomes after which the page shows the result
+
+
+HOLD = CodeFor("hold", hold_of, booking.page_confirm, code_page, ("confirmed", "requested"))
+PLACE = CodeFor("place", place_of, course_page.page_place_confirm, place_page, ("confirmed",))
+
+
 async def confirm(request: web.Request) -> web.Response:
-    """Check the typed code: a right one settles the hold (then the code page shows it), a wrong one says how
-    many tries are left, the fifth releases the time."""
+    """Check the typed code: a right one settles the hold or place (then the code page shows it), a wrong one
+    says how many tries are left, the fifth releases the time or passes the place on."""
     view, desk = await shown(request), desk_of(request)
     form = await request.post()
-    token, typed = str(form.get("hold", "")), typed_code(str(form.get("code", ""))[:40])
-    if "place" in form:
-        return await confirm_place(request, view, str(form.get("place", "")), typed)
-    number = hold_of(desk.config.secret_key, token)
+    kind = PLACE if "place" in form else HOLD
+    token, typed = str(form.get(kind.field, "")), typed_code(str(form.get("code", ""))[:40])
+    number = kind.number(desk.config.secret_key, token)
     if number is None:
         return not_found(request, view)
     if not CODE_PATTERN.match(typed):
-        return await code_page(request, view, token, {"code": view.t("code_malformed")}, 422)
-    answer = await booking.page_confirm(desk, view.visitor, number, typed)
-    if answer.outcome in ("confirmed", "requested"):
-        return see_other(view.url("/book/code", {"hold": token}))
+        return await kind.page(request, view, token, {"code": view.t("code_malformed")}, 422)
+    answer = await kind.check(desk, view.visitor, number, typed)
+    if answer.outcome in kind.settled:
+        return see_other(view.url("/book/code", {kind.field: token}))
     if answer.outcome == "wrong":
-        return await code_page(request, view, token, {"code": answer.text}, 422)
-    return await code_page(request, view, token, {}, 200, answer)
+        return await kind.page(request, view, token, {"code": answer.text}, 422)
+    return await kind.page(request, view, token, {}, 200, answer)
 
 
 def see_other(url: str) -> web.Response:
