@@ -1,6 +1,6 @@
 """N Telegram users book at once through the real PTB Application and a fake Bot API: steps/s and reply latency.
 
-    python bench/load.py [--users 200] [--think-ms 2000] [--seed 7]
+    python bench/load.py [--users 200] [--think-ms 2000] [--seed 7] [--profile FILE]
                          [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
 The practice of bench/availability.py (20 staff, 3 locations, Mon–Sat hours, three services) on a fixed
@@ -16,7 +16,8 @@ start in the same millisecond (with 0 they do).
 
 Reply latency runs from handing an update to the fake until the fake records the chat's answering
 sendMessage. Throughput is steps (answered updates) per second of the walking phase. Two warm-up
-customers walk first, untimed. At the end the database is asked for overlapping live appointments of
+customers walk first, one after the other, without thinking; the second one's reply latency (warm, alone)
+is the baseline of the same run. At the end the database is asked for overlapping live appointments of
 one staff member (there must be none) and for the customers' confirmed bookings. The last line printed
 is `p95 reply latency: X ms`.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import logging
 import os
 import random
@@ -73,12 +75,12 @@ from tests.smtp import Recorder, SmtpServer  # noqa: E402
 
 FIRST_USER_ID = 20_000_000  # Telegram ids, far from any other bench's
 FIRST_PERSON_ID = 100_000  # above the practice's staff and customers
-WARMUP = 2  # customers walking untimed before the others
+WARMUP = 2  # customers walking before the others, one after the other: a cold one, then the baseline
 MAX_CLICKS = 12  # a walk that has not held a slot after this many buttons gives up
 REPLY_WAIT = 60.0  # seconds for one answer before the bench stops as failed
 MAIL_WAIT = 30.0  # seconds for the code mail after the hold
 STEPS = ["service", "location", "staff", "day", "time", "time again"]  # what the n-th button press picks
-TIME_BUTTON = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d")  # a time button runs `book SERVICE DAY HH:MM …`
+TIME_LABEL = re.compile(r"\d:\d\d")  # a time button reads "10:00" (callback data are the router's opaque keys)
 ERROR_TEXTS = {render("error", lang).text for lang in LANGUAGES}
 TABLES = {"business": Business, "location": Location, "opening_hours": OpeningHours, "service": Service,
           "person": Person, "staff": Staff, "staff_hours": StaffHours, "staff_service": StaffService}
@@ -219,7 +221,7 @@ class Customer:
             await self.pause()
             label, data = self.rng.choice(answer.buttons)
             answer = await self.tap(answer, data, STEPS[min(clicks, len(STEPS) - 1)])
-            self.tally.taken += bool(TIME_BUTTON.search(data) and answer.buttons)
+            self.tally.taken += bool(TIME_LABEL.search(label) and answer.buttons)
         if answer.text in ERROR_TEXTS:
             return
         if answer.buttons:
@@ -307,6 +309,7 @@ async def confirmed_bookings(store: Store, first: int, customers: int) -> int:
 class Result:
     users: int
     tally: Tally
+    alone: Tally  # one warm customer walking alone, without thinking: the baseline of the same run
     seconds: float  # the timed customers' walks, first step to last answer
     cpu: float  # CPU seconds of the whole process meanwhile (the fake, SMTP server and SQLite included)
     confirmed: int  # by the database
@@ -330,7 +333,7 @@ async def walk_all(customers: list[Customer]) -> None:
     await asyncio.gather(*(c.walk() for c in customers))
 
 
-async def run(users: int, think: float, seed_value: int, database_url: str) -> Result:
+async def run(users: int, think: float, seed_value: int, database_url: str, profile: str = "") -> Result:
     """Seed, start the Application and the outbox worker, let the warm-up and then the customers walk."""
     fake = AnsweringBotApi()
     await fake.start()
@@ -343,7 +346,7 @@ async def run(users: int, think: float, seed_value: int, database_url: str) -> R
                                      clock=FixedClock())
         try:
             await seed(runtime.store, WARMUP + users)
-            return await walk_with(runtime, fake, mailbox, users, think, seed_value)
+            return await walk_with(runtime, fake, mailbox, users, think, seed_value, profile)
         finally:
             await runtime.close()
     finally:
@@ -352,7 +355,7 @@ async def run(users: int, think: float, seed_value: int, database_url: str) -> R
 
 
 async def walk_with(runtime: Runtime, fake: AnsweringBotApi, mailbox: Mailbox, users: int, think: float,
-                    seed_value: int) -> Result:
+                    seed_value: int, profile: str) -> Result:
     app = build_application(runtime.settings, runtime.desk)
     runtime.transports["telegram"] = TelegramTransport(app.bot)
     await start_telegram(app, runtime.settings)
@@ -360,20 +363,27 @@ async def walk_with(runtime: Runtime, fake: AnsweringBotApi, mailbox: Mailbox, u
     outbox = asyncio.create_task(runtime.worker.run(stop))
     try:
         delivery, rng = Polling(fake), random.Random(seed_value)
-        warmup = Tally()
-        await walk_all([Customer(n, fake, delivery, mailbox, warmup, 0.0, rng) for n in range(WARMUP)])
+        for n in range(WARMUP):  # the last one's walk, alone and warm, is the baseline
+            alone = Tally()
+            await Customer(n, fake, delivery, mailbox, alone, 0.0, rng).walk()
         tally = Tally()
         customers = [Customer(WARMUP + n, fake, delivery, mailbox, tally, think, random.Random(rng.random()))
                      for n in range(users)]
+        profiler = cProfile.Profile() if profile else None
         started, started_cpu = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
         await walk_all(customers)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
         seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     finally:
         stop.set()
         await outbox
         await stop_telegram(app)
     store = runtime.store
-    return Result(users, tally, seconds, cpu, await confirmed_bookings(store, WARMUP, users),
+    return Result(users, tally, alone, seconds, cpu, await confirmed_bookings(store, WARMUP, users),
                   await double_bookings(store), fake.unasked, await describe_database(store))
 
 
@@ -412,16 +422,21 @@ def report(result: Result, think_ms: int) -> list[str]:
     lines.append(f"double bookings (overlapping live pairs, by query): {result.doubled}")
     lines.append(f"reply latency: p50 {percentile(ms, 0.5):.1f} ms, p95 {percentile(ms, 0.95):.1f} ms, "
                  f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")
-    lines.append(f"p95 reply latency: {percentile(ms, 0.95):.1f} ms")
+    alone = [1000 * s for s in result.alone.latencies]
+    p95, baseline = percentile(ms, 0.95), statistics.median(alone)
+    lines.append(f"baseline, one customer walking alone: median {baseline:.1f} ms, max {max(alone):.1f} ms "
+                 f"→ ratio p95 / alone median {p95 / baseline:.1f}")
+    lines.append(f"p95 reply latency: {p95:.1f} ms")
     return lines
 
 
 async def bench(args: argparse.Namespace) -> Result:
     if args.database_url:
         async with PostgresSchema(args.database_url) as url:
-            return await run(args.users, args.think_ms / 1000, args.seed, url)
+            return await run(args.users, args.think_ms / 1000, args.seed, url, args.profile)
     with tempfile.TemporaryDirectory(prefix="frontdesk-bench-") as folder:
-        return await run(args.users, args.think_ms / 1000, args.seed, f"sqlite+aiosqlite:///{folder}/bench.db")
+        url = f"sqlite+aiosqlite:///{folder}/bench.db"
+        return await run(args.users, args.think_ms / 1000, args.seed, url, args.profile)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -433,6 +448,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default="",
                         help="PostgreSQL instead of a temporary SQLite file, e.g. "
                              "postgresql+asyncpg://postgres@127.0.0.1:5432/test (a fresh schema, dropped after)")
+    parser.add_argument("--profile", default="", metavar="FILE",
+                        help="cProfile the timed walks (the event loop's thread only) into FILE, for pstats")
     args = parser.parse_args(argv)
     if args.users < 1 or args.think_ms < 0:
         parser.error("need --users ≥ 1 and --think-ms ≥ 0")
