@@ -152,14 +152,19 @@ class FakeBotApi:
         extra = {"document": document, **({"caption": caption} if caption else {})}
         return self.push_update(self.message_update(user_id, "", language_code, **extra))
 
-    def push_callback(self, user_id: int, data: str, message_id: int, language_code: str = "en") -> dict:
-        """Queue a button press on the bot's message `message_id` in the chat with `user_id`."""
+    def callback_update(self, user_id: int, data: str, message_id: int, language_code: str = "en") -> dict:
+        """An update carrying a button press on the bot's message `message_id` in the chat with `user_id`,
+        not yet queued."""
         message = self._messages.get((user_id, message_id)) or {
             "message_id": message_id, "date": int(time.time()), "chat": self._chat(user_id),
             "from": self.bot_user, "text": "…"}
         query = {"id": str(next(self._query_ids)), "from": self.user(user_id, language_code),
                  "chat_instance": f"ci{user_id}", "data": data, "message": message}
-        return self.push_update({"update_id": next(self._update_ids), "callback_query": query})
+        return {"update_id": next(self._update_ids), "callback_query": query}
+
+    def push_callback(self, user_id: int, data: str, message_id: int, language_code: str = "en") -> dict:
+        """Queue a button press on the bot's message `message_id` in the chat with `user_id`."""
+        return self.push_update(self.callback_update(user_id, data, message_id, language_code))
 
     def fail_method(self, method: str, error_code: int, description: str, *, times: int | None = None,
                     retry_after: int | None = None) -> None:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("invoices.py", ["--lines", "20", "--runs", "1"], "pdf+xml"),
     ("week.py", ["--appointments", "30", "--runs", "2"], "median ms per week picture:"),
     ("licences.py", ["--schools", "200", "--listed", "20", "--runs", "1"], "median dry run"),
+    ("load.py", ["--users", "3", "--think-ms", "0"], "p95 reply latency:"),
 ])
 def test_a_benchmark_runs_at_a_tiny_size(script, args, last_words):
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT, capture_output=True,
@@ -30,3 +31,6 @@ def test_a_benchmark_runs_at_a_tiny_size(script, args, last_words):
     lines = done.stdout.strip().splitlines()
     assert lines and lines[-1].startswith(last_words), done.stdout[-2000:]
     assert "0 error replies" in done.stdout or script != "throughput.py"
+    if script == "load.py":
+        assert "3 of 3 walks completed, 3 confirmed in the database" in done.stdout
+        assert "error replies: 0;" in done.stdout and "by query): 0\n" in done.stdout
