@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_listen: str = "0.0.0.0:8443"
     webhook_secret: str = ""
+    webhook_lease_seconds: float = 60.0  # a stored update another worker may take over after (its worker died)
     smtp_url: str = ""
     imap_url: str = ""
     imap_poll_seconds: int = 30
