@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, or_, select, update
+from sqlalchemy import CursorResult, and_, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from handlers.context import Clock
@@ -69,8 +69,9 @@ class UpdateInbox:
         now = self.clock.now()
         row, other = aliased(TelegramUpdate), aliased(TelegramUpdate)
         free = or_(row.claimed_until.is_(None), row.claimed_until < now)
-        waits = exists().where(other.sender == row.sender, other.handled_at.is_(None),
-                               or_(other.update_id < row.update_id, other.claimed_until >= now))
+        # An answered update stays claimed until its answer is sent: the next one's answer must come after it.
+        waits = exists().where(other.sender == row.sender, or_(
+            and_(other.handled_at.is_(None), other.update_id < row.update_id), other.claimed_until >= now))
         # SKIP LOCKED: on PostgreSQL a worker passes over an update another one is claiming right now (SQLite
         # has one writer at a time anyway); the UPDATE checks again that it is free: that update is the claim.
         first = (select(row.update_id).where(row.handled_at.is_(None), free, ~waits)
@@ -85,14 +86,28 @@ class UpdateInbox:
             await uow.commit()
         return None if found is None else Claimed(*found)
 
-    async def settle(self, uow: UnitOfWork, claimed: Claimed) -> None:
+    async def settle(self, uow: UnitOfWork, claimed: Claimed, sending: bool = True) -> datetime | None:
         """Mark the update handled and empty its body, in the caller's transaction; Stale if the claim was
-        taken over meanwhile (then nothing of this handling may be kept)."""
+        taken over meanwhile (then nothing of this handling may be kept). While its answer is `sending`, the
+        sender stays claimed for another lease, until `release`; the time that claim ends is returned."""
         table = TelegramUpdate
+        until = self.clock.now() + self.lease if sending else None
         result = cast(CursorResult, await uow.session.execute(
             update(table).where(table.update_id == claimed.update_id, table.handled_at.is_(None),
                                 table.claimed_until == claimed.claimed_until)
-            .values(handled_at=self.clock.now(), claimed_until=None, body={})
+            .values(handled_at=self.clock.now(), claimed_until=until, body={})
             .execution_options(synchronize_session=False)))
         if result.rowcount != 1:
             raise Stale(f"update {claimed.update_id}: the claim ran out and was taken over")
+        return until
+
+    async def release(self, update_id: int, until: datetime | None) -> None:
+        """Let the sender's next update be claimed: this one's answer went out (or was left to the outbox)."""
+        if until is None:
+            return
+        table = TelegramUpdate
+        async with self.store.uow() as uow:
+            await uow.session.execute(
+                update(table).where(table.update_id == update_id, table.claimed_until == until)
+                .values(claimed_until=None).execution_options(synchronize_session=False))
+            await uow.commit()

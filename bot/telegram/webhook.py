@@ -12,6 +12,7 @@ import base64
 import hmac
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -141,18 +142,22 @@ class InboxWorker:
             found = None
         if found is None:
             async with self.desk.store.uow() as uow:
-                await self.inbox.settle(uow, claimed)
+                await self.inbox.settle(uow, claimed, sending=False)
                 await uow.commit()
             return
         inbound, chat_id = found
         queued: list[Outbox | None] = []
+        held: list[datetime | None] = []
 
         async def settle(uow: UnitOfWork, replies: list[Reply]) -> None:
-            await self.inbox.settle(uow, claimed)
-            queued[:] = await self._queue(uow, chat_id, replies)
+            held[:] = [await self.inbox.settle(uow, claimed)]
+            queued[:] = await self._queue(uow, chat_id, replies, held[0])
 
         replies = await self._handled(update, inbound, settle)
-        await self._send(update, chat_id, replies, queued)
+        try:
+            await self._send(update, chat_id, replies, queued)
+        finally:
+            await self.inbox.release(claimed.update_id, held[0])
 
     async def _inbound(self, update: Update) -> tuple[Inbound, int] | None:
         """The Inbound and its chat for a private message or a button press; None for anything else."""
@@ -167,17 +172,22 @@ class InboxWorker:
     async def _handled(self, update: Update, inbound: Inbound, settle) -> list[Reply]:
         """The desk's answer, settled; "typing…" shows in the chat when it is slow in coming."""
         delay = self.app.bot_data.get("typing_after", 1.0)
-        if update.message is None or delay <= 0:
+        if update.message is None:
             return await self.desk.handle_settled(inbound, settle)
         typing = asyncio.create_task(typing_after(update.message.chat, delay))
         try:
             return await self.desk.handle_settled(inbound, settle)
         finally:
-            typing.cancel()
+            if delay > 0:
+                typing.cancel()
+            else:
+                await typing
 
-    async def _queue(self, uow: UnitOfWork, chat_id: int, replies: list[Reply]) -> list[Outbox | None]:
+    async def _queue(self, uow: UnitOfWork, chat_id: int, replies: list[Reply],
+                     until: datetime | None) -> list[Outbox | None]:
         """An outbox row, claimed by this worker, for each reply the outbox can carry; None for the rest
-        (files still to make, shown-once messages, other channels), which go out directly."""
+        (files still to make, shown-once messages, other channels), which go out directly. The rows' claim
+        ends with the sender's: after a crash the outbox sends them as the sender's next update is taken."""
         now = self.desk.clock.now()
         rows: list[Outbox | None] = []
         for reply in replies:
@@ -189,7 +199,7 @@ class InboxWorker:
                                attachments=[outbox_attachment(a) for a in reply.attachments],
                                choices=[{"label": c.label, "key": c.key} for c in reply.choices],
                                status="pending", attempts=0, next_attempt_at=now,
-                               claimed_until=now + self.inbox.lease, created_at=now))
+                               claimed_until=until, created_at=now))
         uow.session.add_all([row for row in rows if row is not None])
         await uow.flush()
         return rows

@@ -53,17 +53,21 @@ class Worker:
         self.desk = make_desk(store, config, clock)
 
     async def answer(self, claimed: Claimed) -> list[Reply]:
+        """Answer and queue the answer; the sender stays claimed until it is sent (here: at once)."""
         body = claimed.body["message"]
         inbound = Inbound(channel="telegram", sender=claimed.sender, received_at=self.clock.now(),
                           text=body["text"], language_hint="en")
+        held = []
 
         async def settle(uow: UnitOfWork, replies: list[Reply]) -> None:
-            await self.inbox.settle(uow, claimed)
+            held[:] = [await self.inbox.settle(uow, claimed)]
             now = self.clock.now()
             uow.session.add_all(Outbox(channel="telegram", recipient=claimed.sender, text=r.text, next_attempt_at=now,
                                        created_at=now) for r in replies)
 
-        return await self.desk.handle_settled(inbound, settle)
+        replies = await self.desk.handle_settled(inbound, settle)
+        await self.inbox.release(claimed.update_id, held[0])
+        return replies
 
     async def answer_next(self) -> bool:
         claimed = await self.inbox.claim()
@@ -157,11 +161,22 @@ async def test_a_dead_workers_claim_is_taken_over_after_the_lease_and_its_late_a
         assert not await alive.answer_next()
         clock.advance(seconds=2)
         assert await alive.answer_next() and await alive.answer_next()
+        await alive.inbox.take(message(9004, 701, "/echo third"))
+        stuck = await alive.inbox.claim()  # this time the worker dies after its answer was committed,
+        assert stuck is not None  # before it was sent: the sender stays claimed, for the lease
+        async with store.uow() as uow:
+            await alive.inbox.settle(uow, stuck)
+            await uow.commit()
+        await alive.inbox.take(message(9005, 701, "/echo fourth"))
+        assert not await alive.answer_next()
+        clock.advance(seconds=31)
+        assert await alive.answer_next()
         with pytest.raises(Stale):  # the dead worker's answer, had it come back, keeps nothing
             await dead.answer(taken)
     finally:
         await other.dispose()
-    assert await answers(store) == {"telegram:702": ["got elsewhere"], "telegram:701": ["got first", "got second"]}
+    assert await answers(store) == {"telegram:702": ["got elsewhere"],
+                                    "telegram:701": ["got first", "got second", "got fourth"]}
     async with store.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(TelegramUpdate).where(
             TelegramUpdate.handled_at.is_(None))) == 0
