@@ -3,7 +3,7 @@ redelivered update answered once, a button press, and answers queued in the outb
 from __future__ import annotations
 
 import aiohttp
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from storage.models import Outbox, TelegramUpdate
 from tests.e2e.test_reminder_processes import wait_for
@@ -79,3 +79,11 @@ async def test_the_webhook_refuses_what_is_no_genuine_update(fake_bot_api: FakeB
     async with sqlite_store.uow() as uow:
         assert list(await uow.session.scalars(select(TelegramUpdate.update_id))) == []
     assert fake_bot_api.sent_texts(4301) == []
+
+
+async def test_an_update_that_cannot_be_stored_is_not_acknowledged(fake_bot_api, start_bot, sqlite_store, config):
+    url = await webhook(start_bot, sqlite_store, config)
+    async with sqlite_store.uow() as uow:  # the database refuses the update (as a full or broken one would)
+        await uow.session.execute(text("ALTER TABLE telegram_update RENAME TO telegram_update_away"))
+        await uow.commit()
+    assert await post(url, fake_bot_api.message_update(4401, "/start")) == 500  # Telegram posts it again
