@@ -21,6 +21,7 @@ from storage.dialect import insert_ignoring_conflicts
 from storage.models import TelegramUpdate
 
 LEASE = timedelta(seconds=60)  # longer than any update takes to handle: a claim that runs out is taken over
+MAX_CLAIMS = 5  # an update whose workers died this often is dropped: it would block its sender for good
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Claimed:
     sender: str
     body: dict[str, Any]
     claimed_until: datetime
+    claims: int  # this claim included
 
 
 def update_sender(body: dict[str, Any]) -> str:
@@ -61,7 +63,7 @@ class UpdateInbox:
             await uow.session.execute(
                 insert_ignoring_conflicts(uow.dialect, TelegramUpdate, ["update_id"]).values(
                     update_id=body["update_id"], sender=update_sender(body), body=body,
-                    received_at=self.clock.now()))
+                    received_at=self.clock.now(), claims=0))
             await uow.commit()
 
     async def claim(self) -> Claimed | None:
@@ -81,8 +83,8 @@ class UpdateInbox:
             found = (await uow.session.execute(
                 update(table).where(table.update_id == first.scalar_subquery(), table.handled_at.is_(None),
                                     or_(table.claimed_until.is_(None), table.claimed_until < now))
-                .values(claimed_until=now + self.lease)
-                .returning(table.update_id, table.sender, table.body, table.claimed_until))).first()
+                .values(claimed_until=now + self.lease, claims=table.claims + 1)
+                .returning(table.update_id, table.sender, table.body, table.claimed_until, table.claims))).first()
             await uow.commit()
         return None if found is None else Claimed(*found)
 

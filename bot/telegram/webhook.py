@@ -22,7 +22,7 @@ from telegram.ext import Application
 from bot.outbox import OutboxWorker
 from bot.telegram.calls import tolerate
 from bot.telegram.delivery import TelegramTransport
-from bot.telegram.inbox import Claimed, UpdateInbox
+from bot.telegram.inbox import MAX_CLAIMS, Claimed, UpdateInbox
 from bot.telegram.removals import shown_once
 from bot.telegram.replies import recipient_chat, send_replies
 from bot.telegram.updates import click_chat, inbound_from_click, inbound_from_message, typing_after
@@ -135,10 +135,12 @@ class InboxWorker:
 
     async def _answer(self, claimed: Claimed) -> None:
         try:
+            if claimed.claims > MAX_CLAIMS:
+                raise RuntimeError(f"{claimed.claims - 1} claims of it ran out unanswered (did it crash its workers?)")
             update = Update.de_json(claimed.body, self.app.bot)
             found = await self._inbound(update)
         except Exception:  # noqa: BLE001 - an update we cannot read would be claimed again and again
-            log.exception("Telegram update %s cannot be read; dropped", claimed.update_id)
+            log.exception("Telegram update %s of %s cannot be answered; dropped", claimed.update_id, claimed.sender)
             found = None
         if found is None:
             async with self.desk.store.uow() as uow:

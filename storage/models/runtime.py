@@ -142,4 +142,5 @@ class TelegramUpdate(Base):
     body: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
+    claims: Mapped[int] = mapped_column(Integer, default=0)  # how often a worker took it: a crash each time shows
     handled_at: Mapped[datetime | None]

@@ -2,9 +2,12 @@
 redelivered update answered once, a button press, and answers queued in the outbox and sent at once."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import aiohttp
 from sqlalchemy import func, select, text
 
+from bot.telegram.inbox import MAX_CLAIMS
 from storage.models import Outbox, TelegramUpdate
 from tests.e2e.test_reminder_processes import wait_for
 from tests.e2e.test_telegram import make_desk, start_bot  # noqa: F401 - start_bot is a fixture
@@ -87,3 +90,19 @@ async def test_an_update_that_cannot_be_stored_is_not_acknowledged(fake_bot_api,
         await uow.session.execute(text("ALTER TABLE telegram_update RENAME TO telegram_update_away"))
         await uow.commit()
     assert await post(url, fake_bot_api.message_update(4401, "/start")) == 500  # Telegram posts it again
+
+
+async def test_an_update_whose_claims_keep_running_out_is_dropped_and_its_sender_goes_on(
+        fake_bot_api, start_bot, store, config):
+    poison = fake_bot_api.message_update(4501, "/help")
+    async with store.uow() as uow:  # five workers took it and died
+        uow.session.add(TelegramUpdate(update_id=poison["update_id"], sender="telegram:4501", body=poison,
+                                       received_at=datetime.now(timezone.utc), claims=MAX_CLAIMS))
+        await uow.commit()
+    url = await webhook(start_bot, store, config)
+    assert await post(url, fake_bot_api.message_update(4501, "/language en")) == 200
+    [answer] = await fake_bot_api.wait_for("sendMessage", to_chat(4501))
+    assert "/help" not in answer.params["text"]
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(TelegramUpdate).where(
+            TelegramUpdate.handled_at.is_(None))) == 0

@@ -189,3 +189,15 @@ def test_the_sender_of_an_update_is_its_user_else_its_chat():
     post = {"update_id": 3, "channel_post": {"message_id": 1, "chat": {"id": -100}}}
     assert update_sender(post) == "chat:-100"
     assert update_sender({"update_id": 4}) == "update"
+
+
+async def test_each_claim_of_an_update_is_counted(store, config, clock):
+    inbox = UpdateInbox(store, clock, timedelta(seconds=30))
+    await inbox.take(message(9101, 801, "/echo crash"))
+    counted = []
+    for _ in range(3):  # each worker that took it died
+        claimed = await inbox.claim()
+        assert claimed is not None and claimed.update_id == 9101
+        counted.append(claimed.claims)
+        clock.advance(seconds=31)
+    assert counted == [1, 2, 3]

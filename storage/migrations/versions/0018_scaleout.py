@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("body", sa.JSON(), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.Column("claimed_until", sa.DateTime(), nullable=True),
+        sa.Column("claims", sa.Integer(), nullable=False),
         sa.Column("handled_at", sa.DateTime(), nullable=True),
     )
     op.create_index("ix_telegram_update_pending", "telegram_update", ["handled_at", "update_id"])
