@@ -95,7 +95,7 @@ async def start_webhook(app: Application, settings: Settings, allowed: list[str]
     (also what other workers stored or left behind)."""
     desk: Desk = app.bot_data["desk"]
     inbox = UpdateInbox(desk.store, desk.clock, timedelta(seconds=settings.webhook_lease_seconds))
-    worker = InboxWorker(app, inbox, settings.telegram_concurrency)
+    worker = InboxWorker(app, inbox, settings.telegram_concurrency, settings.outbox_max_attempts)
     # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
     hook = Webhook(inbox, settings.webhook_secret_token, urlsplit(settings.webhook_url).path, worker.wake)
     await hook.start(*listen_address(settings.webhook_listen))

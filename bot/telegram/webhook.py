@@ -84,14 +84,15 @@ class Webhook:
 class InboxWorker:
     """Answers stored updates, `concurrency` at a time, one sender's one at a time and in update_id order."""
 
-    def __init__(self, app: Application, inbox: UpdateInbox, concurrency: int):
+    def __init__(self, app: Application, inbox: UpdateInbox, concurrency: int, max_attempts: int = 8):
         self.app = app
         self.desk = app.bot_data["desk"]
         self.inbox = inbox
         self.concurrency = max(1, concurrency)
         # Its own small outbox worker, to send the queued answers at once; the process's outbox worker
         # (every worker's) takes over the rows whose claim ran out.
-        self.outbox = OutboxWorker(self.desk.store, {"telegram": TelegramTransport(app.bot)}, clock=self.desk.clock)
+        self.outbox = OutboxWorker(self.desk.store, {"telegram": TelegramTransport(app.bot)}, clock=self.desk.clock,
+                                   max_attempts=max_attempts)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
