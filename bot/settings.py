@@ -81,6 +81,13 @@ class Settings(BaseSettings):
                                  f"comma-separated, not {origin!r}")
         return value
 
+    @field_validator("webhook_lease_seconds")
+    @classmethod
+    def _positive_lease(cls, value: float) -> float:
+        if not value > 0:  # with no lease every answer would find its claim run out
+            raise ValueError("FRONTDESK_WEBHOOK_LEASE_SECONDS must be more than 0")
+        return value
+
     @field_validator("webhook_secret")
     @classmethod
     def _webhook_secret_shape(cls, value: str) -> str:
