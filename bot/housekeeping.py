@@ -2,7 +2,8 @@
 handlers/jobs).
 
 - buttons older than CHOICE_DAYS are forgotten (pressing one then says it expired);
-- conversations past their time are dropped (a new message would drop them anyway).
+- conversations past their time are dropped (a new message would drop them anyway);
+- handled Telegram updates older than UPDATE_DAYS are dropped (Telegram redelivers for at most a day).
 """
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from sqlalchemy import CursorResult, delete
 from bot.periodic import repeat
 from handlers.context import Clock
 from storage.db import Store
-from storage.models import Choice, Conversation
+from storage.models import Choice, Conversation, TelegramUpdate
 
 log = logging.getLogger(__name__)
 
 CHOICE_DAYS = 30
+UPDATE_DAYS = 2
 INTERVAL_SECONDS = 300.0
 
 
@@ -29,6 +31,7 @@ INTERVAL_SECONDS = 300.0
 class Swept:
     choices: int
     conversations: int
+    updates: int = 0
 
 
 class Housekeeping:
@@ -46,11 +49,13 @@ class Housekeeping:
                 delete(Choice).where(Choice.created_at < now - self.choice_age)))
             conversations = cast(CursorResult, await uow.session.execute(
                 delete(Conversation).where(Conversation.expires_at <= now)))
+            updates = cast(CursorResult, await uow.session.execute(
+                delete(TelegramUpdate).where(TelegramUpdate.handled_at < now - timedelta(days=UPDATE_DAYS))))
             await uow.commit()
-        swept = Swept(choices.rowcount, conversations.rowcount)
-        if swept.choices or swept.conversations:
-            log.info("housekeeping: %d old button(s) and %d conversation(s) dropped", swept.choices,
-                     swept.conversations)
+        swept = Swept(choices.rowcount, conversations.rowcount, updates.rowcount)
+        if swept.choices or swept.conversations or swept.updates:
+            log.info("housekeeping: %d old button(s), %d conversation(s) and %d handled update(s) dropped",
+                     swept.choices, swept.conversations, swept.updates)
         return swept
 
     async def run(self, stop: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:

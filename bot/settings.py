@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     webhook_url: str = ""
     webhook_listen: str = "0.0.0.0:8443"
     webhook_secret: str = ""
+    webhook_lease_seconds: float = 60.0  # a stored update another worker may take over after (its worker died)
     smtp_url: str = ""
     imap_url: str = ""
     imap_poll_seconds: int = 30
@@ -78,6 +79,13 @@ class Settings(BaseSettings):
             if not ORIGIN.fullmatch(origin):
                 raise ValueError(f"FRONTDESK_API_ORIGINS must list origins such as https://www.example.com, "
                                  f"comma-separated, not {origin!r}")
+        return value
+
+    @field_validator("webhook_lease_seconds")
+    @classmethod
+    def _positive_lease(cls, value: float) -> float:
+        if not value > 0:  # with no lease every answer would find its claim run out
+            raise ValueError("FRONTDESK_WEBHOOK_LEASE_SECONDS must be more than 0")
         return value
 
     @field_validator("webhook_secret")

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BARE_CODE = re.compile(r"^\d{6}$")
 T = TypeVar("T")
+Settle = Callable[[UnitOfWork, list[Reply]], Awaitable[None]]
 BASE_ROLES = frozenset(effective_roles(set()))  # what anyone has
 
 
@@ -76,6 +77,10 @@ async def command_hint(ctx: Context, looked_like: str) -> dict:
     command, line = found
     key = f"help.{command.word}"
     return {"meant": line.typed if line else None, "usage": ctx.word(key) if has_word(ctx.lang, key) else None}
+
+
+class Stale(Exception):
+    """What an answer was for is no longer the caller's to settle (its lease ran out): nothing is kept."""
 
 
 class Desk:
@@ -142,6 +147,28 @@ class Desk:
             log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
             lang = (inbound.language_hint or self.config.default_language)[:2]
             return [Reply(render("error", lang).text, template="error")]
+
+    async def handle_settled(self, inbound: Inbound, settle: Settle) -> list[Reply]:
+        """Answer as `handle` does, and let `settle` record, in the answer's own transaction, that the message
+        was answered and how (an edge's receipt, its replies queued): a crash then loses or repeats neither.
+        A failure is answered with the error reply, settled alike; `settle` raising Stale keeps nothing."""
+        try:
+            inbound = await self.prepare(inbound)
+            async with self.store.uow() as uow:
+                replies = await self.handle_in(uow, inbound, files_later=True)
+                await settle(uow, replies)
+                await uow.commit()
+            return replies
+        except Stale:
+            raise
+        except Exception:
+            log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
+        lang = (inbound.language_hint or self.config.default_language)[:2]
+        replies = [Reply(render("error", lang).text, template="error")]
+        async with self.store.uow() as uow:
+            await settle(uow, replies)
+            await uow.commit()
+        return replies
 
     async def prepare(self, inbound: Inbound) -> Inbound:
         """Do the slow work a message needs (reading an uploaded list) before its transaction begins."""

@@ -1,6 +1,7 @@
 """Building and running the Telegram application: token, pools, rate limiter; webhook or long polling."""
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from telegram import Update
@@ -15,9 +16,11 @@ from telegram.ext import (
 )
 
 from bot.settings import Settings
+from bot.telegram.inbox import UpdateInbox
 from bot.telegram.menu import CommandsFor, customer_menu, publish_commands
 from bot.telegram.removals import Removals
 from bot.telegram.updates import BotContext, SenderOrder, on_click, on_error, on_message
+from bot.telegram.webhook import InboxWorker, Webhook
 from handlers.router import Desk
 
 POOL_HEADROOM = 4  # connections beyond the update concurrency: error messages, outbox, menu
@@ -78,13 +81,7 @@ async def start_telegram(app: Application, settings: Settings) -> None:
     if updater is None:
         raise RuntimeError("the application was built without an updater, so it cannot take updates")
     if settings.webhook_url:
-        # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
-        host, port = listen_address(settings.webhook_listen)
-        await updater.start_webhook(
-            listen=host, port=port, url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url, secret_token=settings.webhook_secret_token,
-            allowed_updates=allowed,
-        )
+        await start_webhook(app, settings, allowed)
     else:
         await updater.start_polling(allowed_updates=allowed)
     await app.start()
@@ -93,8 +90,27 @@ async def start_telegram(app: Application, settings: Settings) -> None:
         removals.start(app.bot)  # first of all, what a crash left waiting
 
 
+async def start_webhook(app: Application, settings: Settings, allowed: list[str]) -> None:
+    """Listen for Telegram's posts, register the URL with its secret, and answer what the inbox holds
+    (also what other workers stored or left behind)."""
+    desk: Desk = app.bot_data["desk"]
+    inbox = UpdateInbox(desk.store, desk.clock, timedelta(seconds=settings.webhook_lease_seconds))
+    worker = InboxWorker(app, inbox, settings.telegram_concurrency, settings.outbox_max_attempts)
+    # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
+    hook = Webhook(inbox, settings.webhook_secret_token, urlsplit(settings.webhook_url).path, worker.wake)
+    await hook.start(*listen_address(settings.webhook_listen))
+    app.bot_data["webhook"] = (hook, worker)
+    await app.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret_token,
+                              allowed_updates=allowed)
+    worker.start()
+
+
 async def stop_telegram(app: Application) -> None:
     """Stop taking updates, let running handlers finish, and close the connections."""
+    if "webhook" in app.bot_data:
+        hook, worker = app.bot_data.pop("webhook")
+        await hook.close()
+        await worker.stop()
     if app.updater is not None and app.updater.running:
         await app.updater.stop()
     if app.running:

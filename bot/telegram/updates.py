@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Awaitable, Hashable
 from datetime import datetime, timezone
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import BaseUpdateProcessor, CallbackContext, ExtBot
@@ -131,14 +131,22 @@ async def on_click(update: Update, context: BotContext) -> None:
     if query is None:
         return
     await tolerate(query.answer(), "answerCallbackQuery")
-    inbound = Inbound(
+    replies = await context.desk.handle(inbound_from_click(query))
+    await send_replies(context.bot, click_chat(query), replies, context.removals)
+
+
+def inbound_from_click(query: CallbackQuery) -> Inbound:
+    """The channel-free form of a button press: the sender and the key of the choice picked."""
+    return Inbound(
         channel="telegram", sender=f"telegram:{query.from_user.id}", received_at=datetime.now(timezone.utc),
         choice=query.data or "", language_hint=query.from_user.language_code,
         display_name=query.from_user.full_name,
     )
-    replies = await context.desk.handle(inbound)
-    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    await send_replies(context.bot, chat_id, replies, context.removals)
+
+
+def click_chat(query: CallbackQuery) -> int:
+    """Where a button press is answered: the chat of the message that carried the button."""
+    return query.message.chat.id if query.message is not None else query.from_user.id
 
 
 async def inbound_from_message(message: Message) -> Inbound:

@@ -75,6 +75,8 @@ EXCLUDED: dict[str, str] = {
     "hold_seat": "a booking page's open hold, under an HMAC of the address (not the address); freed with the hold",
     "school": "the school directory holds schools' office addresses, as the business's admins send them",
     "removal": "a chat message waiting to be removed (chat and message ids only), gone at its time",
+    "telegram_update": "a Telegram update waiting to be answered: its body is emptied once answered, and the "
+                       "rest (update id, sender) is swept two days later",
 }
 
 

@@ -37,7 +37,7 @@ from storage.models.people import (
     StaffHours,
     StaffService,
 )
-from storage.models.runtime import Audit, Choice, Code, Conversation, Job, Outbox, Removal
+from storage.models.runtime import Audit, Choice, Code, Conversation, Job, Outbox, Removal, TelegramUpdate
 
 __all__ = [
     "CarrierBuyer",
@@ -88,6 +88,7 @@ __all__ = [
     "Outbox",
     "Audit",
     "Removal",
+    "TelegramUpdate",
     "ExportPreset",
     "Invoice",
     "InvoiceCounter",

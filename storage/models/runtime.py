@@ -125,3 +125,22 @@ class Job(Base):
     created_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]  # gave up after the last try: admins see it with `jobs`
+
+
+class TelegramUpdate(Base):
+    """A Telegram update a webhook took: stored before Telegram hears 200, handled by whichever worker claims
+    it, one sender's updates in update_id order. Its body is emptied once handled; the row stays a while, so
+    that Telegram's redelivery of it is recognised."""
+
+    __tablename__ = "telegram_update"
+    __table_args__ = (
+        Index("ix_telegram_update_pending", "handled_at", "update_id"),
+        Index("ix_telegram_update_sender", "sender", "update_id"),
+    )
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    sender: Mapped[str] = mapped_column(String(340))  # telegram:<user id>, or chat:<id> without a user
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    claims: Mapped[int] = mapped_column(Integer, default=0)  # how often a worker took it: a crash each time shows
+    handled_at: Mapped[datetime | None]

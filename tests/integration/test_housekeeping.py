@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.housekeeping import Housekeeping, Swept
-from storage.models import Choice, Conversation, Member, Person
+from storage.models import Choice, Conversation, Member, Person, TelegramUpdate
 
 
 async def test_a_round_drops_old_buttons_and_conversations_and_leaves_invitations_to_their_jobs(store, clock):
@@ -43,3 +43,20 @@ async def test_the_rounds_go_on_until_stopped(store, clock):
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_handled_telegram_updates_go_after_two_days_and_waiting_ones_stay(store, clock):
+    now = clock.now()
+    async with store.uow() as uow:
+        uow.session.add_all([
+            TelegramUpdate(update_id=1, sender="telegram:5", body={}, received_at=now - timedelta(days=3),
+                           handled_at=now - timedelta(days=2, minutes=1)),
+            TelegramUpdate(update_id=2, sender="telegram:5", body={}, received_at=now - timedelta(days=1),
+                           handled_at=now - timedelta(days=1)),
+            TelegramUpdate(update_id=3, sender="telegram:6", body={"update_id": 3},
+                           received_at=now - timedelta(days=3)),
+        ])
+        await uow.commit()
+    assert await Housekeeping(store, clock).run_once() == Swept(0, 0, updates=1)
+    async with store.uow() as uow:
+        assert sorted(await uow.session.scalars(select(TelegramUpdate.update_id))) == [2, 3]

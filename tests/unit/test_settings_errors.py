@@ -189,3 +189,11 @@ def test_a_bad_imap_url_does_not_show_the_password():
 ])
 def test_hide_password(url, shown):
     assert hide_password(url) == shown
+
+
+def test_a_webhook_lease_of_no_time_is_refused(clean_env, capsys):
+    clean_env.setenv("FRONTDESK_WEBHOOK_LEASE_SECONDS", "0")
+    code, err = run_cli(capsys, "run")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "frontdesk: configuration error: FRONTDESK_WEBHOOK_LEASE_SECONDS must be more than 0"]
