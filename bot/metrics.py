@@ -52,10 +52,19 @@ class Metrics:
             ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.codes_refused = Counter(
             "frontdesk_code_attempts_refused", "Wrong codes typed against a pending code", registry=self.registry)
+        # labels() takes a lock and builds a key on every call; each message needs two children
+        self.counts: dict[tuple[str, str], Counter] = {}
+        self.latencies: dict[str, Histogram] = {}
 
     def handled(self, channel: str, route: str, outcome: Outcome, seconds: float) -> None:
-        self.handled_total.labels(channel, outcome).inc()
-        self.handler_seconds.labels(route).observe(seconds)
+        count = self.counts.get((channel, outcome))
+        if count is None:
+            count = self.counts[channel, outcome] = self.handled_total.labels(channel, outcome)
+        latency = self.latencies.get(route)
+        if latency is None:
+            latency = self.latencies[route] = self.handler_seconds.labels(route)
+        count.inc()
+        latency.observe(seconds)
 
     def code_refused(self) -> None:
         self.codes_refused.inc()
