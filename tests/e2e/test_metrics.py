@@ -183,6 +183,9 @@ async def test_a_scrape_counts_messages_codes_backlog_and_intake_lag(database, f
         await database.remove(runtime)
         status, body = await health(metrics_url)
         assert status == 503 and "database" in body
+        gone = await scrape(metrics_url)  # still served, saying so, with the counters kept
+        assert value(gone, "frontdesk_database_up") == 0 and value(gone, "frontdesk_outbox_pending") is None
+        assert value(gone, "frontdesk_code_attempts_refused_total") == 1
     finally:
         await stop_channels(app, None, metrics)
         await runtime.close()
