@@ -86,15 +86,14 @@ def backlog_query(now: datetime) -> Select:
     def count(table, *where) -> ScalarSelect:
         return select(func.count()).select_from(table).where(*where).scalar_subquery()
 
-    unfinished = (Job.done_at.is_(None),)
     return select(
         count(Outbox, Outbox.status == "pending"),
         count(Outbox, Outbox.status == "given_up"),
         select(func.min(Outbox.created_at)).where(Outbox.status == "pending").scalar_subquery(),
         # as the job runner claims them: due, not failed, and no live lease of another worker
-        count(Job, *unfinished, Job.failed_at.is_(None), Job.due_at <= now,
+        count(Job, Job.done_at.is_(None), Job.failed_at.is_(None), Job.due_at <= now,
               or_(Job.lease_until.is_(None), Job.lease_until <= now)),
-        count(Job, *unfinished, Job.failed_at.is_not(None)),
+        count(Job, Job.done_at.is_(None), Job.failed_at.is_not(None)),
     )
 
 
