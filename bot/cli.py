@@ -24,6 +24,7 @@ from storage.db import Store
 
 if TYPE_CHECKING:
     from bot.api import ApiServer
+    from bot.metrics import MetricsServer
 
 log = logging.getLogger("frontdesk")
 DEMO_SPEAKER = "console:guest"
@@ -113,9 +114,12 @@ async def run(settings: Settings, args) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
+    metrics = None
+    try:  # metrics first: they observe the desk from its first message on
+        metrics = await start_metrics_channel(runtime) if settings.metrics_listen else None
         telegram_app = await start_telegram_channel(runtime) if settings.telegram_token else None
     except BaseException:
+        await stop_channels(None, None, metrics)
         await runtime.close()
         raise
     if telegram_app is None:
@@ -123,7 +127,7 @@ async def run(settings: Settings, args) -> int:
     try:
         api = await start_api_channel(runtime) if settings.api_listen else None
     except BaseException:
-        await stop_channels(telegram_app, None)
+        await stop_channels(telegram_app, None, metrics)
         await runtime.close()
         raise
     tasks = [asyncio.create_task(runtime.worker.run(stop)),
@@ -136,7 +140,7 @@ async def run(settings: Settings, args) -> int:
     log.info("frontdesk is running; stop with Ctrl-C or SIGTERM")
     await stop.wait()
     await asyncio.gather(*tasks)
-    await stop_channels(telegram_app, api)
+    await stop_channels(telegram_app, api, metrics)
     await runtime.close()
     log.info("frontdesk stopped")
     return 0
@@ -148,14 +152,23 @@ async def start_api_channel(runtime: Runtime) -> ApiServer:
     return await start_api(runtime.settings, runtime.desk)
 
 
-async def stop_channels(telegram_app, api: ApiServer | None) -> None:
-    """Stop taking new work at the edges: the homepage API (running requests finish), then Telegram."""
+async def start_metrics_channel(runtime: Runtime) -> MetricsServer:
+    from bot.metrics import start_metrics  # prometheus_client only when asked for
+
+    return await start_metrics(runtime.settings.metrics_listen, runtime.desk, runtime.intake)
+
+
+async def stop_channels(telegram_app, api: ApiServer | None, metrics: MetricsServer | None = None) -> None:
+    """Stop taking new work at the edges: the homepage API (running requests finish), then Telegram; the
+    metrics last, so they see the stop."""
     if api is not None:
         await api.close()
     if telegram_app is not None:
         from bot.telegram import stop_telegram
 
         await stop_telegram(telegram_app)
+    if metrics is not None:
+        await metrics.close()
 
 
 async def start_telegram_channel(runtime: Runtime):

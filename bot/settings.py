@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     api_listen: str = ""  # HOST:PORT of the homepage API; empty: off
     api_origins: str = ""  # homepage origins allowed by CORS (and to frame the booking page), comma-separated
     api_proxies: str = ""  # addresses of reverse proxies whose X-Forwarded-For names the booking page's visitor
+    metrics_listen: str = ""  # HOST:PORT for Prometheus metrics (GET /metrics) and GET /healthz; empty: off
     _webhook_token: str = PrivateAttr(default="")
 
     @field_validator("webhook_listen")
@@ -70,6 +71,13 @@ class Settings(BaseSettings):
     def _api_listen_address(cls, value: str) -> str:
         if value.strip():
             parse_listen(value.strip(), "FRONTDESK_API_LISTEN")
+        return value.strip()
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _metrics_listen_address(cls, value: str) -> str:
+        if value.strip():
+            parse_listen(value.strip(), "FRONTDESK_METRICS_LISTEN")
         return value.strip()
 
     @field_validator("api_origins")

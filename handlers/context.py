@@ -12,6 +12,7 @@ from sqlalchemy import String, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.messages import Attachment, Choice, Inbound, Reply
+from handlers.observing import Observer
 from handlers.refusal import Refusal as Refusal  # re-exported: handlers raise ctx's Refusal
 from handlers.rules.roles import effective_roles
 from handlers.speaking import chat_address, mail_row, reply_language
@@ -84,6 +85,8 @@ class DeskView(Protocol):
     def start_payloads(self) -> Mapping[str, Callable[[Context, str], Awaitable[list[Reply]]]]: ...
     @property
     def exports(self) -> Mapping[str, Any]: ...  # list name → handlers.registry.ExportList
+    @property
+    def observer(self) -> Observer: ...
 
     def allowed_commands(self, roles: set[str]) -> Sequence[Listed]: ...
     async def run_proven(self, ctx: Context, text: str) -> list[Reply]: ...

@@ -165,6 +165,7 @@ async def count_wrong_attempt(ctx: Context, rows: list[Code]) -> list[Reply]:
     elsewhere = [row for row in rows if row.address != ctx.sender]
     counted = await count_against(ctx, [row.id for row in own], Code.attempts)
     counted_elsewhere = await count_against(ctx, [row.id for row in elsewhere], Code.other_attempts)
+    ctx.desk.observer.code_refused()
     for row in rows:
         await ctx.audit("code_wrong", row.target, purpose=row.purpose, from_elsewhere=row in elsewhere,
                         attempts=counted.get(row.id, counted_elsewhere.get(row.id)))

@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from time import perf_counter
 from typing import TypeVar
 
 from sqlalchemy import insert, select
@@ -12,6 +14,7 @@ from sqlalchemy import insert, select
 from handlers.commandlines import only_line, well_shaped
 from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
 from handlers.messages import Choice, Inbound, Reply, make_files
+from handlers.observing import OTHER, Observer, Outcome, Unobserved
 from handlers.registry import Command, Handlers
 from handlers.rules.roles import effective_roles
 from handlers.rules.words import first_word
@@ -27,6 +30,13 @@ BARE_CODE = re.compile(r"^\d{6}$")
 T = TypeVar("T")
 Settle = Callable[[UnitOfWork, list[Reply]], Awaitable[None]]
 BASE_ROLES = frozenset(effective_roles(set()))  # what anyone has
+# The error dispatch has told the observer about, so that Desk.handle does not count it a second time.
+OBSERVED_ERROR: ContextVar[BaseException | None] = ContextVar("observed_error", default=None)
+
+
+async def given(replies: list[Reply]) -> list[Reply]:
+    """An answer already made, as an awaitable like the ones handlers give."""
+    return replies
 
 
 def needs_round_trip(ctx: Context, command: Command, args: str = "") -> bool:
@@ -90,6 +100,7 @@ class Desk:
         self.store = store
         self.config = config
         self.clock = clock or SystemClock()
+        self.observer: Observer = Unobserved()
         self.flows = handlers.flows
         self.completions = handlers.completions
         self.exhaustions = handlers.exhaustions
@@ -137,14 +148,18 @@ class Desk:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         """Answer one inbound message in its own unit of work; nothing is kept unless the answer was made."""
+        started = perf_counter()
+        OBSERVED_ERROR.set(None)
         try:
             inbound = await self.prepare(inbound)
             async with self.store.uow() as uow:
                 replies = await self.handle_in(uow, inbound, files_later=True)
                 await uow.commit()
             return await make_files(replies)  # after the transaction: a long list holds no lock meanwhile
-        except Exception:
+        except Exception as exc:
             log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
+            if OBSERVED_ERROR.get() is not exc:  # failed outside the handler: the lock, the context, the commit
+                self.observer.handled(inbound.channel, OTHER, "error", perf_counter() - started)
             lang = (inbound.language_hint or self.config.default_language)[:2]
             return [Reply(render("error", lang).text, template="error")]
 
@@ -212,36 +227,55 @@ class Desk:
         return ctx
 
     async def dispatch(self, ctx: Context) -> list[Reply]:
+        """Answer with what the message routes to, and tell the observer which command or flow that was,
+        how it ended and how long it took."""
+        started, route = perf_counter(), OTHER
+        try:
+            route, answer = await self._route(ctx)
+            replies = await answer
+        except Refusal:
+            self._observed(ctx, route, "refused", started)
+            raise
+        except Exception as exc:
+            OBSERVED_ERROR.set(exc)
+            self._observed(ctx, route, "error", started)
+            raise
+        self._observed(ctx, route, "answered", started)
+        return replies
+
+    def _observed(self, ctx: Context, route: str, outcome: Outcome, started: float) -> None:
+        self.observer.handled(ctx.inbound.channel, route, outcome, perf_counter() - started)
+
+    async def _route(self, ctx: Context) -> tuple[str, Awaitable[list[Reply]]]:
+        """The route's name (a command word, "flow:" and a flow name, or OTHER) and its answer, still to await."""
         picked: str | None = ctx.inbound.text
         if ctx.inbound.choice is not None:
             picked = await self._picked(ctx, ctx.inbound.choice)
             if picked is None:
-                return [ctx.say("choice_expired")]
+                return OTHER, given([ctx.say("choice_expired")])
         text = (picked or "").strip()
         if ctx.inbound.mail is not None and ctx.inbound.mail.automatic:
             # A machine's mail never runs a command: an autoresponder may echo a code back.
             fallback = self.fallbacks.get(ctx.inbound.channel)
-            return await fallback(ctx, text) if fallback is not None else []
+            return OTHER, fallback(ctx, text) if fallback is not None else given([])
         if BARE_CODE.match(text) and "confirm" in self.words:
-            return await self.run(ctx, self.words["confirm"], text)
+            return "confirm", self.run(ctx, self.words["confirm"], text)
         if ctx.conversation is not None and self._answers_open_question(ctx, text):
-            return await self.flows[ctx.conversation.flow](ctx, text)
+            return f"flow:{ctx.conversation.flow}", self.flows[ctx.conversation.flow](ctx, text)
         word, args = split_command(text)
         if word in self.words and (ctx.inbound.channel != "email" or await self.is_command(ctx.uow, text)):
             # By email only a well-formed command line is one; "Cancel my appointment please" asks a person.
             command = self.words[word]
             if ctx.inbound.channel in self.fallbacks and not (command.allowed & ctx.roles):
                 # "Close my account" from a customer is a request for help, not a refused support word.
-                return await self.fallbacks[ctx.inbound.channel](ctx, text)
-            return await self.run(ctx, command, args, typed=word)
+                return OTHER, self.fallbacks[ctx.inbound.channel](ctx, text)
+            return command.word, self.run(ctx, command, args, typed=word)
         if ctx.conversation is not None and ctx.conversation.flow in self.flows and text:
-            return await self.flows[ctx.conversation.flow](ctx, text)
+            return f"flow:{ctx.conversation.flow}", self.flows[ctx.conversation.flow](ctx, text)
         fallback = self.fallbacks.get(ctx.inbound.channel)
         if fallback is not None:
-            return await fallback(ctx, text)
-        if not text:
-            return [ctx.say("unknown_empty")]
-        return [ctx.say("unknown", word=word)]
+            return OTHER, fallback(ctx, text)
+        return OTHER, given([ctx.say("unknown_empty")] if not text else [ctx.say("unknown", word=word)])
 
     def _answers_open_question(self, ctx: Context, text: str) -> bool:
         """While a conversation waits, typed chat text answers it; only "/word" or a button runs a command.

@@ -9,6 +9,7 @@ import asyncio
 import logging
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -288,6 +289,7 @@ class ImapIntake:
         self.ssl_context = ssl_context
         self.timeout = timeout
         self.max_fetch = max_fetch
+        self.synced_at = time.monotonic()  # the last search whose mail is all in (at first: the start)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[ImapConnection]:
@@ -331,8 +333,10 @@ class ImapIntake:
     async def sync(self, connection: ImapConnection, stop: asyncio.Event | None = None) -> int:
         """Take in every mail above the last done UID, batch by batch (a stop ends it between batches)."""
         last = await self._last_uid(connection.uidvalidity)
+        searched = time.monotonic()
         uids = await connection.new_uids(last)
         if not uids:
+            self.synced_at = searched
             return 0
         sizes = await connection.sizes(uids)
         handled = 0
@@ -341,6 +345,8 @@ class ImapIntake:
                 break
             await self._take_batch(connection, batch, sizes)
             handled += len(batch)
+        else:
+            self.synced_at = searched  # every mail there at the search is in
         return handled
 
     async def _take_batch(self, connection: ImapConnection, batch: list[int], sizes: dict[int, int]) -> None:
