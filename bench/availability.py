@@ -316,13 +316,13 @@ async def double_bookings(store: Store) -> int:
     def live(x):
         return or_(x.status.in_(("requested", "confirmed")), and_(x.status == "held", x.hold_expires_at > NOW))
 
-    # b starts inside a (a tie broken by id): every overlapping pair once, and an index range per row, not
-    # every pair of one staff member's appointments
+    # For each live a, the live b that start inside it (a tie broken by id): every overlapping pair once, found
+    # by a range on (staff_id, start_at) per row rather than by pairing all of one staff member's appointments
+    inside = select(func.count()).select_from(b).where(
+        b.staff_id == a.staff_id, b.start_at >= a.start_at, b.start_at < a.end_at,
+        or_(b.start_at > a.start_at, a.id < b.id), live(b)).scalar_subquery()
     async with store.uow() as uow:
-        return await uow.session.scalar(select(func.count()).select_from(a).join(b, and_(
-            a.staff_id == b.staff_id, b.start_at >= a.start_at, b.start_at < a.end_at,
-            or_(b.start_at > a.start_at, a.id < b.id)))
-            .where(live(a), live(b)))
+        return await uow.session.scalar(select(func.coalesce(func.sum(inside), 0)).select_from(a).where(live(a)))
 
 
 # ---- the report ---------------------------------------------------------------------------------
