@@ -85,13 +85,17 @@ class DayPlan:
         local = _LocalRanges(day, tz)  # staff mostly share their hours: convert each range set once a day
         closures = [(who, s, e) for who, s, e in self.closures if e > bounds[0] and s < bounds[1]]
         open_here = [location for location in location_ids if not (holidays and self.closed_on(location, day))]
+        shared: dict[tuple, list[Interval]] = {}  # (location, hours) → the open part of those hours that day
         out = []
         for staff in staff_ids:
             windows = []
             for location in open_here:
                 own = self.staff_hours.get((staff, location, weekday))
                 if own:
-                    windows += intersect(local(self.opening.get((location, weekday), [])), local(own))
+                    key = (location, tuple(map(tuple, own)))
+                    if key not in shared:
+                        shared[key] = intersect(local(self.opening.get((location, weekday), [])), local(own))
+                    windows += shared[key]
             windows = subtract(sorted(windows), [(s, e) for who, s, e in closures if who in (None, staff)])
             if windows:
                 out.append(StaffCalendar(staff, windows, self.busy.get(staff, [])))
@@ -226,9 +230,12 @@ async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
 
 def intervals(numbers: list[int], moments: dict[int, datetime]) -> list[Interval]:
     """[start, end, start, end…] seconds as sorted intervals; the order of an aggregate is not promised."""
-    pairs = list(zip(numbers[::2], numbers[1::2]))
-    pairs.sort()  # linear when the scan's order held
-    return [(moments[s], moments[e]) for s, e in pairs]
+    times = list(map(moments.__getitem__, numbers))
+    pairs = list(zip(times[::2], times[1::2]))
+    starts = numbers[::2]
+    if starts != sorted(starts):  # comparing ints costs a fraction of comparing pairs of datetimes
+        pairs.sort()
+    return pairs
 
 
 async def live_load(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime,
