@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context, Refusal, table
@@ -28,6 +28,7 @@ from handlers.messages import Attachment, Choice, Reply
 from handlers.router import split_command
 from handlers.rules.profile import csv_bytes
 from handlers.rules.words import split_words
+from storage.bulk import insert_rows
 from storage.models import Address, Code, ImportBatch, Member, Membership, Person, SeatGroup
 
 IMPORT_CONFIRM = "import_confirm"  # code purpose: by email, an import runs when the check mail's code comes back
@@ -282,9 +283,9 @@ async def insert_people(ctx: Context, rows: list[ImportRow]) -> dict[str, int]:
     if not rows:
         return {}
     ids = await new_ids(ctx, table(Person), len(rows))
-    await ctx.session.execute(insert(table(Person)), [
+    await insert_rows(ctx.session, table(Person), [
         {"id": pid, "name": row.name, "created_at": ctx.now} for row, pid in zip(rows, ids)])
-    await ctx.session.execute(insert(table(Address)), [
+    await insert_rows(ctx.session, table(Address), [
         {"address": f"email:{row.email}", "kind": "email", "person_id": pid, "verified": False,
          "created_at": ctx.now} for row, pid in zip(rows, ids)])
     return {row.email: pid for row, pid in zip(rows, ids)}

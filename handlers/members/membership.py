@@ -28,6 +28,7 @@ from handlers.messages import Reply
 from handlers.rules import codes
 from handlers.rules.roles import ACCOUNT_ROLES, ADMINS
 from handlers.speaking import mail_row
+from storage.bulk import insert_rows
 from storage.db import UnitOfWork
 from storage.dialect import serialize
 from storage.models import Address, Audit, Code, Member, Membership, Outbox, Person, SeatGroup, Service
@@ -100,7 +101,7 @@ async def current_membership(ctx: Context, group_id: int, person_id: int | None)
 
 async def add_memberships(ctx: Context, group: SeatGroup, person_ids: list[int], used: bool | set[int]) -> None:
     """Memberships holding a seat; an already active member uses it at once (as accounts' `member group` does)."""
-    await ctx.session.execute(insert(table(Membership)), [
+    await insert_rows(ctx.session, table(Membership), [
         {"group_id": group.id, "person_id": pid, "holds_seat": True, "enrolled_at": ctx.now,
          "seat_used": pid in used if isinstance(used, set) else used, "enrolled_by": ctx.sender}
         for pid in person_ids])
@@ -168,11 +169,12 @@ async def welcome_members(ctx: Context, group: SeatGroup, invitees: list[Invitee
     await send_invitations(ctx, group, invited, statuses)
     course = await course_of(ctx, group)
     lang = ctx.language_for(None)  # invitees have not spoken yet: they are written to in the business's language
-    notices = [mail_row(ctx.now, ctx.config.mail_domain, i.email,
-                        ctx.render("groups_added_mail", lang, group=group, course=course, manager=ctx.person,
-                                   pending=statuses[i.person_id] == "pending")) for i in told]
-    if notices:
-        await ctx.session.execute(insert(table(Outbox)), notices)
+    # The notice names no one: rendered once for the pending and once for the active, not per member.
+    texts = {pending: ctx.render("groups_added_mail", lang, group=group, course=course, manager=ctx.person,
+                                 pending=pending) for pending in {statuses[i.person_id] == "pending" for i in told}}
+    notices = [mail_row(ctx.now, ctx.config.mail_domain, i.email, texts[statuses[i.person_id] == "pending"])
+               for i in told]
+    await insert_rows(ctx.session, table(Outbox), notices)
     return [i for i in told if statuses[i.person_id] == "pending"]
 
 
@@ -254,19 +256,16 @@ def code_row(ctx: Context, email: str, code: str, expires) -> dict:
 
 
 async def bulk_write(ctx: Context, new_members: list, updates: list, code_rows: list, mails: list) -> None:
-    """Core inserts with lists of rows, and one executemany for the updates (never row by row)."""
+    """One executemany per table for the inserts and one for the updates (never row by row)."""
     session = ctx.session
-    if new_members:
-        await session.execute(insert(table(Member)), new_members)
+    await insert_rows(session, table(Member), new_members)
     if updates:
         members = table(Member)
         await session.execute(update(members).where(members.c.person_id == bindparam("pid")).values(
             {k: bindparam(k) for k in updates[0] if k != "person_id"}),
             [{**row, "pid": row["person_id"]} for row in updates])
-    if code_rows:
-        await session.execute(insert(table(Code)), code_rows)
-    if mails:
-        await session.execute(insert(table(Outbox)), mails)
+    await insert_rows(session, table(Code), code_rows)
+    await insert_rows(session, table(Outbox), mails)
 
 
 # ---- expiry, bounce and voiding -----------------------------------------------------------------

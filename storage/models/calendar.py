@@ -90,8 +90,9 @@ class Appointment(Base):
     __tablename__ = "appointment"
     __table_args__ = (
         Index("ix_appointment_staff_start", "staff_id", "start_at"),
-        # busy-time lookups ask for end_at > day start: this keeps years of past rows out of the scan
-        Index("ix_appointment_staff_end", "staff_id", "end_at"),
+        # busy-time lookups ask for end_at > day start: this keeps years of past rows out of the scan, and
+        # holding every column they read, it spares them a visit to the table per appointment
+        Index("ix_appointment_busy", "staff_id", "end_at", "start_at", "status", "hold_expires_at"),
         Index("ix_appointment_customer_start", "customer_id", "start_at"),
         Index("ix_appointment_status_hold", "status", "hold_expires_at"),
     )

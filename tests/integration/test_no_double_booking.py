@@ -324,6 +324,31 @@ async def test_free_slots_from_the_store_follow_the_23_and_25_hour_days(store):
     assert all(s.end <= start or s.start >= start + HOUR for s in slots)
 
 
+async def test_an_appointment_from_the_evening_before_blocks_the_morning_after_midnight(store):
+    p = await practice(store, customers=1)
+    await open_all_week(store, p)
+    # Three hours from Sunday 22:00 to Monday 01:00: longer than any service, started before the day asked for,
+    # with a month of earlier appointments before it that must not matter.
+    evening = datetime(2026, 12, 6, 22, 0, tzinfo=VIENNA).astimezone(UTC)
+    for days in range(1, 31):
+        assert await try_claim(store, booking(p, evening - timedelta(days=days), HOUR))
+    assert await try_claim(store, booking(p, evening, 3 * HOUR))
+    slots = await free_day_slots(store, p, date(2026, 12, 7))
+    assert slots[0].start == datetime(2026, 12, 7, 1, 0, tzinfo=VIENNA)
+    assert len(slots) == 24 * 4 - 3 - 4  # the starts at 00:00, 00:15, 00:30 and 00:45
+
+
+async def test_an_appointment_across_the_autumn_change_blocks_its_real_hours(store):
+    p = await practice(store, customers=1)
+    await open_all_week(store, p)
+    # Saturday 23:30 CEST for four real hours: until 02:30 CET, after the clocks went back at 03:00 CEST.
+    start = datetime(2026, 10, 24, 23, 30, tzinfo=VIENNA).astimezone(UTC)
+    assert await try_claim(store, booking(p, start, 4 * HOUR))
+    slots = await free_day_slots(store, p, date(2026, 10, 25))
+    assert slots[0].start == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)  # 02:30 CET, the second 02:30 that night
+    assert len(slots) == 25 * 4 - 3 - 14  # every start of the day's first three and a half real hours
+
+
 # ---- 50 customers through the real desk ---------------------------------------------------------
 
 async def verified_customers(store, count: int) -> list[str]:
