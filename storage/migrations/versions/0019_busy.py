@@ -1,12 +1,12 @@
 """index appointments by staff and end with every column busy time reads, so it never visits the table
 
-Revision ID: 0018_busy
-Revises: 0017_bounces
+Revision ID: 0019_busy
+Revises: 0018_scaleout
 """
 from alembic import op
 
-revision = "0018_busy"
-down_revision = "0017_bounces"
+revision = "0019_busy"
+down_revision = "0018_scaleout"
 branch_labels = None
 depends_on = None
 
