@@ -10,9 +10,9 @@ history does, and no list needs them.
 
 It measures, as medians over --runs (wall clock, and the process's CPU time, which other load on
 the machine disturbs less):
-- the free days of a service: what a customer's day list needs (the staff qualified for it with
-  hours at the location, as the booking module narrows them; load_plan over the 30 days;
-  DayPlan.calendars and free_slots(first_only=True) per day), in a unit of work;
+- the free days of a service: a customer's day list as the booking walk makes it (the staff
+  qualified for it with hours at the location, then handlers.booking.catalog.free_days: the first
+  10 days with a free slot, busy time read two weeks at a time), in a unit of work;
 - the free times of one day: load_plan over that day, calendars, every free slot.
 Both for one location (what a customer sees) and, as a heavier case, for every qualified staff
 member at all three locations. Baselines from the same run: the same computations on pre-loaded
@@ -36,6 +36,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from itertools import islice
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -54,6 +55,9 @@ from handlers.appointments import (  # noqa: E402
     load_plan,
     qualified_staff,
 )
+from handlers.booking.catalog import DAYS_OFFERED, Scope  # noqa: E402
+from handlers.booking.catalog import free_days as offered_days  # noqa: E402
+from handlers.booking.rules import Rules  # noqa: E402
 from handlers.rules.availability import cells, day_bounds, free_slots, local_minute  # noqa: E402
 from storage.db import Store  # noqa: E402
 from storage.models import (  # noqa: E402
@@ -79,6 +83,7 @@ PER_STAFF = 500  # appointments per staff member inside the 30 days; the rest li
 STEP = timedelta(minutes=15)  # business.slot_minutes
 NOTICE = timedelta(minutes=60)  # business.min_notice_minutes
 NOW = local_minute(FIRST_DAY, 6 * 60, TZ)  # Monday 06:00: the whole range lies ahead
+RULES = Rules(TZ, STEP, NOW, NOW + NOTICE, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1), 60, DAYS - 1)
 WEEK = [(7 * 60, 21 * 60)] * 5 + [(8 * 60, 14 * 60)]  # Mon–Fri 07–21, Sat 08–14; Sunday closed
 SERVICES = [(1, "Massage", 60), (2, "Erstberatung", 30), (3, "Heilgymnastik", 45)]
 LENGTHS = [15, 30, 30, 45]  # minutes of the existing appointments
@@ -208,12 +213,12 @@ async def bookable_staff(uow, q: Query) -> list[int]:
 
 
 async def free_days(store: Store, q: Query) -> list[date]:
-    """The day list: bookable staff, one load_plan over the range, the first free slot per day."""
+    """The day list as the booking walk makes it (handlers.booking.catalog.free_days): the first DAYS_OFFERED
+    days with a free slot, busy time read CHUNK_DAYS at a time, in a unit of work."""
     async with store.uow() as uow:
         staff = await bookable_staff(uow, q)
-        start, end = day_range(FIRST_DAY, DAYS, TZ)
-        plan = await load_plan(uow, staff, start, end, NOW)
-    return [day for day in days_of(FIRST_DAY, DAYS) if first_free(plan, day, q, staff, NOW)]
+        scope = Scope(Service(id=q.service, minutes=q.minutes), q.locations, tuple(staff))
+        return await offered_days(uow, RULES, scope)
 
 
 async def free_times(store: Store, q: Query) -> list:
@@ -338,12 +343,12 @@ async def measure_lists(store: Store, q: Query, runs: int, round_trip: Timing) -
     day_plan, _ = await loaded_plan(store, q, q.day, 1)
     found, times = await free_days(store, q), await free_times(store, q)
     days = await timed(lambda: free_days(store, q), runs)
-    days_mem = await timed(lambda: in_memory(lambda: [d for d in days_of(FIRST_DAY, DAYS)
-                                                      if first_free(plan, d, q, staff, NOW)]), runs)
+    days_mem = await timed(lambda: in_memory(lambda: list(islice(
+        (d for d in days_of(FIRST_DAY, DAYS) if first_free(plan, d, q, staff, NOW)), DAYS_OFFERED))), runs)
     one_day = await timed(lambda: free_times(store, q), runs)
     one_day_mem = await timed(lambda: in_memory(lambda: day_times(day_plan, q, staff, NOW)), runs)
     print(f"{q.label}: {q.minutes}-min service, {len(staff)} staff, locations {list(q.locations)}")
-    print(f"  free days over {DAYS} days ({len(found)} have a slot): {days} — {verdict(days.wall)}")
+    print(f"  the first {DAYS_OFFERED} free days in {DAYS} ({len(found)} found): {days} — {verdict(days.wall)}")
     print(f"    in-memory {days_mem.wall:.2f} ms → ratio {days.wall / days_mem.wall:.1f}×; "
           f"SELECT 1 → ratio {days.wall / round_trip.wall:.1f}×")
     print(f"  free times on {q.day} ({len(times)} starts): {one_day} — {verdict(one_day.wall)}")

@@ -16,6 +16,7 @@ from storage.db import UnitOfWork
 from storage.models import Appointment, Location, Person, Service, Staff, StaffHours, StaffService
 
 DAYS_OFFERED = 10
+CHUNK_DAYS = 14  # two weeks usually hold DAYS_OFFERED open days: the day list rarely reads the whole reach
 MAX_TIMES = 48  # a keyboard stays usable; other times can still be typed
 
 
@@ -42,11 +43,11 @@ def slots_on(plan: DayPlan, rules: Rules, scope: Scope, day: date, first_only: b
     return free_slots(calendars, scope.length, rules.step, anchor, rules.earliest, first_only=first_only)
 
 
-def days_with_slots(plan: DayPlan, rules: Rules, scope: Scope, limit: int) -> list[date]:
-    """The first `limit` days in reach that have at least one free slot."""
+def days_with_slots(plan: DayPlan, rules: Rules, scope: Scope, limit: int, first: date, last: date) -> list[date]:
+    """The first `limit` days from `first` to `last` (which the plan covers) with at least one free slot."""
     days: list[date] = []
-    day = rules.first_day
-    while day <= rules.last_day and len(days) < limit:
+    day = first
+    while day <= last and len(days) < limit:
         if slots_on(plan, rules, scope, day, first_only=True):
             days.append(day)
         day += timedelta(days=1)
@@ -91,11 +92,18 @@ async def plan_for(uow: UnitOfWork, rules: Rules, scope: Scope, first: date, las
 
 async def free_days(uow: UnitOfWork, rules: Rules, scope: Scope, limit: int = DAYS_OFFERED,
                     ignore: Appointment | None = None) -> list[date]:
-    """The next `limit` days with at least one slot customers may book."""
-    if rules.first_day > rules.last_day or not scope.staff_ids:
-        return []
-    plan = await plan_for(uow, rules, scope, rules.first_day, rules.last_day, ignore)
-    return days_with_slots(plan, rules, scope, limit)
+    """The next `limit` days with at least one slot customers may book.
+
+    Read CHUNK_DAYS at a time: busy time is most of the cost, and a list that is full after two weeks need
+    not read the months of bookings beyond them."""
+    days: list[date] = []
+    first = rules.first_day
+    while first <= rules.last_day and len(days) < limit and scope.staff_ids:
+        last = min(first + timedelta(days=CHUNK_DAYS - 1), rules.last_day)
+        plan = await plan_for(uow, rules, scope, first, last, ignore)
+        days += days_with_slots(plan, rules, scope, limit - len(days), first, last)
+        first = last + timedelta(days=1)
+    return days
 
 
 async def free_times(uow: UnitOfWork, rules: Rules, scope: Scope, day: date,

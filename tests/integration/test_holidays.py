@@ -89,6 +89,33 @@ async def test_free_times_used_by_every_channel_are_empty_on_a_holiday(desk, sto
         assert date(2026, 12, 8) not in await free_days(uow, rules, scope, limit=30)
 
 
+async def test_free_days_read_in_chunks_are_the_days_that_have_free_times(desk, store):
+    """The day list reads two weeks at a time: across those edges, with a holiday, Christmas and a fully booked
+    day, it is exactly the days whose own free times are not empty, in order."""
+    from datetime import timedelta
+
+    from handlers.appointments import claim
+    from handlers.booking.catalog import CHUNK_DAYS
+
+    async with store.uow() as uow:
+        business = await uow.session.get(Business, 1)
+        massage = await uow.session.scalar(select(Service).where(Service.name == "Massage"))
+        linz = await uow.session.scalar(select(Location.id).where(Location.name == "Linz"))
+        lukas = await uow.session.scalar(select(Person.id).where(Person.name == "Lukas Huber"))
+        rules, scope = booking_rules(business, MONDAY), Scope(massage, (linz,), (lukas,))
+        full = rules.first_day + timedelta(days=CHUNK_DAYS - 1)  # the last day of the first read: a Sunday
+        full += timedelta(days=(3 - full.weekday()) % 7)  # the Thursday after it, booked from 08:00 to 19:00
+        start = datetime(full.year, full.month, full.day, 7, 0, tzinfo=timezone.utc)
+        await claim(uow, Appointment(service_id=massage.id, location_id=linz, staff_id=lukas, customer_id=lukas,
+                                     start_at=start, end_at=start.replace(hour=18), status="confirmed",
+                                     sequence=0, channel="console", created_by="test", created_at=MONDAY), MONDAY)
+        days = [rules.first_day + timedelta(days=i) for i in range((rules.last_day - rules.first_day).days + 1)]
+        expected = [day for day in days if await free_times(uow, rules, scope, day)]
+        assert full not in expected and date(2026, 12, 8) not in expected
+        assert await free_days(uow, rules, scope, limit=len(days)) == expected
+        assert await free_days(uow, rules, scope) == expected[:10]
+
+
 async def test_a_location_with_its_own_holidays_stays_open(wels_in_berlin, store):
     kim = await customer(wels_in_berlin, store, "telegram:5", "kim@example.com")
     [days] = await kim.send("/book Massage at Wels with Anna Berger")
