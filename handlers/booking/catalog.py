@@ -107,21 +107,21 @@ async def free_days(uow: UnitOfWork, rules: Rules, scope: Scope, limit: int = DA
 
 
 async def free_times(uow: UnitOfWork, rules: Rules, scope: Scope, day: date,
-                     ignore: Appointment | None = None) -> list[Slot]:
-    """The slots customers may book on `day`."""
+                     ignore: Appointment | None = None, plan: DayPlan | None = None) -> list[Slot]:
+    """The slots customers may book on `day`; `plan`, when given, is that day's, read in this transaction."""
     if not (rules.first_day <= day <= rules.last_day) or not scope.staff_ids:
         return []
-    return slots_on(await plan_for(uow, rules, scope, day, day, ignore), rules, scope, day)
+    return slots_on(plan or await plan_for(uow, rules, scope, day, day, ignore), rules, scope, day)
 
 
 async def refuse_holiday(ctx: Context, scope: Scope, rules: Rules, day: date, command: Commander,
-                         ignore: Appointment | None = None) -> None:
+                         ignore: Appointment | None = None) -> DayPlan:
     """Refuse a day that a public holiday closes for the scope, by the holiday's name, offering the next days
-    with free times instead."""
+    with free times instead; else the day's plan, for the free times to be read from."""
     plan = await plan_for(ctx.uow, rules, scope, day, day, ignore)
     closed = plan.holiday_closes(day, rules.tz, list(scope.location_ids), list(scope.staff_ids))
     if not closed:
-        return
+        return plan
     names = await location_holidays(ctx.uow, day, day, ctx.lang)
     days = await free_days(ctx.uow, rules, scope, ignore=ignore)
     raise Refusal("booking_holiday", day=day, holiday=" / ".join(dict.fromkeys(names[i][day] for i in closed)),

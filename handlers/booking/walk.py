@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 
 from handlers import identity
-from handlers.appointments import SlotTaken, claim, live_load, lock_calendars, release
+from handlers.appointments import DayPlan, SlotTaken, claim, live_load, lock_calendars, release
 from handlers.booking.catalog import (
     MAX_TIMES,
     Catalog,
@@ -54,9 +54,9 @@ async def book(ctx: Context, args: str) -> list[Reply]:
     if query.day is None:
         return [await next_question(ctx, catalog, query, scope, offer, rules)]
     check_day(rules, query.day)
-    await refuse_holiday(ctx, scope, rules, query.day, booking_commander(query))
+    plan = await refuse_holiday(ctx, scope, rules, query.day, booking_commander(query))
     if query.minute is None:
-        return [await ask_time(ctx, query, query.day, scope, rules)]
+        return [await ask_time(ctx, query, query.day, scope, rules, plan)]
     return await hold(ctx, query, query.day, query.minute, scope, rules)
 
 
@@ -89,9 +89,10 @@ async def ask_day(ctx: Context, query: BookingQuery, scope: Scope, rules: Rules)
                    choices=day_choices(ctx, days, booking_commander(query)))
 
 
-async def ask_time(ctx: Context, query: BookingQuery, day: date, scope: Scope, rules: Rules) -> Reply:
-    """Offer the free times of the chosen day, or other days if it is full."""
-    slots = await free_times(ctx.uow, rules, scope, day)
+async def ask_time(ctx: Context, query: BookingQuery, day: date, scope: Scope, rules: Rules,
+                   plan: DayPlan | None = None) -> Reply:
+    """Offer the free times of the chosen day (from its `plan`, if read already), or other days if it is full."""
+    slots = await free_times(ctx.uow, rules, scope, day, plan=plan)
     if not slots:
         days = await free_days(ctx.uow, rules, scope)
         raise Refusal("booking_day_full", day=day, choices=day_choices(ctx, days, booking_commander(query)))
