@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the test servers live in tests/
 
-from sqlalchemy import delete, func, select  # noqa: E402
+from sqlalchemy import delete, event, func, select  # noqa: E402
 
 from bot.app import build_handlers  # noqa: E402
 from bot.mail.imap import ImapIntake  # noqa: E402
@@ -96,8 +96,26 @@ def serve_imap(pipe: Connection, mails: int, first: int) -> None:
     asyncio.run(serve())
 
 
-async def bench_intake(store: Store, mails: int, handlers: Handlers, first: int = 0) -> tuple[int, float]:
-    """(mails taken, mails per second) from an IMAP server in another process through the intake."""
+class Statements:
+    """Counts the statements the engine sends (BEGIN and SAVEPOINTs too; COMMIT is no statement here)."""
+
+    def __init__(self, store: Store):
+        self.engine = store.engine.sync_engine
+        self.count = 0
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *args) -> None:
+        self.count += 1
+
+
+async def bench_intake(store: Store, mails: int, handlers: Handlers, first: int = 0) -> tuple[int, float, int]:
+    """(mails taken, mails per second, statements) from an IMAP server in another process through the intake."""
     clock = FakeClock(NOW)
     desk = Desk(store, DeskConfig(secret_key=b"bench-secret-key-0123456789abcdef"), handlers, clock)
     pipe, child_end = multiprocessing.Pipe()
@@ -107,15 +125,16 @@ async def bench_intake(store: Store, mails: int, handlers: Handlers, first: int 
         url = await asyncio.to_thread(pipe.recv)
         intake = ImapIntake(url, EmailEdge(desk, store, clock), timeout=60)
         async with intake.connect() as connection:
-            started = time.perf_counter()
-            taken = await intake.sync(connection, deadline(INTAKE_LIMIT))
-            elapsed = time.perf_counter() - started
+            with Statements(store) as statements:
+                started = time.perf_counter()
+                taken = await intake.sync(connection, deadline(INTAKE_LIMIT))
+                elapsed = time.perf_counter() - started
         pipe.send("seen?")
         assert await asyncio.to_thread(pipe.recv) == taken
     finally:
         server.join(timeout=10)
         server.kill()
-    return taken, taken / elapsed
+    return taken, taken / elapsed, statements.count
 
 
 class OneConnectionPerMail:
@@ -191,12 +210,13 @@ def line(what: str, done: int, wanted: int, rate: float, note: str = "") -> str:
 
 async def report_intake(store: Store, mails: int) -> None:
     """Into tickets (the target), then into bare intake records (the intake's own share)."""
-    taken, rate = await bench_intake(store, mails, build_handlers())
+    taken, rate, statements = await bench_intake(store, mails, build_handlers())
     assert await count(store, Ticket) == taken
     print(line(f"intake: IMAP → tickets ({mails} mails)", taken, mails, rate, "  (target ≥ 300)"))
+    print(f"{'intake: statements per mail (→ tickets)':<48} {statements / max(taken, 1):7.1f}")
     await forget_mailboxes(store)  # the second server is another mailbox, not a changed UIDVALIDITY
     records_only = Handlers.combine(welcome.handlers(), identity.handlers())  # no email fallback
-    taken, rate = await bench_intake(store, mails, records_only, first=mails)
+    taken, rate, _ = await bench_intake(store, mails, records_only, first=mails)
     print(line("intake: IMAP → intake records only (no handler)", taken, mails, rate))
 
 
@@ -211,6 +231,7 @@ async def report_delivery(store: Store, mails: int) -> None:
     smtp_reused, smtp_each = await bench_smtp_only(mails, False), await bench_smtp_only(mails, True)
     print(f"{'SMTP alone: reused / per mail':<48} {smtp_reused:7.0f} / {smtp_each:.0f} mails/s "
           f"= {smtp_reused / smtp_each:.2f}×")
+    print(f"{'outbox delivery ÷ SMTP alone (reused)':<48} {reused / smtp_reused:7.2f}  (target ≥ 0.9)")
 
 
 async def main(mails: int, url: str | None) -> None:
