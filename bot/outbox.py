@@ -1,4 +1,9 @@
-"""The outbox worker: claims due rows, sends them through their channel, retries with backoff."""
+"""The outbox worker: claims due rows, sends them through their channel, retries with backoff.
+
+Sent rows are recorded in groups of up to RECORD_EVERY (one UPDATE and one commit per group), and always
+before the next claim. A crash repeats at most the rows sent but not yet recorded: up to RECORD_EVERY (5)
+mails per worker, sent again once their claim ran out. A failure is recorded at once, with its own backoff.
+"""
 from __future__ import annotations
 
 import asyncio
@@ -7,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, CursorResult, or_, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, true, update
 
 from bot.periodic import repeat
 from bot.transport import PermanentFailure, Transport
@@ -23,6 +28,18 @@ CLAIM = timedelta(seconds=120)
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 MAX_ERROR_CHARS = 2000
+# Sent rows recorded per commit: a commit per mail halves throughput, and a crash resends what sent
+# rows were not recorded yet, so the group stays small.
+RECORD_EVERY = 5
+
+
+# One claim holds every row of a batch with the same claimed_until: a row still holding it is still ours.
+SENT = (update(Outbox)
+        .where(Outbox.id.in_(bindparam("ids", expanding=True)), Outbox.status == "pending",
+               Outbox.claimed_until == bindparam("claimed"))
+        .values(status="sent", sent_at=bindparam("sent_at"), attempts=Outbox.attempts + 1, claimed_until=None,
+                last_error=None)
+        .returning(Outbox.id).execution_options(synchronize_session=False))
 
 
 def backoff(attempts: int) -> timedelta:
@@ -91,12 +108,22 @@ class OutboxWorker:
 
     async def _deliver_batch(self) -> tuple[int, int]:
         rows = await self._claim()
-        sent = 0
-        for row in rows:
-            if row.claimed_until is None or self.clock.now() >= row.claimed_until:
-                continue  # the claim ran out while earlier rows were sent; another worker may own it
-            sent += await self._deliver(row)
-        return len(rows), sent
+        sent: list[Outbox] = []  # sent, not yet recorded
+        recorded = 0
+        try:
+            for row in rows:
+                if row.claimed_until is None or self.clock.now() >= row.claimed_until:
+                    continue  # the claim ran out while earlier rows were sent; another worker may own it
+                if await self._deliver(row):
+                    sent.append(row)
+                if len(sent) >= RECORD_EVERY:
+                    recorded += await self._record_sent(sent)
+                    sent = []
+        finally:
+            # Before the next claim, and on the way out of a failing round too: the fewer sent rows
+            # wait unrecorded, the fewer a crash can repeat.
+            recorded += await self._record_sent(sent)
+        return len(rows), recorded
 
     async def _claim(self) -> list[Outbox]:
         """Claim up to `batch` due rows and commit, so no other worker sends them meanwhile."""
@@ -105,12 +132,13 @@ class OutboxWorker:
             await self._warn_unrouted(uow, now)
             # SKIP LOCKED: on PostgreSQL a worker passes over rows another worker is claiming right now
             # (SQLite has one writer at a time anyway). The UPDATE checks again that each row is free:
-            # that conditional UPDATE is the claim.
+            # that conditional UPDATE is the claim. MATERIALIZED: as a plain subquery PostgreSQL may run
+            # the locking read more than once and claim far more than `batch` rows.
             due = (select(Outbox.id).where(*self._due(now), Outbox.channel.in_(list(self.transports)), self.scope())
                    .order_by(Outbox.next_attempt_at, Outbox.id).limit(self.batch)
-                   .with_for_update(skip_locked=True))
+                   .with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED"))
             rows = (await uow.session.scalars(
-                update(Outbox).where(Outbox.id.in_(due.scalar_subquery()), *self._due(now))
+                update(Outbox).where(Outbox.id.in_(select(due.c.id)), *self._due(now))
                 .values(claimed_until=now + CLAIM).returning(Outbox)
                 .execution_options(synchronize_session=False))).all()
             await uow.commit()
@@ -130,15 +158,29 @@ class OutboxWorker:
             log.warning("outbox rows for channel %r stay pending: no transport is configured for it", channel)
         self._unrouted |= channels
 
-    async def _deliver(self, row: Outbox) -> int:
-        """Send one claimed row and commit its outcome on its own; return 1 if it went out."""
+    async def _deliver(self, row: Outbox) -> bool:
+        """Send one claimed row; whether it went out. A failure is recorded at once, a success by the caller."""
         try:
             await self.transports[row.channel].send(row)
         except Exception as exc:  # noqa: BLE001 - any failure of one row must not stop the others
             await self._record_failure(row, exc)
+            return False
+        return True
+
+    async def _record_sent(self, rows: list[Outbox]) -> int:
+        """Mark sent rows in one UPDATE and release their claims; a row whose claim was lost meanwhile
+        (another worker holds it now) is left alone. Return how many were marked."""
+        if not rows:
             return 0
-        await self._record(row, status="sent", sent_at=self.clock.now(), last_error=None)
-        return 1
+        async with self.store.uow() as uow:
+            marked = set((await uow.session.scalars(
+                SENT, {"ids": [row.id for row in rows], "claimed": rows[0].claimed_until,
+                       "sent_at": self.clock.now()})).all())
+            await uow.commit()
+        for row in rows:
+            if row.id not in marked:
+                log.warning("outbox row %s: claim was lost before its outcome was stored", row.id)
+        return len(marked)
 
     async def _record_failure(self, row: Outbox, exc: Exception) -> None:
         """Schedule the next try with backoff, or give up after a permanent failure or too many tries."""

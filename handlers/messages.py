@@ -46,6 +46,7 @@ class MailMeta:
     unread: tuple[str, ...] = ()  # what of the mail could not be read (see bot/mail/parse/nesting.py)
     looked_like: str = ""  # a line starting with a command word in a mail that is no command (for a hint)
     quiet: bool = False  # the sender had their automatic answers for this hour: acknowledge nothing
+    acks_lately: int | None = None  # acknowledgements to the sender in the last hour, if the edge counted them
 
 
 @dataclass(frozen=True)

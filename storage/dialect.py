@@ -20,5 +20,24 @@ async def serialize(session, *names: str) -> None:
     """
     if session.bind.dialect.name != "postgresql":
         return
-    for name in sorted(set(names)):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    held = _held(session)
+    wanted = sorted(set(names) - held)  # taking a lock again in its transaction changes nothing
+    if len(wanted) == 1:
+        await session.execute(LOCK_ONE, {"name": wanted[0]})
+    elif wanted:
+        await session.execute(LOCK_SORTED, {"names": wanted})  # one round trip; unnest keeps the array's order
+    if wanted and session.sync_session.get_nested_transaction() is None:  # a savepoint's may be rolled back
+        session.info[HELD] = (session.sync_session.get_transaction(), held | set(wanted))
+
+
+LOCK_ONE = text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))")
+LOCK_SORTED = text("SELECT pg_advisory_xact_lock(hashtextextended(name, 0)) "
+                   "FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS wanted(name, n) ORDER BY n")
+HELD = "advisory_locks"  # a session's info: (its transaction, the names locked in it)
+
+
+def _held(session) -> set[str]:
+    """The names this session's current transaction has locked already."""
+    transaction, names = session.info.get(HELD, (None, set()))
+    current = session.sync_session.get_transaction()
+    return names if current is not None and transaction is current else set()

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import logging
 import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, bindparam, func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from bot.mail import parse as mailparse
 from bot.mail.parse import MB, Limits, ParsedMail
+from bot.mail.records import ANSWERED_LATELY, SENT, answered_lately_all, claim_all, intake_claim
 from handlers.bounces import bounced
 from handlers.commandlines import only_line, takes_file
 from handlers.context import Clock, address_kind
@@ -26,7 +26,8 @@ from handlers.messages import Choice, Inbound, MailMeta, Reply
 from handlers.router import Desk, hold_sender
 from handlers.rules.mailthread import TAG, chain_after, references, reply_subject, thread_refs, topic
 from handlers.speaking import AUTO_REPLIED, mail_row, reply_language
-from handlers.tickets.records import ACKS_PER_HOUR, ACKS_SINCE, answered_tickets
+from handlers.tickets.intake import forget_support_list, keep_support_list
+from handlers.tickets.records import ACKS_PER_HOUR, answered_tickets
 from storage.db import Store, UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
@@ -41,18 +42,6 @@ FOOTER = re.compile(r"^((sent|gesendet)\s+(from|with|via|von|mit|über)\s.{0,60}
                     r"|von meinem .{1,40} gesendet)$", re.I)
 UNASKED = "mail_auto_answer"  # audit action: an automatic answer the person did not ask for
 HELD = "mail_answers_held"  # audit action: the one notice an hour that further automatic answers wait
-
-
-# Built once: building a statement costs more than SQLite takes to run it.
-SENT = select(Outbox.__table__.c.id).where(Outbox.__table__.c.message_id == bindparam("message_id")).limit(1)
-
-
-@functools.cache
-def intake_claim(dialect: str):
-    """INSERT an intake record unless its Message-ID is recorded, returning the new id.
-    (The table, not the class: a Core INSERT skips the ORM's bulk-insert machinery.)"""
-    table = MailIntake.__table__
-    return insert_ignoring_conflicts(dialect, table, ["message_id"]).returning(table.c.id)
 
 
 @dataclass(frozen=True)
@@ -159,13 +148,20 @@ class EmailEdge:
             async with self.store.uow() as uow:
                 # All the batch's senders at once, in one fixed order: two crossing batches wait, never deadlock.
                 await hold_sender(uow, *senders(complete))
+                claimed = await self._claim_all(uow, mails, complete)
+                lately = await answered_lately_all(uow, [one.sender for one in complete if one.sender],
+                                                   self.clock.now() - timedelta(hours=1), UNASKED)
+                keep_support_list(uow)
                 statuses = []
-                for mail, one, ready in zip(mails, complete, prepared):
-                    intake_id = await self._claim(uow, mail, one)
+                for mail, one, ready, intake_id in zip(mails, complete, prepared, claimed):
                     if intake_id is None:
                         statuses.append("duplicate")
-                    else:
-                        statuses.append(await self._process(uow, intake_id, one, mail, ready))
+                        continue
+                    if ready[0].command:
+                        forget_support_list(uow)  # a command may change who answers tickets
+                    # Only a sender's own mails add to their count: their first one here takes it as read above.
+                    counted = lately.pop(one.sender, None) if one.sender else None
+                    statuses.append(await self._process(uow, intake_id, one, mail, ready, counted))
                 await uow.commit()
                 return statuses
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
@@ -194,6 +190,15 @@ class EmailEdge:
             sender=f"email:{parsed.sender}" if parsed.sender else None, status="processed", attempts=1,
             received_at=self.clock.now(),
         ))
+
+    async def _claim_all(self, uow: UnitOfWork, mails: list[Incoming], parsed: list[ParsedMail]) -> list[int | None]:
+        """`_claim` for a batch in one INSERT: per mail its intake id, None for a Message-ID recorded before
+        (or earlier in the batch: the first one is taken)."""
+        now = self.clock.now()
+        return await claim_all(uow, [dict(
+            message_id=one.message_id, mailbox=mail.mailbox, uidvalidity=mail.uidvalidity, uid=mail.uid,
+            sender=f"email:{one.sender}" if one.sender else None, status="processed", attempts=1, received_at=now,
+        ) for mail, one in zip(mails, parsed)])
 
     async def _store_failed(self, mail: Incoming, message_id: str, exc: Exception) -> str:
         """Keep the raw mail with its error for a later try; an already recorded Message-ID stays as it is."""
@@ -275,20 +280,26 @@ class EmailEdge:
     # ---- one mail -------------------------------------------------------------------------
 
     async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None,
-                       prepared: Prepared | None = None) -> str:
-        """Run the handlers for one mail and queue the answers; return the intake status."""
+                       prepared: Prepared | None = None, counted: tuple[int, int] | None = None) -> str:
+        """Run the handlers for one mail and queue the answers; return the intake status. `counted`: the
+        sender's automatic answers of the last hour (answered_lately), if the caller read them already."""
         reason = await self._ignore_reason(uow, parsed) or await self._bounce(uow, parsed)
         if reason is not None or parsed.sender is None:  # a mail without a sender always has its reason
             return await self._finish(uow, intake_id, "ignored", reason)
         replies: list[Reply] = []
         route, inbound = prepared or (await self.route(uow, parsed), None)
         notes = bool(parsed.refused or (mail and mail.truncated))
-        quiet = not parsed.automatic and (notes or not route.command) and await self.had_enough(uow, parsed.sender)
+        acks, quiet = None, False
+        if not parsed.automatic and (notes or not route.command):
+            acks, unasked = counted or await self.answered_lately(uow, parsed.sender)
+            quiet = acks + unasked >= self.policy.unasked_per_hour
         if route.text is not None:
             inbound = inbound or self.inbound(parsed, route)
             if inbound.mail is None:
                 raise ValueError(f"the inbound of mail {parsed.message_id} lost its mail metadata")
-            replies = await self.desk.handle_in(uow, replace(inbound, mail=replace(inbound.mail, quiet=quiet)))
+            # The tickets take the count from here: nothing before them in this transaction adds to it.
+            replies = await self.desk.handle_in(uow, replace(inbound, mail=replace(
+                inbound.mail, quiet=quiet, acks_lately=acks)))
         if (replies or notes or quiet) and not parsed.automatic:
             lang = await self.reply_language(uow, parsed)
             await self.queue_replies(uow, parsed, replies, lang)  # the desk's answers: asked for
@@ -431,11 +442,12 @@ class EmailEdge:
         self.audit(uow, parsed, HELD)
         uow.session.add(self.outbox_row(parsed, Reply(render("mail_answers_held", lang).text), lang))
 
-    async def had_enough(self, uow: UnitOfWork, sender: str) -> bool:
-        """Whether this address had its automatic answers for the hour: acknowledgements and our notes."""
+    async def answered_lately(self, uow: UnitOfWork, sender: str) -> tuple[int, int]:
+        """The automatic answers this address had in the last hour: (acknowledgements, our notes), in one read."""
         since = self.clock.now() - timedelta(hours=1)
-        acks = (await uow.session.execute(ACKS_SINCE, {"email": sender, "since": since})).scalar_one()
-        return acks + await self.audited_since(uow, sender, UNASKED) >= self.policy.unasked_per_hour
+        acks, notes = (await uow.session.execute(ANSWERED_LATELY, {
+            "email": sender, "subject": f"email:{sender}", "action": UNASKED, "since": since})).one()
+        return acks, notes
 
     async def audited_since(self, uow: UnitOfWork, sender: str, action: str) -> int:
         """How often `action` was recorded for this address in the last hour."""

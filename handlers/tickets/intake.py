@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import make_transient_to_detached
 
 from handlers.context import Context
@@ -27,18 +27,31 @@ from handlers.tickets.records import (
     mail_meta,
     unread_parts,
 )
+from storage.db import UnitOfWork
 from storage.models import Address, Person, Role, Ticket
 
 MAX_SUBJECT = 300  # of a ticket's stored subject
 
 _PEOPLE, _ADDRESSES, _ROLES = Person.__table__, Address.__table__, Role.__table__
-# Everyone who answers tickets (but the writer), with their language and confirmed addresses.
+# Everyone who answers tickets, with their language and confirmed addresses.
 SUPPORT_ADDRESSES = (
     select(_PEOPLE.c.id, _PEOPLE.c.language, _ADDRESSES.c.kind, _ADDRESSES.c.address)
     .join(_ADDRESSES, _ADDRESSES.c.person_id == _PEOPLE.c.id)
-    .where(_PEOPLE.c.id.in_(select(_ROLES.c.person_id).where(_ROLES.c.role.in_(SUPPORT))),
-           _PEOPLE.c.id != bindparam("writer"), _ADDRESSES.c.verified)
+    .where(_PEOPLE.c.id.in_(select(_ROLES.c.person_id).where(_ROLES.c.role.in_(SUPPORT))), _ADDRESSES.c.verified)
     .order_by(_PEOPLE.c.id))
+KEPT = "tickets.support"  # a session's info: support's addresses as read in this transaction (see keep_support_list)
+
+
+def keep_support_list(uow: UnitOfWork) -> None:
+    """Let the tickets read support's addresses once for the rest of this transaction (a batch of mails):
+    the caller forgets them (forget_support_list) before anything that may change roles or addresses."""
+    uow.session.info[KEPT] = None
+
+
+def forget_support_list(uow: UnitOfWork) -> None:
+    """Read support's addresses anew at their next use."""
+    if KEPT in uow.session.info:
+        uow.session.info[KEPT] = None
 
 
 async def on_mail(ctx: Context, text: str) -> list[Reply]:
@@ -58,7 +71,7 @@ async def on_mail(ctx: Context, text: str) -> list[Reply]:
 async def open_ticket(ctx: Context, meta: MailMeta) -> list[Reply]:
     """Open a ticket for this mail, acknowledge it once (never to machines) and tell support."""
     email = ctx.sender.removeprefix("email:")
-    acked_lately = await acks_sent_lately(ctx, email)
+    acked_lately = meta.acks_lately if meta.acks_lately is not None else await acks_sent_lately(ctx, email)
     support = await support_addresses(ctx)
     values = dict(customer_id=ctx.person.id, email=email, subject=topic(meta.subject)[:MAX_SUBJECT], status="open",
                   created_at=ctx.now, updated_at=ctx.now)
@@ -117,7 +130,13 @@ async def acknowledge(ctx: Context, ticket: Ticket, meta: MailMeta) -> None:
 
 async def support_addresses(ctx: Context) -> list[tuple[str | None, str]]:
     """Everyone who answers tickets, except the one who wrote: (their language, where they read)."""
-    rows = (await ctx.session.execute(SUPPORT_ADDRESSES, {"writer": ctx.person.id})).all()
+    info = ctx.session.info
+    found = info.get(KEPT)
+    if found is None:
+        found = (await ctx.session.execute(SUPPORT_ADDRESSES)).all()
+        if KEPT in info:
+            info[KEPT] = found
+    rows = [row for row in found if row.id != ctx.person.id]
     languages = {person_id: lang for person_id, lang, _, _ in rows}
     addresses = preferred_addresses([(person_id, kind, address) for person_id, _, kind, address in rows])
     return [(languages[person_id], address) for person_id, address in sorted(addresses.items())]

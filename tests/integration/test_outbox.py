@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.mail.smtp import EmlDirTransport, SmtpTransport, transport_for
-from bot.outbox import OutboxWorker
+from bot.outbox import RECORD_EVERY, OutboxWorker
 from storage.db import Store
 from storage.models import Outbox
 from tests.helpers import make_row
@@ -218,6 +218,12 @@ async def test_racing_claims_never_overlap(store_and_url, clock, tmp_path):
     assert len(claimed) == len(set(claimed)) == 50
 
 
+async def test_a_claim_takes_at_most_a_batch(store, clock, tmp_path):
+    await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(12)])
+    worker = OutboxWorker(store, {"email": EmlDirTransport(tmp_path, SENDER)}, clock, batch=7)
+    assert [len(await worker._claim()) for _ in range(3)] == [7, 5, 0]
+
+
 async def test_a_channel_without_transport_stays_pending_and_is_reported_once(store, clock, tmp_path, caplog):
     chat = (await add_rows(store, [make_row(clock, channel="telegram", to="telegram:7")]))[0]
     worker = OutboxWorker(store, {"email": EmlDirTransport(tmp_path, SENDER)}, clock)
@@ -255,6 +261,78 @@ async def test_a_crashing_transport_counts_as_a_temporary_failure(store, clock):
     assert await OutboxWorker(store, {"console": Exploding()}, clock).drain() == 0
     failed = await reload(store, row.id)
     assert (failed.status, failed.attempts, failed.last_error) == ("pending", 1, "RuntimeError: boom")
+
+
+class Watching:
+    """SMTP that first looks what the database holds, as another process would, and may act then."""
+
+    def __init__(self, store, smtp, before=None):
+        self.store, self.smtp, self.before = store, smtp, before
+        self.recorded: list[int] = []  # rows marked sent when each mail was handed over
+
+    async def send(self, row):
+        self.recorded.append((await statuses(self.store)).get("sent", 0))
+        if self.before is not None:
+            await self.before(len(self.recorded), row)
+        await self.smtp.send(row)
+
+    async def close(self):
+        await self.smtp.close()
+
+
+async def test_sent_rows_are_recorded_in_groups_before_the_next_claim(store, clock, smtp_server, smtp):  # noqa: F811
+    await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(12)])
+    watching = Watching(store, smtp)
+    worker = OutboxWorker(store, {"email": watching}, clock, batch=7)
+    at_claims: list[tuple[int, int]] = []  # (mails handed over, rows marked sent) when a claim begins
+    claim = worker._claim
+
+    async def watched_claim():
+        at_claims.append((len(watching.recorded), (await statuses(store)).get("sent", 0)))
+        return await claim()
+
+    worker._claim = watched_claim
+    assert await worker.drain() == 12
+    # A crash while a mail goes out repeats it and the sent rows not recorded yet: never more than a group.
+    assert max(n + 1 - done for n, done in enumerate(watching.recorded)) == RECORD_EVERY
+    assert watching.recorded[:RECORD_EVERY + 1] == [0] * RECORD_EVERY + [RECORD_EVERY]
+    assert all(handed == done for handed, done in at_claims)  # every claim begins with all sent rows recorded
+    assert len(at_claims) >= 3  # at least two batches, and the empty round that ends the drain
+    assert await statuses(store) == {"sent": 12}
+
+
+async def test_a_row_whose_claim_was_taken_over_is_not_marked_with_its_group(store, clock, smtp_server,
+                                                                             smtp, caplog):  # noqa: F811
+    rows = await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(4)])
+    taken_over = clock.now() + timedelta(minutes=10)
+
+    async def take_over_the_second(number, row):
+        if number == 3:  # the second row was sent; its claim ran out and another worker claimed it anew
+            async with store.uow() as uow:
+                (await uow.session.get(Outbox, rows[1].id)).claimed_until = taken_over
+                await uow.commit()
+
+    worker = OutboxWorker(store, {"email": Watching(store, smtp, take_over_the_second)}, clock)
+    with caplog.at_level(logging.WARNING, logger="bot.outbox"):
+        assert await worker.drain() == 3
+    other = await reload(store, rows[1].id)
+    assert (other.status, other.attempts, other.claimed_until) == ("pending", 0, taken_over)
+    assert [(await reload(store, r.id)).status for r in rows] == ["sent", "pending", "sent", "sent"]
+    assert len([r for r in caplog.records if f"row {rows[1].id}: claim was lost" in r.message]) == 1
+
+
+async def test_failures_inside_a_group_keep_their_own_outcomes(store, clock, smtp_server, smtp):  # noqa: F811
+    rows = await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(5)])
+    smtp_server.handler.refuse = {"c1@example.com": "550 5.1.1 no such user",
+                                  "c3@example.com": "451 4.3.0 try again later"}
+    watching = Watching(store, smtp)
+    assert await OutboxWorker(store, {"email": watching}, clock).drain() == 3
+    found = [await reload(store, r.id) for r in rows]
+    assert [(r.status, r.attempts) for r in found] == [("sent", 1), ("given_up", 1), ("sent", 1), ("pending", 1),
+                                                       ("sent", 1)]
+    assert found[3].next_attempt_at > clock.now() and found[3].claimed_until is None
+    assert all(r.sent_at == clock.now() for r in found if r.status == "sent")
+    assert watching.recorded == [0] * 5  # the failures did not record the group's sent rows early
 
 
 async def test_run_delivers_until_stopped(store, clock, smtp_server, smtp):  # noqa: F811

@@ -1,0 +1,105 @@
+"""A batch of mails in one transaction (SQLite and PostgreSQL): one claim for all, support read once unless a
+command came between, and each mail still with its own acknowledgement cap."""
+from __future__ import annotations
+
+from sqlalchemy import event, select
+
+from bot.mail.intake import EmailEdge, Incoming
+from handlers import identity, tickets, welcome
+from handlers.messages import Reply
+from handlers.registry import Command, Handlers
+from handlers.router import Desk
+from storage.models import Address, MailIntake, Outbox, Person, Role
+from tests.helpers import raw_mail
+
+NEWCOMER = "new.support@example.com"
+
+
+async def add_person(store, clock, address: str, role: str | None) -> int:
+    async with store.uow() as uow:
+        person = Person(name=None, language="en", created_at=clock.now())
+        uow.session.add(person)
+        await uow.session.flush()
+        uow.session.add(Address(address=address, kind="email", person_id=person.id, verified=True,
+                                created_at=clock.now()))
+        if role:
+            uow.session.add(Role(person_id=person.id, role=role, scope=""))
+        await uow.commit()
+        return person.id
+
+
+async def make_support(ctx, args: str) -> list[Reply]:
+    """A stand-in for any command that changes who answers tickets."""
+    person = await ctx.session.scalar(select(Address.person_id).where(Address.address == f"email:{NEWCOMER}"))
+    ctx.session.add(Role(person_id=person, role="support", scope=""))
+    await ctx.session.flush()
+    return [Reply("done")]
+
+
+def make_edge(store, config, clock) -> EmailEdge:
+    handlers = Handlers.combine(welcome.handlers(), identity.handlers(), tickets.handlers(),
+                                Handlers(commands=[Command("makesupport", make_support, safe=True)]))
+    return EmailEdge(Desk(store, config, handlers, clock), store, clock)
+
+
+def question(n: int, sender: str | None = None) -> Incoming:
+    raw = raw_mail(f"Do you open on Saturday? ({n})", subject=f"Question {n}",
+                   sender=sender or f"Customer {n} <c{n}@example.org>", headers={"Message-ID": f"<q{n}@example.org>"})
+    return Incoming(raw, uid=n)
+
+
+async def notified(store, address: str) -> int:
+    async with store.uow() as uow:
+        return len((await uow.session.scalars(select(Outbox.id).where(Outbox.recipient == address))).all())
+
+
+class Statements:
+    def __init__(self, store):
+        self.engine, self.seen = store.engine.sync_engine, []
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self.seen
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, *rest):
+        self.seen.append(" ".join(statement.split()))
+
+
+async def test_a_batch_is_claimed_in_one_insert_and_reads_support_once(store, config, clock):
+    await add_person(store, clock, "email:staff@example.com", "support")
+    edge = make_edge(store, config, clock)
+    assert await edge.take(question(1)) == "processed"  # recorded before: a duplicate in the batch
+    with Statements(store) as seen:
+        statuses = await edge.take_all([question(2), question(1), question(3), question(2)])
+    assert statuses == ["processed", "duplicate", "processed", "duplicate"]
+    assert len([s for s in seen if s.startswith("INSERT INTO mail_intake")]) == 1
+    assert len([s for s in seen if "FROM person JOIN address" in s and "role" in s]) == 1
+    async with store.uow() as uow:
+        rows = (await uow.session.execute(select(MailIntake.message_id, MailIntake.uid)
+                                          .order_by(MailIntake.id))).all()
+    assert [tuple(row) for row in rows] == [("<q1@example.org>", 1), ("<q2@example.org>", 2),
+                                            ("<q3@example.org>", 3)]
+    assert await notified(store, "staff@example.com") == 3
+
+
+async def test_a_command_in_a_batch_makes_the_next_mail_read_support_anew(store, config, clock):
+    await add_person(store, clock, "email:staff@example.com", "support")
+    await add_person(store, clock, f"email:{NEWCOMER}", None)
+    await add_person(store, clock, "email:boss@example.com", "owner")
+    edge = make_edge(store, config, clock)
+    command = Incoming(raw_mail("MAKESUPPORT", subject="", sender="Boss <boss@example.com>",
+                                headers={"Message-ID": "<cmd@example.org>"}), uid=10)
+    assert await edge.take_all([question(1), command, question(2)]) == ["processed"] * 3
+    assert await notified(store, NEWCOMER) == 1  # told of the second question only
+    assert await notified(store, "staff@example.com") == 2
+
+
+async def test_mails_of_one_sender_in_a_batch_are_capped_as_if_taken_one_by_one(store, config, clock):
+    await add_person(store, clock, "email:staff@example.com", "support")
+    edge = make_edge(store, config, clock)
+    mails = [question(n, sender="Kim <kim@example.org>") for n in range(1, 8)]
+    assert await edge.take_all(mails) == ["processed"] * 7
+    assert await notified(store, "kim@example.org") == 5 + 1  # five acknowledgements, then one notice
