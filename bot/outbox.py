@@ -83,13 +83,17 @@ class OutboxWorker:
 
     async def deliver_claimed(self, rows: list[Outbox]) -> int:
         """Send rows the caller queued already claimed (an answer sent at once, yet safe in the outbox), in
-        order; a failure leaves a row to the retries. Return how many went out."""
-        sent = 0
-        for row in rows:
-            if row.claimed_until is None or self.clock.now() >= row.claimed_until:
-                break  # the claim ran out: another worker sends this row and the ones after it, in order
-            sent += await self._deliver(row)
-        return sent
+        order; a failure leaves a row to the retries. Return how many went out (and were recorded)."""
+        sent: list[Outbox] = []
+        try:
+            for row in rows:
+                if row.claimed_until is None or self.clock.now() >= row.claimed_until:
+                    break  # the claim ran out: another worker sends this row and the ones after it, in order
+                if await self._deliver(row):
+                    sent.append(row)
+        finally:
+            recorded = await self._record_sent(sent)
+        return recorded
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
         """Deliver every `interval` seconds until `stop` is set; an error waits for the next round."""
