@@ -195,6 +195,9 @@ class Desk:
             async with uow.session.begin_nested():
                 replies = await self.dispatch(ctx)
         except Refusal as refusal:
+            # The rollback expired what the ORM changed; the speaker's row may have been changed by a plain
+            # UPDATE too (Context.update_person), which the ORM does not know about.
+            uow.session.expire(ctx.person)
             ctx = await self._context(uow, inbound)  # reloads what rolling back the savepoint expired
             replies = [ctx.say(refusal.template, **refusal.values)]
         await self._remember_choices(ctx, replies)

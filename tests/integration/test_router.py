@@ -122,6 +122,22 @@ async def test_a_refusal_undoes_the_handlers_writes_but_keeps_the_callers(store,
         assert await uow.session.scalar(received) == 1
 
 
+async def test_a_refusal_in_the_callers_unit_of_work_forgets_a_plain_update_of_the_speaker(store, config, clock):
+    from handlers.context import Refusal
+
+    async def switch_then_refuse(ctx, args):
+        await ctx.update_person(language="de")  # a plain UPDATE: the ORM does not see it as a change
+        raise Refusal("language_unknown", value="xx")
+
+    desk = make_desk(store, config, clock, Handlers(commands=[Command("switch", switch_then_refuse)]))
+    async with store.uow() as uow:
+        [refused] = await desk.handle_in(uow, inbound("telegram:5", "/switch", clock=clock))
+        await uow.commit()
+    assert '"xx"' in refused.text  # in English, as the person still reads: not in the undone German
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.language == "de")) == 0
+
+
 async def test_a_refused_message_leaves_no_half_written_rows_and_is_still_answered(store, config, clock):
     from handlers.context import Refusal
 
