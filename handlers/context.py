@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, cast
 
-from sqlalchemy import String, Table, bindparam, delete, func, insert, select
+from sqlalchemy import String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from handlers.messages import Attachment, Choice, Inbound, Reply
 from handlers.observing import Observer
@@ -138,6 +139,13 @@ class Context:
             action=action, subject=subject, detail=detail,
         ))
 
+    async def update_person(self, **values: Any) -> None:
+        """Change the speaker's own row at once, in one UPDATE: the ORM's flush of a changed attribute costs
+        about three times the statement, and every message that sets something of the speaker's pays it."""
+        await self.session.execute(person_update(tuple(sorted(values))), dict(values, person_id=self.person.id))
+        for key, value in values.items():
+            set_committed_value(self.person, key, value)  # loaded as written: nothing left to flush
+
     def language_for(self, chosen: str | None) -> str:
         """The language to write someone in whose own choice is `chosen` (None: the business's, else ours)."""
         return reply_language(chosen, self.business, self.config.default_language)
@@ -225,6 +233,13 @@ SPEAKER = (select(Person, Conversation, Business, _ROLES).select_from(_SENDER)
            .outerjoin(Person, Person.id == Address.person_id)
            .outerjoin(Conversation, Conversation.address == _SENDER.c.address)
            .outerjoin(Business, Business.id == 1))
+
+
+@functools.cache
+def person_update(columns: tuple[str, ...]):
+    """UPDATE person SET those columns WHERE id = :person_id, built once per set of columns."""
+    person = table(Person)
+    return update(person).where(person.c.id == bindparam("person_id")).values({c: bindparam(c) for c in columns})
 
 
 @dataclass

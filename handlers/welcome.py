@@ -55,7 +55,7 @@ async def set_language(ctx: Context, args: str) -> list[Reply]:
         # A From: line is a claim: by mail the word changes this answer only, never the stored setting.
         ctx.lang = wanted
         return [ctx.say("language_once")]
-    ctx.person.language = wanted
+    await ctx.update_person(language=wanted)
     ctx.lang = wanted
     await ctx.audit("language_set", wanted)
     return [ctx.say("language_set")]

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from types import TracebackType
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -25,10 +26,36 @@ def create_engine(url: str, **kwargs) -> AsyncEngine:
         if search_path:
             parsed = parsed.difference_update_query(["search_path"])
             kwargs.setdefault("connect_args", {}).setdefault("server_settings", {})["search_path"] = search_path
-        return create_async_engine(parsed, pool_pre_ping=True, **kwargs)
+        engine = create_async_engine(parsed, **kwargs)
+        _ping_after_idle(engine)
+        return engine
     engine = create_async_engine(parsed, async_creator=async_creator(parsed, timeout=30), **kwargs)
     _sqlite_immediate_transactions(engine)
     return engine
+
+
+IDLE_BEFORE_PING = 10.0  # seconds a pooled connection may rest and still be trusted without a round trip
+
+
+def _ping_after_idle(engine: AsyncEngine) -> None:
+    # pool_pre_ping costs three round trips (BEGIN, ";", ROLLBACK) on every checkout, as many as the rest of
+    # a short message. A connection the server closed (a restart, pg_terminate_backend) is known to asyncpg
+    # already and is replaced at no cost; one that went silent (a dropped network) can only be found by
+    # asking, so only a connection that rested longer than IDLE_BEFORE_PING is pinged first.
+    @event.listens_for(engine.sync_engine, "checkin")
+    def on_checkin(dbapi_connection, record) -> None:
+        record.info["rested_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def on_checkout(dbapi_connection, record, proxy) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise exc.DisconnectionError("the server closed the connection")
+        rested_since = record.info.get("rested_since")  # none yet: a new connection
+        if rested_since is not None and time.monotonic() - rested_since > IDLE_BEFORE_PING:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as error:
+                raise exc.DisconnectionError("the connection did not answer a ping") from error
 
 
 def _sqlite_immediate_transactions(engine: AsyncEngine) -> None:
@@ -37,7 +64,13 @@ def _sqlite_immediate_transactions(engine: AsyncEngine) -> None:
     # (WAL, foreign keys and the asynchronous busy wait are set up by storage.sqlite.)
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to the driver's cursor: SQLAlchemy's statement machinery around a fixed BEGIN costs
+        # more than SQLite takes to run it, on every unit of work.
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        finally:
+            cursor.close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

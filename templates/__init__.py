@@ -13,6 +13,7 @@ from babel.dates import format_date, format_datetime, format_time
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 
 LANGUAGES = ("de", "en")
+TEMPLATE_CACHE = 2000  # compiled message templates kept; bounded, but above what the languages hold
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,12 @@ def _date(context, value: date | datetime, fmt: str = "full") -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
+    # The templates ship with the code: no stat per render to see whether one changed (auto_reload), and
+    # room for every compiled one (Jinja keeps 400 by default; de and en hold more than that together).
     env = Environment(
         loader=PackageLoader("templates", ""),
+        auto_reload=False,
+        cache_size=TEMPLATE_CACHE,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -66,9 +71,9 @@ def render(name: str, lang: str, **values) -> Rendered:
     lang = language(lang)
     template = environment().get_template(f"{lang}/{name}.j2")
     values["lang"] = lang
-    context = template.new_context(values)
     if "text" not in template.blocks:
         return Rendered(None, template.render(values).strip(), None)
+    context = template.new_context(values)
 
     def block(key: str) -> str | None:
         if key not in template.blocks:

@@ -17,7 +17,8 @@ async def own_name(ctx: Context, args: str) -> list[Reply]:
     The name a chat shows (Telegram's profile name) is only a stand-in until the person gives theirs."""
     name = one_line(args, MAX_NAME, "customers_name_empty")
     if not ctx.person.name or ctx.person.name == ctx.inbound.display_name:
-        old, ctx.person.name = ctx.person.name, name
+        old = ctx.person.name
+        await ctx.update_person(name=name)
         await ctx.audit("name_set", f"customer:{ctx.person.id}", name=name, chat_name=old)
         return [ctx.say("customers_name_set", given=name)]
     await propose(ctx, "name", ctx.person.name, name)

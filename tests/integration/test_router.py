@@ -5,7 +5,7 @@ from handlers import admin, identity, welcome
 from handlers.bootstrap import ensure_owners
 from handlers.registry import Command, Handlers
 from handlers.router import Desk
-from storage.models import Audit, Person
+from storage.models import Address, Audit, Conversation, Person
 from tests.conftest import inbound
 
 
@@ -120,6 +120,49 @@ async def test_a_refusal_undoes_the_handlers_writes_but_keeps_the_callers(store,
         assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.name == "half")) == 0
         received = select(func.count()).select_from(Audit).where(Audit.action == "mail_received")
         assert await uow.session.scalar(received) == 1
+
+
+async def test_a_refusal_in_the_callers_unit_of_work_forgets_a_plain_update_of_the_speaker(store, config, clock):
+    from handlers.context import Refusal
+
+    async def switch_then_refuse(ctx, args):
+        await ctx.update_person(language="de")  # a plain UPDATE: the ORM does not see it as a change
+        raise Refusal("language_unknown", value="xx")
+
+    desk = make_desk(store, config, clock, Handlers(commands=[Command("switch", switch_then_refuse)]))
+    async with store.uow() as uow:
+        [refused] = await desk.handle_in(uow, inbound("telegram:5", "/switch", clock=clock))
+        await uow.commit()
+    assert '"xx"' in refused.text  # in English, as the person still reads: not in the undone German
+    async with store.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(Person).where(Person.language == "de")) == 0
+
+
+async def test_a_refused_message_leaves_no_half_written_rows_and_is_still_answered(store, config, clock):
+    from handlers.context import Refusal
+
+    async def half_done(ctx, args):
+        ctx.person.name = "half"
+        await ctx.audit("half_written")
+        await ctx.start_flow("half", "waiting")
+        await ctx.session.flush()
+        raise Refusal("language_unknown", value=args)
+
+    desk = make_desk(store, config, clock, Handlers(commands=[Command("half", half_done)]))
+    await desk.handle(inbound("telegram:5", "/language de", clock=clock))
+    [refused] = await desk.handle(inbound("telegram:5", "/half xx", clock=clock))
+    # A first message from someone new, refused: the person made for it is made again for the answer.
+    [stranger] = await desk.handle(inbound("telegram:6", "/half yy", clock=clock, lang="en"))
+    assert refused.template == stranger.template == "language_unknown"
+    assert "„xx“" in refused.text and "Sprache" in refused.text  # in the language the first message set
+    assert '"yy"' in stranger.text
+    async with store.uow() as uow:
+        count = select(func.count()).select_from
+        assert await uow.session.scalar(count(Person).where(Person.name == "half")) == 0
+        assert await uow.session.scalar(count(Audit).where(Audit.action == "half_written")) == 0
+        assert await uow.session.scalar(count(Conversation)) == 0
+        assert await uow.session.scalar(count(Address).where(Address.address == "telegram:6")) == 1
+        assert await uow.session.scalar(count(Audit).where(Audit.action == "language_set")) == 1
 
 
 async def test_text_typed_while_a_question_waits_answers_it_and_a_slash_word_still_runs(store, config, clock):
