@@ -6,6 +6,7 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from time import perf_counter
 from typing import TypeVar
 
@@ -146,51 +147,46 @@ class Desk:
             return None
         return command, await self.command_line(uow, line)
 
-    async def handle(self, inbound: Inbound) -> list[Reply]:
+    async def handle(self, inbound: Inbound, settle: Settle | None = None) -> list[Reply]:
         """Answer one inbound message in its own unit of work; nothing is kept unless the answer was made.
 
         A refusal rolls the whole unit of work back and is answered from a fresh one: cheaper than a
         savepoint around every message, which costs two statements and a compile each time.
+        `settle`, if given, records in the answer's own transaction that the message was answered and how
+        (an edge's receipt, its replies queued), so a crash loses or repeats neither. The error reply is
+        settled alike; `settle` raising Stale keeps nothing. Files are then left for the caller to make.
         """
         started = perf_counter()
         OBSERVED_ERROR.set(None)
         try:
             inbound = await self.prepare(inbound)
             try:
-                async with self.store.uow() as uow:
-                    replies = await self.answer_in(uow, inbound)
-                    await uow.commit()
+                replies = await self._answer_alone(inbound, self.answer_in, settle)
             except Refusal as refusal:
-                async with self.store.uow() as uow:
-                    replies = await self.refuse_in(uow, inbound, refusal)
-                    await uow.commit()
-            return await make_files(replies)  # after the transaction: a long list holds no lock meanwhile
+                replies = await self._answer_alone(inbound, partial(self.refuse_in, refusal=refusal), settle)
+            # after the transaction: a long list holds no lock meanwhile
+            return replies if settle is not None else await make_files(replies)
+        except Stale:
+            raise
         except Exception as exc:
             log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
             if OBSERVED_ERROR.get() is not exc:  # failed outside the handler: the lock, the context, the commit
                 self.observer.handled(inbound.channel, OTHER, "error", perf_counter() - started)
-            lang = (inbound.language_hint or self.config.default_language)[:2]
-            return [Reply(render("error", lang).text, template="error")]
-
-    async def handle_settled(self, inbound: Inbound, settle: Settle) -> list[Reply]:
-        """Answer as `handle` does, and let `settle` record, in the answer's own transaction, that the message
-        was answered and how (an edge's receipt, its replies queued): a crash then loses or repeats neither.
-        A failure is answered with the error reply, settled alike; `settle` raising Stale keeps nothing."""
-        try:
-            inbound = await self.prepare(inbound)
-            async with self.store.uow() as uow:
-                replies = await self.handle_in(uow, inbound, files_later=True)
-                await settle(uow, replies)
-                await uow.commit()
-            return replies
-        except Stale:
-            raise
-        except Exception:
-            log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
         lang = (inbound.language_hint or self.config.default_language)[:2]
         replies = [Reply(render("error", lang).text, template="error")]
+        if settle is not None:
+            async with self.store.uow() as uow:
+                await settle(uow, replies)
+                await uow.commit()
+        return replies
+
+    async def _answer_alone(self, inbound: Inbound, answer: Callable[[UnitOfWork, Inbound], Awaitable[list[Reply]]],
+                            settle: Settle | None) -> list[Reply]:
+        """`answer` in a unit of work of its own, settled there if asked, and committed."""
         async with self.store.uow() as uow:
-            await settle(uow, replies)
+            replies = await answer(uow, inbound)
+            if settle is not None:
+                await settle(uow, replies)
             await uow.commit()
         return replies
 

@@ -176,10 +176,10 @@ class InboxWorker:
         """The desk's answer, settled; "typing…" shows in the chat when it is slow in coming."""
         delay = self.app.bot_data.get("typing_after", 1.0)
         if update.message is None:
-            return await self.desk.handle_settled(inbound, settle)
+            return await self.desk.handle(inbound, settle)
         typing = asyncio.create_task(typing_after(update.message.chat, delay))
         try:
-            return await self.desk.handle_settled(inbound, settle)
+            return await self.desk.handle(inbound, settle)
         finally:
             if delay > 0:
                 typing.cancel()

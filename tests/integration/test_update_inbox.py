@@ -65,7 +65,7 @@ class Worker:
             uow.session.add_all(Outbox(channel="telegram", recipient=claimed.sender, text=r.text, next_attempt_at=now,
                                        created_at=now) for r in replies)
 
-        replies = await self.desk.handle_settled(inbound, settle)
+        replies = await self.desk.handle(inbound, settle)
         await self.inbox.release(claimed.update_id, held[0])
         return replies
 
