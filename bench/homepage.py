@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:  # `python bench/homepage.py` puts bench/, not the
 import aiohttp  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
-from bench.availability import FIRST_DAY, LOCATIONS, NOW, STAFF, candidate_times, practice_rows  # noqa: E402
+from bench.availability import DAYS, FIRST_DAY, LOCATIONS, NOW, STAFF, candidate_times, days_of, practice_rows  # noqa: E402
 from bot.api import ApiServer, build_app  # noqa: E402
 from handlers import homepage  # noqa: E402
 from handlers.rules.availability import cells  # noqa: E402
@@ -65,7 +65,8 @@ class FixedClock:
 
 async def seed(store: Store, count: int, rng: random.Random) -> int:
     """The practice and `count` appointments drawn from full working days (live ones with their claims)."""
-    chosen = sorted(rng.sample(candidate_times(rng), count), key=lambda c: (c[1], c[0]))
+    drawn = rng.sample(candidate_times(rng, days_of(FIRST_DAY, DAYS), STAFF), count)
+    chosen = sorted(drawn, key=lambda c: (c[1], c[0]))
     appointments, claims = [], []
     for number, (staff, start, end) in enumerate(chosen, start=1):
         status = rng.choices(["confirmed", "requested", "held", "expired", "cancelled"], [85, 4, 2, 4, 5])[0]
@@ -77,7 +78,7 @@ async def seed(store: Store, count: int, rng: random.Random) -> int:
         if status in ("confirmed", "requested", "held"):
             claims += [{"staff_id": staff, "cell": cell, "appointment_id": number} for cell in cells(start, end)]
     async with store.uow() as uow:
-        for name, rows in practice_rows().items():
+        for name, rows in practice_rows(STAFF).items():
             await uow.session.execute(insert(TABLES[name]), rows)
         await uow.session.execute(insert(Appointment), appointments)
         if claims:

@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:  # `python bench/load.py` puts bench/, not the roo
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-from bench.availability import NOW, double_bookings, practice_rows  # noqa: E402
+from bench.availability import NOW, STAFF, double_bookings, practice_rows  # noqa: E402
 from bench.throughput import PostgresSchema  # noqa: E402
 from bot.app import Runtime, open_runtime  # noqa: E402
 from bot.mail.smtp import SmtpTransport  # noqa: E402
@@ -283,7 +283,7 @@ async def seed(store: Store, customers: int) -> None:
                  for kind, address in (("telegram", f"telegram:{FIRST_USER_ID + n}"),
                                        ("email", f"email:{email_of(n)}"))]
     async with store.uow() as uow:
-        for name, rows in practice_rows().items():
+        for name, rows in practice_rows(STAFF).items():
             await uow.session.execute(insert(TABLES[name]), rows)
         await uow.session.execute(insert(Person), people)
         await uow.session.execute(insert(Address), addresses)
