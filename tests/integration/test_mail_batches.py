@@ -1,5 +1,6 @@
 """A batch of mails in one transaction (SQLite and PostgreSQL): one claim for all, support read once unless a
-command came between, and each mail still with its own acknowledgement cap; plain mails without a savepoint, a refusal taken one by one."""
+command came between, each mail still with its own acknowledgement cap; plain mails go without a savepoint,
+and a refusal has the batch taken one by one."""
 from __future__ import annotations
 
 from sqlalchemy import event, select
