@@ -109,11 +109,16 @@ async def known_message(uow: UnitOfWork, message_id: str | None) -> bool:
     return await uow.session.scalar(KNOWN_MESSAGE, {"message_id": wanted}) is not None
 
 
+def note_known(uow: UnitOfWork, message_id: str | None) -> None:
+    """Keep keep_known_messages' answer true: a Message-ID (normal_id) this transaction puts on a ticket."""
+    if message_id is not None and KNOWN in uow.session.info:
+        uow.session.info[KNOWN][1].add(message_id)
+
+
 async def keep_known_messages(uow: UnitOfWork, message_ids: list[str]) -> None:
     """Read at once which of a batch's Message-IDs are on a ticket already, for known_message in this
-    transaction. The batch's own writes keep the answer true: add_message notes each Message-ID it
-    records, and no other write puts one of them on a ticket before that mail's turn (the intake's claim
-    lets each Message-ID in once; an unproven answer records only its own mail's)."""
+    transaction. Every write of a ticket message notes its Message-ID (note_known), so a later mail of
+    the batch whose Message-ID reads the same sees it as before."""
     asked = {wanted for wanted in map(normal_id, message_ids) if wanted is not None}
     found = set((await uow.session.scalars(KNOWN_MESSAGES, {"message_ids": list(asked)})).all()) if asked else set()
     uow.session.info[KNOWN] = (asked, found)
@@ -122,8 +127,7 @@ async def keep_known_messages(uow: UnitOfWork, message_ids: list[str]) -> None:
 async def add_message(ctx: Context, ticket: Ticket, direction: str, author: str, text: str,
                       message_id: str | None = None, attachments: list[dict] | None = None) -> None:
     """Write one message of a ticket's thread (a Core INSERT: cheaper than the ORM's flush)."""
-    if message_id is not None and KNOWN in ctx.session.info:
-        ctx.session.info[KNOWN][1].add(message_id)
+    note_known(ctx.uow, message_id)
     await ctx.write(NEW_MESSAGE, dict(
         ticket_id=ticket.id, direction=direction, author=author, text=text, message_id=message_id,
         attachments=attachments or [], created_at=ctx.now))
