@@ -219,16 +219,25 @@ class Desk:
         await self._remember_choices(ctx, replies)
         return replies
 
-    async def handle_in(self, uow: UnitOfWork, inbound: Inbound, files_later: bool = False) -> list[Reply]:
+    async def handle_in(self, uow: UnitOfWork, inbound: Inbound, files_later: bool = False,
+                        spare: bool = True) -> list[Reply]:
         """Answer inside a unit of work that holds the caller's own writes (the mail intake's record), which
         a refusal must not take with it: a savepoint undoes only the handler's writes. The caller commits.
         The sender's turn comes first here too (see answer_in).
+
+        Not `spare`: the caller rolls the whole unit of work back if a Refusal reaches it, and answers
+        the message anew in one that spares its writes. A message that is rarely refused (a mail that is
+        no command) then saves the savepoint's two statements.
 
         Files the replies announce are made here, in a thread, unless `files_later` (the caller makes them
         with make_files once the transaction is over).
         """
         await hold_sender(uow, inbound.sender)
         ctx = await self._context(uow, inbound)  # outside the savepoint: a rollback there keeps the speaker
+        if not spare:
+            replies = await self.dispatch(ctx)
+            await self._remember_choices(ctx, replies)
+            return replies if files_later else await make_files(replies)
         try:
             async with uow.session.begin_nested():
                 replies = await self.dispatch(ctx)

@@ -67,4 +67,5 @@ def mail_row(now: datetime, mail_domain: str, to: str, rendered: Rendered, heade
             "headers": {"Message-ID": message_id, **AUTO_GENERATED, **(headers or {})},
             "attachments": [{"name": a.name, "type": a.mime, "data": base64.b64encode(a.data).decode()}
                             for a in attachments],
+            "choices": [],  # as a chat message's row has: both go into the outbox in one statement
             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}

@@ -27,7 +27,7 @@ from handlers.router import Desk, hold_sender
 from handlers.rules.mailthread import TAG, chain_after, references, reply_subject, thread_refs, topic
 from handlers.speaking import AUTO_REPLIED, mail_row, reply_language
 from handlers.tickets.intake import forget_support_list, keep_support_list
-from handlers.tickets.records import ACKS_PER_HOUR, answered_tickets
+from handlers.tickets.records import ACKS_PER_HOUR, answered_tickets, keep_known_messages
 from storage.db import Store, UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
 from storage.models import Address, Audit, Business, MailIntake, Outbox, Person
@@ -152,6 +152,8 @@ class EmailEdge:
                 lately = await answered_lately_all(uow, [one.sender for one in complete if one.sender],
                                                    self.clock.now() - timedelta(hours=1), UNASKED)
                 keep_support_list(uow)
+                await keep_known_messages(uow, [one.message_id for one, intake_id in zip(complete, claimed)
+                                                if intake_id is not None])
                 statuses = []
                 for mail, one, ready, intake_id in zip(mails, complete, prepared, claimed):
                     if intake_id is None:
@@ -161,7 +163,9 @@ class EmailEdge:
                         forget_support_list(uow)  # a command may change who answers tickets
                     # Only a sender's own mails add to their count: their first one here takes it as read above.
                     counted = lately.pop(one.sender, None) if one.sender else None
-                    statuses.append(await self._process(uow, intake_id, one, mail, ready, counted))
+                    # A refusal fails the batch, and each mail is then taken on its own, with a savepoint.
+                    statuses.append(await self._process(uow, intake_id, one, mail, ready, counted,
+                                                        spare=ready[0].command))
                 await uow.commit()
                 return statuses
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
@@ -280,9 +284,11 @@ class EmailEdge:
     # ---- one mail -------------------------------------------------------------------------
 
     async def _process(self, uow: UnitOfWork, intake_id: int, parsed: ParsedMail, mail: Incoming | None,
-                       prepared: Prepared | None = None, counted: tuple[int, int] | None = None) -> str:
+                       prepared: Prepared | None = None, counted: tuple[int, int] | None = None,
+                       spare: bool = True) -> str:
         """Run the handlers for one mail and queue the answers; return the intake status. `counted`: the
-        sender's automatic answers of the last hour (answered_lately), if the caller read them already."""
+        sender's automatic answers of the last hour (answered_lately), if the caller read them already.
+        Not `spare`: a Refusal reaches the caller, who rolls everything back (Desk.handle_in)."""
         reason = await self._ignore_reason(uow, parsed) or await self._bounce(uow, parsed)
         if reason is not None or parsed.sender is None:  # a mail without a sender always has its reason
             return await self._finish(uow, intake_id, "ignored", reason)
@@ -299,7 +305,7 @@ class EmailEdge:
                 raise ValueError(f"the inbound of mail {parsed.message_id} lost its mail metadata")
             # The tickets take the count from here: nothing before them in this transaction adds to it.
             replies = await self.desk.handle_in(uow, replace(inbound, mail=replace(
-                inbound.mail, quiet=quiet, acks_lately=acks)))
+                inbound.mail, quiet=quiet, acks_lately=acks)), spare=spare)
         if (replies or notes or quiet) and not parsed.automatic:
             lang = await self.reply_language(uow, parsed)
             await self.queue_replies(uow, parsed, replies, lang)  # the desk's answers: asked for

@@ -18,6 +18,7 @@ from handlers.tickets.records import (
     answer_headers,
     attachment_list,
     excerpt,
+    note_known,
     prefix,
 )
 from storage.db import UnitOfWork
@@ -45,6 +46,7 @@ async def answer_by_mail(ctx: Context, ticket: Ticket, meta: MailMeta, text: str
     text = text.strip()
     if not text:
         raise Refusal("tickets_empty_text", word="reply", id=ticket.id, p=prefix(ctx))
+    note_known(ctx.uow, normal_id(meta.message_id))
     held = await ctx.session.scalar(NEW_HELD, dict(
         ticket_id=ticket.id, direction=UNPROVEN, author=ctx.sender, text=text,
         message_id=normal_id(meta.message_id), attachments=held_attachments(ctx.inbound), created_at=ctx.now))

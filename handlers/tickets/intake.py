@@ -79,26 +79,28 @@ async def open_ticket(ctx: Context, meta: MailMeta) -> list[Reply]:
     ticket = Ticket(id=await ctx.session.scalar(NEW_TICKET, values), **values)
     make_transient_to_detached(ticket)
     ctx.session.add(ticket)
-    await record_incoming(ctx, ticket, meta)
-    if not meta.automatic and not meta.quiet and acked_lately < ACKS_PER_HOUR:
-        await acknowledge(ctx, ticket, meta)
-    await notify_support(ctx, ticket, meta, "new", support)
-    await ctx.audit("ticket_opened", tag(ticket.id), email=email, automatic=meta.automatic)
+    async with ctx.grouped_writes():  # nothing below reads back what it writes
+        await record_incoming(ctx, ticket, meta)
+        if not meta.automatic and not meta.quiet and acked_lately < ACKS_PER_HOUR:
+            await acknowledge(ctx, ticket, meta)
+        await notify_support(ctx, ticket, meta, "new", support)
+        await ctx.audit("ticket_opened", tag(ticket.id), email=email, automatic=meta.automatic)
     return []
 
 
 async def continue_ticket(ctx: Context, ticket: Ticket, meta: MailMeta) -> list[Reply]:
     """Add a mail to its ticket; the customer writing again opens it and support hears of it."""
-    await record_incoming(ctx, ticket, meta)
-    ticket.updated_at = ctx.now
-    if meta.automatic:
-        # An out-of-office answer is kept on the thread but is no customer reply: no reopening, no alarm.
-        await ctx.audit("ticket_mail_in", tag(ticket.id), automatic=True)
-        return []
-    reopened = ticket.status == "closed"
-    ticket.status = "open"
-    await tell_support(ctx, ticket, meta, "reopened" if reopened else "followup")
-    await ctx.audit("ticket_reopened" if reopened else "ticket_mail_in", tag(ticket.id), automatic=False)
+    async with ctx.grouped_writes():  # nothing below reads back what it writes
+        await record_incoming(ctx, ticket, meta)
+        ticket.updated_at = ctx.now
+        if meta.automatic:
+            # An out-of-office answer is kept on the thread but is no customer reply: no reopening, no alarm.
+            await ctx.audit("ticket_mail_in", tag(ticket.id), automatic=True)
+            return []
+        reopened = ticket.status == "closed"
+        ticket.status = "open"
+        await tell_support(ctx, ticket, meta, "reopened" if reopened else "followup")
+        await ctx.audit("ticket_reopened" if reopened else "ticket_mail_in", tag(ticket.id), automatic=False)
     return []
 
 

@@ -26,6 +26,9 @@ EXCERPT_LINES, EXCERPT_CHARS = 6, 600
 # (Table columns, not mapped attributes, where no objects come back: that skips the ORM's part.)
 _MESSAGES, _TICKETS = table(TicketMessage), table(Ticket)
 KNOWN_MESSAGE = select(_MESSAGES.c.id).where(_MESSAGES.c.message_id == bindparam("message_id")).limit(1)
+KNOWN_MESSAGES = (select(_MESSAGES.c.message_id).distinct()
+                  .where(_MESSAGES.c.message_id.in_(bindparam("message_ids", expanding=True))))
+KNOWN = "tickets.known"  # a session's info: (Message-IDs asked, those on a ticket), see keep_known_messages
 ACKS_SINCE = (select(func.count()).select_from(_MESSAGES).join(_TICKETS, _TICKETS.c.id == _MESSAGES.c.ticket_id)
               .where(_TICKETS.c.email == bindparam("email"), _MESSAGES.c.author == ACK_AUTHOR,
                      _MESSAGES.c.created_at > bindparam("since")))
@@ -100,13 +103,32 @@ async def known_message(uow: UnitOfWork, message_id: str | None) -> bool:
     wanted = normal_id(message_id)
     if wanted is None:
         return False
+    asked, found = uow.session.info.get(KNOWN, ((), ()))
+    if wanted in asked:
+        return wanted in found
     return await uow.session.scalar(KNOWN_MESSAGE, {"message_id": wanted}) is not None
+
+
+def note_known(uow: UnitOfWork, message_id: str | None) -> None:
+    """Keep keep_known_messages' answer true: a Message-ID (normal_id) this transaction puts on a ticket."""
+    if message_id is not None and KNOWN in uow.session.info:
+        uow.session.info[KNOWN][1].add(message_id)
+
+
+async def keep_known_messages(uow: UnitOfWork, message_ids: list[str]) -> None:
+    """Read at once which of a batch's Message-IDs are on a ticket already, for known_message in this
+    transaction. Every write of a ticket message notes its Message-ID (note_known), so a later mail of
+    the batch whose Message-ID reads the same sees it as before."""
+    asked = {wanted for wanted in map(normal_id, message_ids) if wanted is not None}
+    found = set((await uow.session.scalars(KNOWN_MESSAGES, {"message_ids": list(asked)})).all()) if asked else set()
+    uow.session.info[KNOWN] = (asked, found)
 
 
 async def add_message(ctx: Context, ticket: Ticket, direction: str, author: str, text: str,
                       message_id: str | None = None, attachments: list[dict] | None = None) -> None:
     """Write one message of a ticket's thread (a Core INSERT: cheaper than the ORM's flush)."""
-    await ctx.session.execute(NEW_MESSAGE, dict(
+    note_known(ctx.uow, message_id)
+    await ctx.write(NEW_MESSAGE, dict(
         ticket_id=ticket.id, direction=direction, author=author, text=text, message_id=message_id,
         attachments=attachments or [], created_at=ctx.now))
 
