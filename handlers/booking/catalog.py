@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import exists, select
 
-from handlers.appointments import DayPlan, load_plan, location_holidays, qualified_staff
+from handlers.appointments import DayPlan, load_plan, location_holidays
 from handlers.booking.form import ANY, BookingQuery, Commander, parse_booking
 from handlers.booking.rules import Rules, local_day, local_minutes
 from handlers.context import Context, Refusal
@@ -159,9 +159,10 @@ async def load_catalog(uow: UnitOfWork) -> Catalog:
 
 async def offering(uow: UnitOfWork, service_id: int) -> dict[int, list[int]]:
     """Location → the staff qualified for the service who have bookable hours there."""
-    qualified = await qualified_staff(uow, service_id)
-    rows = await uow.session.execute(select(StaffHours.location_id, StaffHours.person_id).distinct()
-                                     .where(StaffHours.person_id.in_(qualified)))
+    rows = await uow.session.execute(  # one statement: it runs on nearly every step of the walk
+        select(StaffHours.location_id, StaffHours.person_id).distinct()
+        .join(StaffService, StaffService.person_id == StaffHours.person_id)
+        .where(StaffService.service_id == service_id))
     found: dict[int, set[int]] = {}
     for location, person in rows:
         found.setdefault(location, set()).add(person)
