@@ -11,7 +11,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, String, and_, cast, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
@@ -151,15 +165,19 @@ def epoch_seconds(column, dialect: str):
 async def load_plan(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime, now: datetime) -> DayPlan:
     """Opening hours, staff hours, closures and live appointments between start and end."""
     session = uow.session
-    opening = defaultdict(list)
-    for location, weekday, a, b in await session.execute(select(
-            OpeningHours.location_id, OpeningHours.weekday, OpeningHours.start_minute, OpeningHours.end_minute)):
-        opening[(location, weekday)].append((a, b))
-    hours = defaultdict(list)
-    for staff, location, weekday, a, b in await session.execute(select(
-            StaffHours.person_id, StaffHours.location_id, StaffHours.weekday, StaffHours.start_minute,
-            StaffHours.end_minute).where(StaffHours.person_id.in_(staff_ids))):
-        hours[(staff, location, weekday)].append((a, b))
+    opening: defaultdict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    hours: defaultdict[tuple[int, int, int], list[tuple[int, int]]] = defaultdict(list)
+    # The location's hours (no staff member) and the staff's in one statement: every step of the walk
+    # that offers days or times reads a plan.
+    for staff, location, weekday, a, b in await session.execute(union_all(
+            select(cast(null(), Integer), OpeningHours.location_id, OpeningHours.weekday, OpeningHours.start_minute,
+                   OpeningHours.end_minute),
+            select(StaffHours.person_id, StaffHours.location_id, StaffHours.weekday, StaffHours.start_minute,
+                   StaffHours.end_minute).where(StaffHours.person_id.in_(staff_ids)))):
+        if staff is None:
+            opening[(location, weekday)].append((a, b))
+        else:
+            hours[(staff, location, weekday)].append((a, b))
     closures: list[tuple[int | None, datetime, datetime]] = [(row[0], row[1], row[2]) for row in await session.execute(
         select(Closure.staff_id, Closure.start_at, Closure.end_at).where(
             Closure.end_at > start, Closure.start_at < end,
@@ -184,10 +202,14 @@ class HolidayCodes:
 
 async def holiday_codes(uow: UnitOfWork) -> HolidayCodes:
     """The business's holiday code and language, and each location's code."""
-    business = (await uow.session.execute(select(Business.holidays, Business.language).where(Business.id == 1))).first()
-    code, language = (business[0], business[1]) if business else (None, "de")
-    rows = await uow.session.execute(select(Location.id, Location.holidays))
-    return HolidayCodes(code, language, {location: effective_code(own, code) for location, own in rows})
+    # One statement: the business's row has no location id, each location's row no language.
+    rows = (await uow.session.execute(union_all(
+        select(cast(null(), Integer), Business.holidays, Business.language).where(Business.id == 1),
+        select(Location.id, Location.holidays, cast(null(), String))))).all()
+    business = next((row for row in rows if row[0] is None), None)
+    code, language = (business[1], business[2]) if business else (None, "de")
+    return HolidayCodes(code, language, {location: effective_code(own, code)
+                                         for location, own, _ in rows if location is not None})
 
 
 async def location_holidays(uow: UnitOfWork, first: date, last: date,

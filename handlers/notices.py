@@ -5,7 +5,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import aliased
 
 from handlers.context import Context
 from handlers.messages import Attachment
@@ -35,15 +36,23 @@ class AppointmentView:
     sequence: int
 
 
+_STAFF, _CUSTOMER = aliased(Person, name="staff_person"), aliased(Person, name="customer_person")
+# The names of a view in one statement, built once: a booking shows its view three or four times in one
+# step, and rows loaded by id are not kept between the looks (the session holds them weakly).
+VIEW_NAMES = (select(Service.name, Service.colour, Location.name, _STAFF.name, _CUSTOMER.name).select_from(Service)
+              .join(_STAFF, _STAFF.id == bindparam("staff"))
+              .join(_CUSTOMER, _CUSTOMER.id == bindparam("customer"))
+              .outerjoin(Location, Location.id == bindparam("location"))
+              .where(Service.id == bindparam("service")))
+
+
 async def view(uow: UnitOfWork, appointment: Appointment) -> AppointmentView:
-    session = uow.session
-    service = await session.get_one(Service, appointment.service_id)
-    location = await session.get(Location, appointment.location_id) if appointment.location_id else None
-    staff = await session.get_one(Person, appointment.staff_id)
-    customer = await session.get_one(Person, appointment.customer_id)
+    service, colour, location, staff, customer = (await uow.session.execute(VIEW_NAMES, {
+        "service": appointment.service_id, "location": appointment.location_id, "staff": appointment.staff_id,
+        "customer": appointment.customer_id})).one()
     return AppointmentView(
-        appointment.id, service.name, service.colour, location.name if location else None, staff.name or "?",
-        customer.name or await display_address(uow, customer.id), appointment.start_at, appointment.end_at,
+        appointment.id, service, colour, location, staff or "?",
+        customer or await display_address(uow, appointment.customer_id), appointment.start_at, appointment.end_at,
         appointment.status, appointment.note, appointment.sequence)
 
 
@@ -81,12 +90,13 @@ async def installation(uow: UnitOfWork) -> Installation:
 
 
 async def tell_customer(ctx: Context, appointment: Appointment, template: str, message: str | None = None,
-                        method: str | None = "REQUEST") -> bool:
-    """Mail the customer (ICS attached when `method` is set); False if they have no confirmed email."""
+                        method: str | None = "REQUEST", v: AppointmentView | None = None) -> bool:
+    """Mail the customer (ICS attached when `method` is set); False if they have no confirmed email.
+    `v` is the appointment's view, if the caller has it already."""
     email = await verified_email(ctx.uow, appointment.customer_id)
     if email is None:
         return False
-    v = await view(ctx.uow, appointment)
+    v = v if v is not None else await view(ctx.uow, appointment)
     customer = await ctx.session.get_one(Person, appointment.customer_id)
     lang = customer_language(ctx, customer)
     attachments = [await ics_for(ctx, v, method, email, customer.name, lang)] if method else []
@@ -104,12 +114,14 @@ def customer_language(ctx: Context, customer: Person) -> str:
     return ctx.language_for(None)
 
 
-async def tell_staff_and_admins(ctx: Context, appointment: Appointment, template: str, **values) -> int:
-    """Notify the staff member concerned and every admin (not the one acting), each in their language."""
+async def tell_staff_and_admins(ctx: Context, appointment: Appointment, template: str,
+                                v: AppointmentView | None = None, **values) -> int:
+    """Notify the staff member concerned and every admin (not the one acting), each in their language.
+    `v` is the appointment's view, if the caller has it already."""
     admins = (await ctx.session.scalars(select(Role.person_id).where(Role.role.in_(ADMINS)))).all()
     recipients = dict.fromkeys([appointment.staff_id, *admins])
     recipients.pop(ctx.person.id, None)
-    v = await view(ctx.uow, appointment)
+    v = v if v is not None else await view(ctx.uow, appointment)
     told = 0
     for person_id in recipients:
         if person_id is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import exists, select
+from sqlalchemy import CompoundSelect, exists, literal, select, union_all
 
-from handlers.appointments import DayPlan, load_plan, location_holidays, qualified_staff
+from handlers.appointments import DayPlan, load_plan, location_holidays
 from handlers.booking.form import ANY, BookingQuery, Commander, parse_booking
 from handlers.booking.rules import Rules, local_day, local_minutes
 from handlers.context import Context, Refusal
@@ -150,18 +150,25 @@ async def load_catalog(uow: UnitOfWork) -> Catalog:
     offered = exists().where(StaffService.service_id == Service.id)
     services = await session.scalars(select(Service).where(Service.deleted_at.is_(None), offered)
                                      .order_by(Service.id))
-    locations = await session.execute(select(Location.name, Location.id).order_by(Location.id))
-    staff = await session.execute(select(Person.name, Person.id).join(Staff, Staff.person_id == Person.id)
-                                  .where(Person.name.is_not(None)).order_by(Person.id))
-    return Catalog({s.name: s for s in services}, {name: i for name, i in locations},
-                   {name: i for name, i in staff if name is not None})
+    # Locations and staff names in one statement: the walk reads the catalog on nearly every step.
+    names: CompoundSelect = union_all(
+        select(literal("location").label("kind"), Location.name, Location.id),
+        select(literal("staff"), Person.name, Person.id).join(Staff, Staff.person_id == Person.id)
+        .where(Person.name.is_not(None)))
+    found: dict[str, dict[str, int]] = {"location": {}, "staff": {}}
+    for kind, name, i in await session.execute(names.order_by(names.selected_columns.kind,
+                                                              names.selected_columns.id)):
+        if name is not None:
+            found[kind][name] = i
+    return Catalog({s.name: s for s in services}, found["location"], found["staff"])
 
 
 async def offering(uow: UnitOfWork, service_id: int) -> dict[int, list[int]]:
     """Location → the staff qualified for the service who have bookable hours there."""
-    qualified = await qualified_staff(uow, service_id)
-    rows = await uow.session.execute(select(StaffHours.location_id, StaffHours.person_id).distinct()
-                                     .where(StaffHours.person_id.in_(qualified)))
+    rows = await uow.session.execute(  # one statement: it runs on nearly every step of the walk
+        select(StaffHours.location_id, StaffHours.person_id).distinct()
+        .join(StaffService, StaffService.person_id == StaffHours.person_id)
+        .where(StaffService.service_id == service_id))
     found: dict[int, set[int]] = {}
     for location, person in rows:
         found.setdefault(location, set()).add(person)

@@ -40,10 +40,12 @@ async def complete_booking(ctx: Context, code: Code) -> list[Reply]:
         # address is proven and the confirmation can go to it. Chat addresses are proven already.
         await identity.prove_sender(ctx)
     email = await verified_email(ctx.uow, appointment.customer_id)
-    await tell_customer(ctx, appointment, f"booking_{status}_mail", method="REQUEST" if status == "confirmed" else None)
-    await tell_staff_and_admins(ctx, appointment, "booking_new_staff", requested=status == "requested")
+    v = await view(ctx.uow, appointment)  # once for the mail, the staff's notices and the answer
+    await tell_customer(ctx, appointment, f"booking_{status}_mail", method="REQUEST" if status == "confirmed" else None,
+                        v=v)
+    await tell_staff_and_admins(ctx, appointment, "booking_new_staff", v=v, requested=status == "requested")
     await ctx.audit(f"appointment_{status}", target(appointment), staff=appointment.staff_id)
-    return [ctx.say(f"booking_{status}", appointment=await view(ctx.uow, appointment), email=email)]
+    return [ctx.say(f"booking_{status}", appointment=v, email=email)]
 
 
 async def settle_hold(ctx: Context, appointment: Appointment, status: str) -> bool:

@@ -54,10 +54,14 @@ async def book(ctx: Context, args: str) -> list[Reply]:
     if query.day is None:
         return [await next_question(ctx, catalog, query, scope, offer, rules)]
     check_day(rules, query.day)
+    if query.minute is not None:
+        # Before the day's plan is read, so that the hold can use it: a closure decided at this moment
+        # either comes first and is in the plan, or waits for this hold and then lists it.
+        await lock_calendars(ctx.uow, sorted(scope.staff_ids), closing=False)
     plan = await refuse_holiday(ctx, scope, rules, query.day, booking_commander(query))
     if query.minute is None:
         return [await ask_time(ctx, query, query.day, scope, rules, plan)]
-    return await hold(ctx, query, query.day, query.minute, scope, rules)
+    return await hold(ctx, query, query.day, query.minute, scope, rules, plan)
 
 
 def named(staff: str | None) -> str | None:
@@ -104,15 +108,16 @@ async def ask_time(ctx: Context, query: BookingQuery, day: date, scope: Scope, r
 # ---- holding a slot and sending the code -----------------------------------------------------
 
 
-async def hold(ctx: Context, query: BookingQuery, day: date, minute: int, scope: Scope, rules: Rules) -> list[Reply]:
-    """Hold the chosen slot and send the booking code by email (after asking for an address if needed)."""
+async def hold(ctx: Context, query: BookingQuery, day: date, minute: int, scope: Scope, rules: Rules,
+               plan: DayPlan) -> list[Reply]:
+    """Hold the chosen slot and send the booking code by email (after asking for an address if needed).
+
+    `plan` is the day's, read after the calendars were locked (see book); it is read again only when
+    releasing the customer's earlier holds changed it."""
     start = local_minute(day, minute, rules.tz)
     await check_start(ctx, query, day, scope, rules, start)
-    # Before the plan is read: a closure decided at this moment either comes first and is seen below,
-    # or waits for this hold and then lists it.
-    await lock_calendars(ctx.uow, sorted(scope.staff_ids), closing=False)
     released = await release_own_holds(ctx)
-    places = await places_for(ctx, query, day, scope, rules, start)
+    places = await places_for(ctx, query, day, scope, rules, start, None if released else plan)
     email = await verified_email(ctx.uow, ctx.person.id)
     if email is None:
         await identity.ask_email_first(ctx, book_command(query), "booking_continue", "booking_label.continue")
@@ -143,9 +148,10 @@ async def check_start(ctx: Context, query: BookingQuery, day: date, scope: Scope
 
 
 async def places_for(ctx: Context, query: BookingQuery, day: date, scope: Scope, rules: Rules,
-                     start: datetime) -> dict[int, int]:
-    """Who is free at `start`; else refuse: "just taken" if bookings block it, "not free" if hours do."""
-    plan = await plan_for(ctx.uow, rules, scope, day, day)
+                     start: datetime, plan: DayPlan | None = None) -> dict[int, int]:
+    """Who is free at `start` by the day's `plan` (read now if not given); else refuse: "just taken" if
+    bookings block it, "not free" if hours do."""
+    plan = plan if plan is not None else await plan_for(ctx.uow, rules, scope, day, day)
     places = places_at(plan, rules, scope, start)
     if places:
         return places
