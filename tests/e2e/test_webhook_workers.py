@@ -28,7 +28,7 @@ SECRET = "front-secret"
 PACE = 0.5  # seconds between one user's messages: the load still comes in when a worker dies
 
 
-def worker(url: str, tmp_path, name: str, fake: FakeBotApi) -> Worker:
+def make_worker(url: str, tmp_path, name: str, fake: FakeBotApi) -> Worker:
     """A webhook worker with few answering tasks and a short lease, so that a killed one is taken over soon."""
     return Worker(url, tmp_path, name, fake.url, SECRET, webhook_lease_seconds="2",
                   telegram_concurrency=str(CONCURRENCY), telegram_typing_after_seconds="30")
@@ -63,7 +63,7 @@ async def test_two_webhook_workers_and_a_killed_one_answer_every_update_once_in_
     users = range(5001, 5001 + USERS)
     updates = {u: [fake_bot_api.message_update(u, f"n{u}-{k}") for k in range(EACH)] for u in users}
     total = USERS * EACH
-    first, second, fresh = (worker(url, tmp_path, name, fake_bot_api) for name in ("first", "second", "fresh"))
+    first, second, fresh = (make_worker(url, tmp_path, name, fake_bot_api) for name in ("first", "second", "fresh"))
     front = Front([first.port, second.port], SECRET)
     try:
         await asyncio.gather(first.start(), second.start())
