@@ -24,8 +24,9 @@ is `p95 reply latency: X ms`.
 How an update reaches the bot is one small class; the customers' walk only hands updates to it and waits
 for the answer. By default (`Polling`) one Application in this process long-polls the fake. With
 `--workers N` (PostgreSQL only) N `python -m bot run` processes in webhook mode answer instead
-(bench/workers.py): they reach the fake Bot API and the SMTP server here over the loopback, and CPU is
-then counted for this process and the workers together. Needs the test extras (`pip install -e ".[test]"`).
+(bench/workers.py): they reach the fake Bot API and the SMTP server here over the loopback, they read
+the system's clock (the practice's weekly hours lie ahead all the same), CPU is counted for this process
+and the workers together, and `--profile` sees this process only. Needs the test extras (`pip install -e ".[test]"`).
 """
 from __future__ import annotations
 
@@ -86,6 +87,7 @@ REPLY_WAIT = 60.0  # seconds for one answer before the bench stops as failed
 MAIL_WAIT = 30.0  # seconds for the code mail after the hold
 STEPS = ["service", "location", "staff", "day", "time", "time again"]  # what the n-th button press picks
 TIME_LABEL = re.compile(r"\d:\d\d")  # a time button reads "10:00" (callback data are the router's opaque keys)
+MAIL_FROM = "Bench Practice <desk@bench.example>"
 ERROR_TEXTS = {render("error", lang).text for lang in LANGUAGES}
 TABLES = {"business": Business, "location": Location, "opening_hours": OpeningHours, "service": Service,
           "person": Person, "staff": Staff, "staff_hours": StaffHours, "staff_service": StaffService}
@@ -266,7 +268,7 @@ def bench_settings(fake: FakeBotApi, database_url: str) -> Settings:
     """The production defaults for concurrency and pools; the rate limiter off: we measure our code."""
     return Settings(_env_file=None, telegram_token="123:BENCH", telegram_api_url=f"{fake.url}/bot",
                     secret_key=secrets.token_hex(32), telegram_rate_per_second=0, webhook_url="", owners="",
-                    mail_from="Bench Practice <desk@bench.example>", database_url=database_url)
+                    mail_from=MAIL_FROM, database_url=database_url)
 
 
 async def walk_all(customers: list[Customer]) -> None:
@@ -357,10 +359,8 @@ async def run_workers(workers: int, users: int, think: float, seed_value: int, d
     try:
         await store.migrate()
         await seed(store, WARMUP + users)
-        settings = bench_settings(fake, database_url)
         with tempfile.TemporaryDirectory(prefix="frontdesk-workers-") as folder:
-            async with webhook_workers(workers, database_url, fake.url, smtp.url, settings.mail_from,
-                                       Path(folder)) as hooks:
+            async with webhook_workers(workers, database_url, fake.url, smtp.url, MAIL_FROM, Path(folder)) as hooks:
                 walked = await timed_walks(hooks, fake, mailbox, users, think, seed_value, profile, hooks.cpu)
         return await result_of(store, fake, users, walked, workers)
     finally:
