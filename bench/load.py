@@ -1,7 +1,7 @@
 """N Telegram users book at once through the real PTB Application and a fake Bot API: steps/s and reply latency.
 
     python bench/load.py [--users 200] [--think-ms 2000] [--seed 7] [--profile FILE]
-                         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
+                         [--database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test [--workers 2]]
 
 The practice of bench/availability.py (20 staff, 3 locations, Mon–Sat hours, three services) on a fixed
 clock, Monday 16 March 2026 06:00, with no appointments yet, and `--users` customers who each have a
@@ -21,9 +21,12 @@ is the baseline of the same run. At the end the database is asked for overlappin
 one staff member (there must be none) and for the customers' confirmed bookings. The last line printed
 is `p95 reply latency: X ms`.
 
-How an update reaches the bot is one small class (`Polling`: the Application long-polls the fake); the
-customers' walk only hands updates to it and waits for the answer, so other deliveries (webhooks of
-several workers) can take its place. Needs the test extras (`pip install -e ".[test]"`).
+How an update reaches the bot is one small class; the customers' walk only hands updates to it and waits
+for the answer. By default (`Polling`) one Application in this process long-polls the fake. With
+`--workers N` (PostgreSQL only) N `python -m bot run` processes in webhook mode answer instead
+(bench/workers.py): they reach the fake Bot API and the SMTP server here over the loopback, they read
+the system's clock (the practice's weekly hours lie ahead all the same), CPU is counted for this process
+and the workers together, and `--profile` sees this process only. Needs the test extras (`pip install -e ".[test]"`).
 """
 from __future__ import annotations
 
@@ -35,11 +38,12 @@ import os
 import random
 import re
 import secrets
+import signal
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -50,8 +54,10 @@ if str(ROOT) not in sys.path:  # `python bench/load.py` puts bench/, not the roo
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
+from bench.answers import Answer, AnsweringBotApi, Mailbox  # noqa: E402
 from bench.availability import NOW, STAFF, double_bookings, practice_rows  # noqa: E402
 from bench.throughput import PostgresSchema  # noqa: E402
+from bench.workers import webhook_workers  # noqa: E402
 from bot.app import Runtime, open_runtime  # noqa: E402
 from bot.mail.smtp import SmtpTransport  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -71,7 +77,7 @@ from storage.models import (  # noqa: E402
 )
 from templates import LANGUAGES, render  # noqa: E402
 from tests.fakebotapi import FakeBotApi  # noqa: E402
-from tests.smtp import Recorder, SmtpServer  # noqa: E402
+from tests.smtp import SmtpServer  # noqa: E402
 
 FIRST_USER_ID = 20_000_000  # Telegram ids, far from any other bench's
 FIRST_PERSON_ID = 100_000  # above the practice's staff and customers
@@ -81,6 +87,7 @@ REPLY_WAIT = 60.0  # seconds for one answer before the bench stops as failed
 MAIL_WAIT = 30.0  # seconds for the code mail after the hold
 STEPS = ["service", "location", "staff", "day", "time", "time again"]  # what the n-th button press picks
 TIME_LABEL = re.compile(r"\d:\d\d")  # a time button reads "10:00" (callback data are the router's opaque keys)
+MAIL_FROM = "Bench Practice <desk@bench.example>"
 ERROR_TEXTS = {render("error", lang).text for lang in LANGUAGES}
 TABLES = {"business": Business, "location": Location, "opening_hours": OpeningHours, "service": Service,
           "person": Person, "staff": Staff, "staff_hours": StaffHours, "staff_service": StaffService}
@@ -91,72 +98,6 @@ class FixedClock:
 
     def now(self):
         return NOW
-
-
-# ---- the bot's side: answers and mail ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    """A message the bot sent into a chat, as the customer sees it."""
-
-    text: str
-    buttons: list[tuple[str, str]]  # (label, callback data)
-    message_id: int
-    at: float  # perf_counter when the fake recorded it
-
-
-class AnsweringBotApi(FakeBotApi):
-    """The fake Bot API, handing each chat's next sendMessage to the customer waiting for it."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.waiting: dict[int, asyncio.Future[Answer]] = {}
-        self.unasked = 0  # messages nobody waited for (a second answer to one step would show here)
-
-    def expect(self, chat_id: int) -> asyncio.Future[Answer]:
-        """The chat's next answer; ask before the update goes out, so a quick answer is not missed."""
-        future = asyncio.get_running_loop().create_future()
-        self.waiting[chat_id] = future
-        return future
-
-    async def _send_message(self, params: dict) -> dict:
-        result = await super()._send_message(params)
-        rows = (params.get("reply_markup") or {}).get("inline_keyboard", [])
-        answer = Answer(params["text"], [(b["text"], b["callback_data"]) for row in rows for b in row],
-                        result["message_id"], time.perf_counter())
-        future = self.waiting.pop(params["chat_id"], None)
-        if future is None or future.done():
-            self.unasked += 1
-        else:
-            future.set_result(answer)
-        return result
-
-
-class Mailbox(Recorder):
-    """The SMTP server's handler (it runs in aiosmtpd's thread): hands code mails to the event loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        super().__init__()
-        self.loop = loop
-        self.codes: dict[str, asyncio.Future[tuple[str, float]]] = {}
-
-    def code_for(self, address: str) -> asyncio.Future[tuple[str, float]]:
-        """The (code, arrival time) of the next code mail to `address`; call in the loop's thread."""
-        return self.codes.setdefault(address, self.loop.create_future())
-
-    def _arrived(self, address: str, code: str, at: float) -> None:
-        future = self.code_for(address)
-        if not future.done():
-            future.set_result((code, at))
-
-    async def handle_DATA(self, server, session, envelope):
-        answer = await super().handle_DATA(server, session, envelope)
-        mail = self.messages[-1]
-        code = str(mail["Subject"]).split()[0]
-        if code.isdigit():  # every code mail's subject begins with the code; confirmations do not
-            self.loop.call_soon_threadsafe(self._arrived, str(mail["To"]), code, time.perf_counter())
-        return answer
 
 
 # ---- how an update reaches the bot -----------------------------------------------------------------
@@ -311,11 +252,12 @@ class Result:
     tally: Tally
     alone: Tally  # one warm customer walking alone, without thinking: the baseline of the same run
     seconds: float  # the timed customers' walks, first step to last answer
-    cpu: float  # CPU seconds of the whole process meanwhile (the fake, SMTP server and SQLite included)
+    cpu: float  # CPU seconds of the whole process meanwhile (the fake, SMTP server and SQLite included), and workers
     confirmed: int  # by the database
     doubled: int  # overlapping live pairs, by the database
     unasked: int
     database: str
+    workers: int = 0  # webhook worker processes; 0: the Application polls in this process
 
     @property
     def steps(self) -> int:
@@ -326,7 +268,7 @@ def bench_settings(fake: FakeBotApi, database_url: str) -> Settings:
     """The production defaults for concurrency and pools; the rate limiter off: we measure our code."""
     return Settings(_env_file=None, telegram_token="123:BENCH", telegram_api_url=f"{fake.url}/bot",
                     secret_key=secrets.token_hex(32), telegram_rate_per_second=0, webhook_url="", owners="",
-                    mail_from="Bench Practice <desk@bench.example>", database_url=database_url)
+                    mail_from=MAIL_FROM, database_url=database_url)
 
 
 async def walk_all(customers: list[Customer]) -> None:
@@ -362,29 +304,69 @@ async def walk_with(runtime: Runtime, fake: AnsweringBotApi, mailbox: Mailbox, u
     stop = asyncio.Event()
     outbox = asyncio.create_task(runtime.worker.run(stop))
     try:
-        delivery, rng = Polling(fake), random.Random(seed_value)
-        for n in range(WARMUP):  # the last one's walk, alone and warm, is the baseline
-            alone = Tally()
-            await Customer(n, fake, delivery, mailbox, alone, 0.0, rng).walk()
-        tally = Tally()
-        customers = [Customer(WARMUP + n, fake, delivery, mailbox, tally, think, random.Random(rng.random()))
-                     for n in range(users)]
-        profiler = cProfile.Profile() if profile else None
-        started, started_cpu = time.perf_counter(), time.process_time()
-        if profiler:
-            profiler.enable()
-        await walk_all(customers)
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(profile)
-        seconds, cpu = time.perf_counter() - started, time.process_time() - started_cpu
+        walked = await timed_walks(Polling(fake), fake, mailbox, users, think, seed_value, profile)
     finally:
         stop.set()
         await outbox
         await stop_telegram(app)
-    store = runtime.store
-    return Result(users, tally, alone, seconds, cpu, await confirmed_bookings(store, WARMUP, users),
-                  await double_bookings(store), fake.unasked, await describe_database(store))
+    return await result_of(runtime.store, fake, users, walked)
+
+
+@dataclass
+class Walked:
+    tally: Tally
+    alone: Tally
+    seconds: float
+    cpu: float
+
+
+async def timed_walks(delivery: Delivery, fake: AnsweringBotApi, mailbox: Mailbox, users: int, think: float,
+                      seed_value: int, profile: str, other_cpu: Callable[[], float] = lambda: 0.0) -> Walked:
+    """The warm-up customers one after the other, then the timed ones at once; `other_cpu` counts workers."""
+    rng = random.Random(seed_value)
+    for n in range(WARMUP):  # the last one's walk, alone and warm, is the baseline
+        alone = Tally()
+        await Customer(n, fake, delivery, mailbox, alone, 0.0, rng).walk()
+    tally = Tally()
+    customers = [Customer(WARMUP + n, fake, delivery, mailbox, tally, think, random.Random(rng.random()))
+                 for n in range(users)]
+    profiler = cProfile.Profile() if profile else None
+    started, started_cpu = time.perf_counter(), time.process_time() + other_cpu()
+    if profiler:
+        profiler.enable()
+    await walk_all(customers)
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    return Walked(tally, alone, time.perf_counter() - started, time.process_time() + other_cpu() - started_cpu)
+
+
+async def result_of(store: Store, fake: AnsweringBotApi, users: int, walked: Walked, workers: int = 0) -> Result:
+    return Result(users, walked.tally, walked.alone, walked.seconds, walked.cpu,
+                  await confirmed_bookings(store, WARMUP, users), await double_bookings(store), fake.unasked,
+                  await describe_database(store), workers)
+
+
+async def run_workers(workers: int, users: int, think: float, seed_value: int, database_url: str,
+                      profile: str = "") -> Result:
+    """Seed, start the webhook workers, let the warm-up and then the customers walk; stop them however it ends."""
+    fake = AnsweringBotApi()
+    await fake.start()
+    smtp = SmtpServer()
+    mailbox = smtp.handler = Mailbox(asyncio.get_running_loop())
+    smtp.start()
+    store = Store.from_url(database_url)
+    try:
+        await store.migrate()
+        await seed(store, WARMUP + users)
+        with tempfile.TemporaryDirectory(prefix="frontdesk-workers-") as folder:
+            async with webhook_workers(workers, database_url, fake.url, smtp.url, MAIL_FROM, Path(folder)) as hooks:
+                walked = await timed_walks(hooks, fake, mailbox, users, think, seed_value, profile, hooks.cpu)
+        return await result_of(store, fake, users, walked, workers)
+    finally:
+        await store.dispose()
+        smtp.stop()
+        await fake.stop()
 
 
 async def describe_database(store: Store) -> str:
@@ -405,11 +387,14 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 def report(result: Result, think_ms: int) -> list[str]:
     t, ms = result.tally, [1000 * s for s in result.tally.latencies]
+    workers = f", {result.workers} webhook workers" if result.workers else ""
+    whose = "this process and the workers" if result.workers else "the whole process"
     lines = [
         f"{result.users} users walking /book → service → location → staff → day → time → code, think "
-        f"{think_ms} ms ± 50 %, on {result.database}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        f"{think_ms} ms ± 50 %, on {result.database}{workers}; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
         f"throughput: {result.steps} steps in {result.seconds:.2f} s = {result.steps / result.seconds:.1f} steps/s "
-        f"({1000 * result.cpu / max(1, result.steps):.2f} ms CPU per step, the whole process)",
+        f"({1000 * result.cpu / max(1, result.steps):.2f} ms CPU per step, {whose})",
         f"bookings: {t.booked} of {result.users} walks completed, {result.confirmed} confirmed in the database; "
         f"{t.taken} times taken by someone quicker, {t.stuck} walks stuck",
         f"error replies: {t.errors}; messages nobody waited for: {result.unasked}",
@@ -431,8 +416,12 @@ def report(result: Result, think_ms: int) -> list[str]:
 
 
 async def bench(args: argparse.Namespace) -> Result:
+    # SIGTERM (a timeout, `kill`) unwinds like Ctrl-C does, so that the workers are stopped on the way out.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
     if args.database_url:
         async with PostgresSchema(args.database_url) as url:
+            if args.workers > 1:
+                return await run_workers(args.workers, args.users, args.think_ms / 1000, args.seed, url, args.profile)
             return await run(args.users, args.think_ms / 1000, args.seed, url, args.profile)
     with tempfile.TemporaryDirectory(prefix="frontdesk-bench-") as folder:
         url = f"sqlite+aiosqlite:///{folder}/bench.db"
@@ -450,7 +439,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "postgresql+asyncpg://postgres@127.0.0.1:5432/test (a fresh schema, dropped after)")
     parser.add_argument("--profile", default="", metavar="FILE",
                         help="cProfile the timed walks (the event loop's thread only) into FILE, for pstats")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="N ≥ 2: N `python -m bot run` webhook workers answer (needs --database-url)")
     args = parser.parse_args(argv)
+    if args.workers < 1 or (args.workers > 1 and not args.database_url.startswith("postgresql")):
+        parser.error("--workers N ≥ 2 needs --database-url postgresql+asyncpg://…")
     if args.users < 1 or args.think_ms < 0:
         parser.error("need --users ≥ 1 and --think-ms ≥ 0")
     return args
@@ -459,7 +452,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    result = asyncio.run(bench(args))
+    try:
+        result = asyncio.run(bench(args))
+    except asyncio.CancelledError:
+        raise SystemExit(128 + signal.SIGTERM) from None
     for line in report(result, args.think_ms):
         print(line, flush=True)
     if result.doubled or not result.steps:

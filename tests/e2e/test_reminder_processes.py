@@ -8,10 +8,7 @@ why, only where PostgreSQL does not answer.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,6 +21,7 @@ from handlers.reminders.rules import reminder_key, utc_text
 from handlers.reminders.schedule import REMINDER
 from handlers.setup import apply_setup, parse_setup
 from storage.models import Address, Appointment, Audit, Job, Outbox, Person, Service, Staff
+from tests.workers import Process, wait_for
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "practice.toml"
@@ -82,51 +80,6 @@ async def done_jobs(store) -> int:
     async with store.uow() as uow:
         return await uow.session.scalar(select(func.count()).select_from(Job).where(
             Job.kind == REMINDER, Job.done_at.is_not(None)))
-
-
-async def wait_for(check, what: str, seconds: float = 90.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-class Process:
-    """`python -m bot run` against the test's database, its log in a file."""
-
-    def __init__(self, url: str, tmp_path: Path, name: str):
-        self.log = tmp_path / f"{name}.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("FRONTDESK_")}
-        self.env.update({"PYTHONPATH": str(ROOT), "FRONTDESK_DATABASE_URL": url,
-                         "FRONTDESK_SECRET_KEY": "a-test-secret-of-enough-length",
-                         "FRONTDESK_OUTBOX_DIR": str(tmp_path / "outbox"), "FRONTDESK_LANGUAGE": "en",
-                         "FRONTDESK_JOBS_POLL_SECONDS": "0.2", "FRONTDESK_JOBS_LEASE_SECONDS": "1"})
-        self.cwd = tmp_path
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", cwd=self.cwd, env=self.env, stdout=log, stderr=log)
-
-    async def running(self) -> bool:
-        if self.process is not None and self.process.returncode is not None:
-            raise AssertionError(f"the process ended early:\n{self.text()[-3000:]}")
-        return "frontdesk is running" in self.text()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-
-    async def stop(self) -> int:
-        assert self.process is not None
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.process.wait(), timeout=30)
 
 
 async def test_two_processes_and_a_killed_one_queue_every_reminder_exactly_once(store_and_url, tmp_path):

@@ -9,11 +9,11 @@ from sqlalchemy import func, select, text
 
 from bot.telegram.inbox import MAX_CLAIMS
 from storage.models import Outbox, TelegramUpdate
-from tests.e2e.test_reminder_processes import wait_for
 from tests.e2e.test_telegram import make_desk, start_bot  # noqa: F401 - start_bot is a fixture
 from tests.fakebotapi import FakeBotApi, fake_bot_api  # noqa: F401
 from tests.helpers import button_data, to_chat
 from tests.smtp import free_port
+from tests.workers import wait_for
 
 SECRET = "hook-secret"
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}

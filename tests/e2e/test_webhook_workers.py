@@ -11,7 +11,6 @@ arrive after later answers of its chat.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import signal
 from collections import defaultdict
 
@@ -20,58 +19,26 @@ from sqlalchemy import func, select
 
 from storage.models import Outbox, TelegramUpdate
 from templates import render
-from tests.e2e.test_reminder_processes import Process, wait_for
 from tests.fakebotapi import FakeBotApi, fake_bot_api  # noqa: F401
-from tests.smtp import free_port
+from tests.workers import Front, Worker, wait_for
 
 USERS, EACH = 24, 8
 CONCURRENCY = 4  # answering tasks per worker
 SECRET = "front-secret"
 PACE = 0.5  # seconds between one user's messages: the load still comes in when a worker dies
-HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
 
 
-class Worker(Process):
-    """A `run` process in webhook mode, listening on its own port."""
-
-    def __init__(self, url: str, tmp_path, name: str, fake: FakeBotApi):
-        super().__init__(url, tmp_path, name)
-        self.port = free_port()
-        self.env.update({
-            "FRONTDESK_TELEGRAM_TOKEN": "123:TEST", "FRONTDESK_TELEGRAM_API_URL": f"{fake.url}/bot",
-            "FRONTDESK_WEBHOOK_URL": "https://desk.example.com/tg/hook",
-            "FRONTDESK_WEBHOOK_LISTEN": f"127.0.0.1:{self.port}", "FRONTDESK_WEBHOOK_SECRET": SECRET,
-            "FRONTDESK_WEBHOOK_LEASE_SECONDS": "2", "FRONTDESK_TELEGRAM_CONCURRENCY": str(CONCURRENCY),
-            "FRONTDESK_TELEGRAM_RATE_PER_SECOND": "0", "FRONTDESK_TELEGRAM_TYPING_AFTER_SECONDS": "30"})
+def make_worker(url: str, tmp_path, name: str, fake: FakeBotApi) -> Worker:
+    """A webhook worker with few answering tasks and a short lease, so that a killed one is taken over soon."""
+    return Worker(url, tmp_path, name, fake.url, SECRET, webhook_lease_seconds="2",
+                  telegram_concurrency=str(CONCURRENCY), telegram_typing_after_seconds="30")
 
 
-class Front:
-    """What sits in front of the workers: each update to the next worker, to another one on failure."""
-
-    def __init__(self, ports: list[int]):
-        self.ports = ports
-        self.turn = itertools.count()
-        self.failures = 0
-        self.posted = 0
-
-    async def post(self, http: aiohttp.ClientSession, update: dict) -> None:
-        while True:
-            port = self.ports[next(self.turn) % len(self.ports)]
-            try:
-                async with http.post(f"http://127.0.0.1:{port}/tg/hook", json=update, headers=HEADERS) as response:
-                    if response.status == 200:
-                        self.posted += 1
-                        return
-            except (TimeoutError, aiohttp.ClientError):
-                pass
-            self.failures += 1
-            await asyncio.sleep(0.05)
-
-    async def user(self, http: aiohttp.ClientSession, updates: list[dict]) -> None:
-        """One user's messages, each once the one before was taken (Telegram's order for a chat)."""
-        for update in updates:
-            await self.post(http, update)
-            await asyncio.sleep(PACE)
+async def user(front: Front, http: aiohttp.ClientSession, updates: list[dict]) -> None:
+    """One user's messages, each once the one before was taken (Telegram's order for a chat)."""
+    for update in updates:
+        await front.post(http, update)
+        await asyncio.sleep(PACE)
 
 
 def expected(user: int) -> list[str]:
@@ -96,13 +63,13 @@ async def test_two_webhook_workers_and_a_killed_one_answer_every_update_once_in_
     users = range(5001, 5001 + USERS)
     updates = {u: [fake_bot_api.message_update(u, f"n{u}-{k}") for k in range(EACH)] for u in users}
     total = USERS * EACH
-    first, second, fresh = (Worker(url, tmp_path, name, fake_bot_api) for name in ("first", "second", "fresh"))
-    front = Front([first.port, second.port])
+    first, second, fresh = (make_worker(url, tmp_path, name, fake_bot_api) for name in ("first", "second", "fresh"))
+    front = Front([first.port, second.port], SECRET)
     try:
         await asyncio.gather(first.start(), second.start())
         await wait_for(lambda: all_running(first, second), "both workers to run")
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            load = asyncio.gather(*(front.user(http, updates[u]) for u in users))
+            load = asyncio.gather(*(user(front, http, updates[u]) for u in users))
             await wait_for(lambda: reached(store, 5), "the first answers")
             await wait_for(lambda: posted(front, total // 2), "half of the updates posted")
             first.kill()  # mid-load: it holds claims, unsent answers and open transactions
