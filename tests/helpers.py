@@ -8,7 +8,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from handlers.messages import Choice, Reply
 from handlers.router import Desk
@@ -217,3 +217,22 @@ def raw_mail(body: str = "Hello", subject: str = "Hi", sender: str = "Kim <kim@E
              f"Content-Type: text/plain; charset={charset}", "Content-Transfer-Encoding: 8bit"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     return "\r\n".join(lines).encode() + b"\r\n\r\n" + body.encode("utf-8")
+
+
+class Statements:
+    """`with Statements(store) as seen:` collects the SQL the store's engine runs in the block (whitespace
+    folded), those `keep` takes."""
+
+    def __init__(self, store, keep: Callable[[str], bool] = lambda statement: True):
+        self.engine, self.keep, self.seen = store.engine.sync_engine, keep, list[str]()
+
+    def __enter__(self) -> list[str]:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self.seen
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, conn, cursor, statement, *rest) -> None:
+        if self.keep(statement):
+            self.seen.append(" ".join(statement.split()))

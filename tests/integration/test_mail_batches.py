@@ -3,7 +3,7 @@ command came between, each mail still with its own acknowledgement cap; plain ma
 and a refusal has the batch taken one by one."""
 from __future__ import annotations
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from bot.mail.intake import EmailEdge, Incoming
 from handlers import identity, tickets, welcome
@@ -12,7 +12,7 @@ from handlers.registry import Command, Handlers
 from handlers.router import Desk
 from handlers.rules.mailthread import normal_id
 from storage.models import Address, Audit, MailIntake, Outbox, Person, Role, Ticket, TicketMessage
-from tests.helpers import raw_mail
+from tests.helpers import Statements, raw_mail
 
 NEWCOMER = "new.support@example.com"
 
@@ -53,21 +53,6 @@ def question(n: int, sender: str | None = None) -> Incoming:
 async def notified(store, address: str) -> int:
     async with store.uow() as uow:
         return len((await uow.session.scalars(select(Outbox.id).where(Outbox.recipient == address))).all())
-
-
-class Statements:
-    def __init__(self, store):
-        self.engine, self.seen = store.engine.sync_engine, []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self.seen
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, conn, cursor, statement, *rest):
-        self.seen.append(" ".join(statement.split()))
 
 
 async def test_a_batch_is_claimed_in_one_insert_and_reads_support_once(store, config, clock):
