@@ -1,4 +1,4 @@
-"""Mail throughput on loopback: `python bench/mail.py [--mails N] [--database URL]`.
+"""Mail throughput on loopback: `python bench/mail.py [--mails N] [--database-url URL]`.
 
 1. Intake: N mails in a real IMAP server (pymap, in its own process) → the intake → tickets (one new ticket,
    its acknowledgement and a support notification per mail), in mails/s and statements per mail. Target
@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))  # the test servers live in tests/
 
 from sqlalchemy import delete, event, func, select  # noqa: E402
 
+from bench.throughput import PostgresSchema  # noqa: E402
 from bot.app import build_handlers  # noqa: E402
 from bot.mail.imap import ImapIntake  # noqa: E402
 from bot.mail.intake import EmailEdge  # noqa: E402
@@ -272,13 +273,21 @@ async def report_delivery(store: Store, mails: int) -> None:
 
 async def main(mails: int, url: str | None) -> None:
     started = time.perf_counter()
+    if url is not None and url.startswith("postgresql"):
+        async with PostgresSchema(url) as own:  # a schema of its own, dropped at the end
+            await measure(mails, own)
+    else:
+        await measure(mails, url)
+    print(f"total {time.perf_counter() - started:.1f} s")
+
+
+async def measure(mails: int, url: str | None) -> None:
     store = await open_store(url)
     try:
         await report_intake(store, mails)
         await report_delivery(store, mails)
     finally:
         await store.dispose()
-    print(f"total {time.perf_counter() - started:.1f} s")
 
 
 async def forget_mailboxes(store: Store) -> None:
@@ -298,7 +307,9 @@ async def clear_outbox(store: Store) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=1000)
-    parser.add_argument("--database", help="SQLAlchemy async URL (default: a fresh SQLite file)")
+    parser.add_argument("--database-url", "--database", dest="database",
+                        help="SQLAlchemy async URL (default: a fresh SQLite file); on PostgreSQL a schema of its own "
+                             "is made and dropped")
     options = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(asyncio.wait_for(main(options.mails, options.database), BUDGET))
