@@ -204,18 +204,19 @@ class Desk:
         One sender's messages take turns, also across processes: the sender's lock comes first, before
         the speaker is read or made, so each message sees everything the one before it committed.
         """
-        await hold_sender(uow, inbound.sender)
-        ctx = await self._context(uow, inbound)
-        replies = await self.dispatch(ctx)
-        await self._remember_choices(ctx, replies)
-        return replies
+        return await self._answered(uow, inbound, self.dispatch)
 
     async def refuse_in(self, uow: UnitOfWork, inbound: Inbound, refusal: Refusal) -> list[Reply]:
         """The answer to a refused message, in a fresh unit of work (the refused one rolled back, and the
         sender may have lost their turn with it): the sender's turn first, as for any message."""
+        return await self._answered(uow, inbound, lambda ctx: given([ctx.say(refusal.template, **refusal.values)]))
+
+    async def _answered(self, uow: UnitOfWork, inbound: Inbound,
+                        answer: Callable[[Context], Awaitable[list[Reply]]]) -> list[Reply]:
+        """The sender's turn, the speaker, the answer, and its buttons remembered."""
         await hold_sender(uow, inbound.sender)
         ctx = await self._context(uow, inbound)
-        replies = [ctx.say(refusal.template, **refusal.values)]
+        replies = await answer(ctx)
         await self._remember_choices(ctx, replies)
         return replies
 
@@ -232,12 +233,11 @@ class Desk:
         Files the replies announce are made here, in a thread, unless `files_later` (the caller makes them
         with make_files once the transaction is over).
         """
+        if not spare:
+            replies = await self.answer_in(uow, inbound)
+            return replies if files_later else await make_files(replies)
         await hold_sender(uow, inbound.sender)
         ctx = await self._context(uow, inbound)  # outside the savepoint: a rollback there keeps the speaker
-        if not spare:
-            replies = await self.dispatch(ctx)
-            await self._remember_choices(ctx, replies)
-            return replies if files_later else await make_files(replies)
         try:
             async with uow.session.begin_nested():
                 replies = await self.dispatch(ctx)
