@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,15 @@ class Attachment:
     name: str
     mime: str
     data: bytes
+
+    def stored(self) -> dict[str, str]:
+        """As an outbox row keeps it: name, type and the bytes as base64."""
+        return {"name": self.name, "type": self.mime, "data": base64.b64encode(self.data).decode()}
+
+    @classmethod
+    def from_stored(cls, item: dict) -> Attachment:
+        """An attachment as an outbox row keeps it (see `stored`)."""
+        return cls(item["name"], item.get("type") or "application/octet-stream", base64.b64decode(item["data"]))
 
 
 @dataclass(frozen=True)

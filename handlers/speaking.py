@@ -1,7 +1,6 @@
 """The one way words leave: the language someone is written to in, where they read, and the outbox row."""
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -65,7 +64,6 @@ def mail_row(now: datetime, mail_domain: str, to: str, rendered: Rendered, heade
     return {"channel": "email", "recipient": to, "subject": rendered.subject, "text": rendered.text,
             "html": rendered.html, "message_id": message_id,
             "headers": {"Message-ID": message_id, **AUTO_GENERATED, **(headers or {})},
-            "attachments": [{"name": a.name, "type": a.mime, "data": base64.b64encode(a.data).decode()}
-                            for a in attachments],
+            "attachments": [a.stored() for a in attachments],
             "choices": [],  # as a chat message's row has: both go into the outbox in one statement
             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}

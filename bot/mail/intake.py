@@ -7,7 +7,6 @@ commit and flag, or a rescan after UIDVALIDITY changed) and has no effect.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -472,8 +471,8 @@ class EmailEdge:
         rendered = render("mail_reply", lang, text=reply.text, choices=[email_choice(c) for c in reply.choices])
         if address_kind(to) != "email":
             return Outbox(channel=address_kind(to), recipient=to, subject=reply.subject, text=rendered.text,
-                          html=None, headers={}, attachments=encode(reply), status="pending", attempts=0,
-                          next_attempt_at=now, created_at=now)
+                          html=None, headers={}, attachments=[a.stored() for a in reply.attachments],
+                          status="pending", attempts=0, next_attempt_at=now, created_at=now)
         subject = reply.subject or reply_subject(parsed.subject, word(lang, "mail.no_subject"))
         headers = dict(AUTO_REPLIED)  # our answer to their mail, with In-Reply-To and References for the sender
         if to == f"email:{parsed.sender}" and not mailparse.is_synthetic(parsed.message_id):
@@ -489,7 +488,3 @@ def senders(parsed: list[ParsedMail]) -> list[str]:
 
 def megabytes(size: int) -> int:
     return -(-size // MB)  # rounded up: a 10.2 MB file is not "10 MB"
-
-
-def encode(reply: Reply) -> list[dict]:
-    return [{"name": a.name, "type": a.mime, "data": base64.b64encode(a.data).decode()} for a in reply.attachments]

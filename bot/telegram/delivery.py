@@ -1,8 +1,6 @@
 """The outbox's Telegram transport: rows for telegram:<id> recipients go out through a bot."""
 from __future__ import annotations
 
-import base64
-
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, TelegramError
 
@@ -25,7 +23,7 @@ class TelegramTransport:
         if not chat_id:
             raise PermanentFailure(f"not a Telegram chat: {row.recipient!r}")
         reply = Reply(row.text, choices=row_choices(row),
-                      attachments=[outbox_attachment(a) for a in row.attachments or []])
+                      attachments=[Attachment.from_stored(a) for a in row.attachments or []])
         try:
             await send_reply(self.bot, chat_id, reply)
         except TelegramError as exc:
@@ -35,11 +33,6 @@ class TelegramTransport:
         """Release the bot's connections if this transport made the bot (the app closes its own)."""
         if self.owns_bot:
             await self.bot.shutdown()
-
-
-def outbox_attachment(item: dict) -> Attachment:
-    """An outbox attachment ({name, type, data as base64}) as the message model has it."""
-    return Attachment(item["name"], item.get("type") or "application/octet-stream", base64.b64decode(item["data"]))
 
 
 def delivery_failure(exc: TelegramError) -> Exception:

@@ -6,6 +6,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Hashable
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from telegram import CallbackQuery, Message, Update
 from telegram.constants import ChatAction
@@ -19,6 +20,7 @@ from handlers.messages import Attachment, Inbound
 from handlers.router import Desk
 from templates import LANGUAGES, render
 
+T = TypeVar("T")
 log = logging.getLogger(__package__)  # the whole Telegram edge logs as "bot.telegram"
 
 
@@ -100,22 +102,28 @@ async def typing_after(chat, delay: float) -> None:
     await tolerate(chat.send_action(ChatAction.TYPING), "sendChatAction")
 
 
-async def on_message(update: Update, context: BotContext) -> None:
-    """Turn a message into an Inbound and send back what the desk answers."""
-    message = update.effective_message
-    if message is None or message.from_user is None:
-        return
-    # "Typing…" only when the desk is slow: most answers come before a chat action would show, and
-    # sending one for every message costs as much CPU as the answer itself.
-    delay = context.bot_data.get("typing_after", 1.0)
-    typing = asyncio.create_task(typing_after(message.chat, delay))
+async def while_typing(chat, delay: float, answer: Awaitable[T]) -> T:
+    """Await the desk's answer, showing "typing…" in the chat once `delay` seconds have passed.
+
+    Only when the desk is slow: most answers come before a chat action would show, and sending one for
+    every message costs as much CPU as the answer itself."""
+    typing = asyncio.create_task(typing_after(chat, delay))
     try:
-        replies = await context.desk.handle(await inbound_from_message(message))
+        return await answer
     finally:
         if delay > 0:
             typing.cancel()
         else:
             await typing
+
+
+async def on_message(update: Update, context: BotContext) -> None:
+    """Turn a message into an Inbound and send back what the desk answers."""
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    replies = await while_typing(message.chat, context.bot_data.get("typing_after", 1.0),
+                                 context.desk.handle(await inbound_from_message(message)))
     seconds = shown_once(replies)
     try:
         await send_replies(context.bot, message.chat_id, replies, context.removals)

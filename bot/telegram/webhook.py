@@ -8,12 +8,10 @@ the claim runs out (it may then arrive after later answers of that chat).
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
 import json
 import logging
 from datetime import datetime
-from typing import Any
 
 from aiohttp import web
 from telegram import Update
@@ -25,7 +23,7 @@ from bot.telegram.delivery import TelegramTransport
 from bot.telegram.inbox import MAX_CLAIMS, Claimed, UpdateInbox
 from bot.telegram.removals import shown_once
 from bot.telegram.replies import recipient_chat, send_replies
-from bot.telegram.updates import click_chat, inbound_from_click, inbound_from_message, typing_after
+from bot.telegram.updates import click_chat, inbound_from_click, inbound_from_message, while_typing
 from handlers.messages import Inbound, Reply, make_files
 from handlers.router import Stale
 from storage.db import UnitOfWork
@@ -174,17 +172,10 @@ class InboxWorker:
 
     async def _handled(self, update: Update, inbound: Inbound, settle) -> list[Reply]:
         """The desk's answer, settled; "typing…" shows in the chat when it is slow in coming."""
-        delay = self.app.bot_data.get("typing_after", 1.0)
         if update.message is None:
             return await self.desk.handle(inbound, settle)
-        typing = asyncio.create_task(typing_after(update.message.chat, delay))
-        try:
-            return await self.desk.handle(inbound, settle)
-        finally:
-            if delay > 0:
-                typing.cancel()
-            else:
-                await typing
+        return await while_typing(update.message.chat, self.app.bot_data.get("typing_after", 1.0),
+                                  self.desk.handle(inbound, settle))
 
     async def _queue(self, uow: UnitOfWork, chat_id: int, replies: list[Reply],
                      until: datetime | None) -> list[Outbox | None]:
@@ -199,7 +190,7 @@ class InboxWorker:
                 rows.append(None)
                 continue
             rows.append(Outbox(channel="telegram", recipient=f"telegram:{target}", text=reply.text,
-                               attachments=[outbox_attachment(a) for a in reply.attachments],
+                               attachments=[a.stored() for a in reply.attachments],
                                choices=[{"label": c.label, "key": c.key} for c in reply.choices],
                                status="pending", attempts=0, next_attempt_at=now,
                                claimed_until=until, created_at=now))
@@ -218,8 +209,3 @@ class InboxWorker:
         seconds = shown_once(replies)
         if seconds is not None and update.message is not None:  # the question goes with the answer
             await removals.schedule(self.app.bot, chat_id, [update.message.message_id], seconds)
-
-
-def outbox_attachment(attachment) -> dict[str, Any]:
-    """A file as an outbox row keeps it: name, type and the bytes as base64."""
-    return {"name": attachment.name, "type": attachment.mime, "data": base64.b64encode(attachment.data).decode()}
