@@ -18,8 +18,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import ScalarSelect, Select, func, or_, select, text
+from sqlalchemy import ScalarSelect, Select, func, or_, select
 
+from bot.listening import STORE, Listener, database_answers
 from bot.settings import SettingsError, parse_listen
 from handlers.context import Clock
 from handlers.observing import Outcome
@@ -33,8 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0  # a scrape storm reads the database at most once in this time
-QUERY_TIMEOUT = 5.0  # seconds the database has to answer a health check or the backlog read
-SHUTDOWN_TIMEOUT = 5.0
+QUERY_TIMEOUT = 5.0  # seconds the database has to answer the backlog read
 # Chat answers take milliseconds; a list import or an export seconds.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -97,18 +97,6 @@ def backlog_query(now: datetime) -> Select:
     )
 
 
-async def database_answers(store: Store) -> bool:
-    """Whether the database answers SELECT 1 within QUERY_TIMEOUT."""
-    try:
-        async with asyncio.timeout(QUERY_TIMEOUT):
-            async with store.uow() as uow:
-                await uow.session.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means: not healthy, and the log says why
-        log.warning("health check: the database does not answer (%s: %s)", type(exc).__name__, exc)
-        return False
-    return True
-
-
 class BacklogCollector(Collector):
     """Gauges of what waits: read by `refresh` (async, before a scrape), served from that read by `collect`."""
 
@@ -163,7 +151,6 @@ class BacklogCollector(Collector):
 
 METRICS = web.AppKey("metrics", Metrics)
 BACKLOG = web.AppKey("backlog", BacklogCollector)
-STORE = web.AppKey("store", Store)
 
 
 async def serve_metrics(request: web.Request) -> web.Response:
@@ -173,7 +160,7 @@ async def serve_metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers SELECT 1 within QUERY_TIMEOUT, else 503."""
+    """200 when the database answers SELECT 1 within HEALTH_TIMEOUT, else 503."""
     if await database_answers(request.app[STORE]):
         return web.Response(text="ok\n")
     return web.Response(status=503, text="database unavailable\n")
@@ -188,31 +175,21 @@ def metrics_app(metrics: Metrics, backlog: BacklogCollector, store: Store) -> we
     return app
 
 
-class MetricsServer:
+class MetricsServer(Listener):
     """The metrics app listening on HOST:PORT until closed (port 0: any free port, see `port`)."""
 
     def __init__(self, app: web.Application):
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        super().__init__(app, "metrics")
 
     async def start(self, listen: str) -> MetricsServer:
         """Listen; an address we cannot listen on fails naming FRONTDESK_METRICS_LISTEN."""
         host, port = parse_listen(listen, "FRONTDESK_METRICS_LISTEN")
-        await self.runner.setup()
         try:
-            await web.TCPSite(self.runner, host, port).start()
+            await self.listen(host, port)
         except OSError as exc:  # the address is not ours, the port is taken, the name unknown
-            await self.runner.cleanup()
             raise SettingsError(f"FRONTDESK_METRICS_LISTEN {listen!r}: cannot listen there "
                                 f"({exc.strerror or exc})") from exc
-        log.info("metrics listening on %s:%d", host, self.port)
         return self
-
-    @property
-    def port(self) -> int:
-        return int(self.runner.addresses[0][1])
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
 
 
 async def start_metrics(listen: str, desk: Desk, intake: ImapIntake | None = None,

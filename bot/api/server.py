@@ -5,25 +5,21 @@ alias and a token limit (bot.api.schema); GET /graphql is refused, so a query ne
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
-from sqlalchemy import text
 from strawberry.aiohttp.views import GraphQLView
 
 from bot.api.schema import ApiContext, build_schema
+from bot.listening import STORE, Listener, database_answers
 from handlers.context import Clock
 from storage.db import Store
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024  # bytes; a homepage's queries are a few hundred
-HEALTH_TIMEOUT = 5.0  # seconds the database has to answer SELECT 1
-SHUTDOWN_TIMEOUT = 5.0  # seconds running requests get at a stop
 PREFLIGHT_MAX_AGE = "600"
-STORE = web.AppKey("store", Store)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -93,14 +89,9 @@ def preflight(request: web.Request, origin: str | None) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     """200 when the database answers SELECT 1 within HEALTH_TIMEOUT, else 503."""
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT):
-            async with request.app[STORE].uow() as uow:
-                await uow.session.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means: not healthy, and the log says why
-        log.warning("health check: the database does not answer (%s: %s)", type(exc).__name__, exc)
-        return web.json_response({"status": "unavailable"}, status=503)
-    return web.json_response({"status": "ok"})
+    if await database_answers(request.app[STORE]):
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "unavailable"}, status=503)
 
 
 def build_app(store: Store, clock: Clock, origins: Iterable[str], default_language: str) -> web.Application:
@@ -112,26 +103,13 @@ def build_app(store: Store, clock: Clock, origins: Iterable[str], default_langua
     return app
 
 
-class ApiServer:
-    """The app listening on HOST:PORT until closed (port 0: any free port, see `port`)."""
+class ApiServer(Listener):
+    """The homepage app listening on HOST:PORT until closed (port 0: any free port, see `port`)."""
 
     def __init__(self, app: web.Application, host: str, port: int):
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+        super().__init__(app, "homepage API")
         self.host, self.requested_port = host, port
 
     async def start(self) -> ApiServer:
-        await self.runner.setup()
-        try:
-            await web.TCPSite(self.runner, self.host, self.requested_port).start()
-        except BaseException:
-            await self.runner.cleanup()
-            raise
-        log.info("homepage API listening on %s:%d", self.host, self.port)
+        await self.listen(self.host, self.requested_port)
         return self
-
-    @property
-    def port(self) -> int:
-        return int(self.runner.addresses[0][1])
-
-    async def close(self) -> None:
-        await self.runner.cleanup()

@@ -17,6 +17,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from bot.listening import Listener
 from bot.outbox import OutboxWorker
 from bot.telegram.calls import tolerate
 from bot.telegram.delivery import TelegramTransport
@@ -34,7 +35,6 @@ log = logging.getLogger(__package__)  # the whole Telegram edge logs as "bot.tel
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_BODY = 1024 * 1024  # bytes; an update is a few kilobytes (files travel as ids)
 POLL_SECONDS = 1.0  # how often an idle worker looks for updates other workers stored (or left behind)
-SHUTDOWN_SECONDS = 5.0
 
 
 class Webhook:
@@ -45,24 +45,19 @@ class Webhook:
         self.secret = secret.encode()
         self.path = "/" + path.lstrip("/")
         self.stored = stored  # called after each stored update: wakes this worker's inbox worker
-        self._runner: web.AppRunner | None = None
+        self._listener: Listener | None = None
 
     async def start(self, host: str, port: int) -> None:
         """Listen on host:port (an OSError says why it cannot)."""
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(self.path, self._take)
-        self._runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_SECONDS, access_log=None)
-        await self._runner.setup()
-        try:
-            await web.TCPSite(self._runner, host, port).start()
-        except OSError:
-            await self._runner.cleanup()
-            raise
+        self._listener = Listener(app, "Telegram webhook")
+        await self._listener.listen(host, port)
 
     async def close(self) -> None:
         """Stop taking updates; Telegram (or the proxy in front) posts them to another worker meanwhile."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._listener is not None:
+            await self._listener.close()
 
     async def _take(self, request: web.Request) -> web.Response:
         # Without the secret anyone who finds the URL could post updates as anyone.
