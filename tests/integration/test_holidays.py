@@ -6,14 +6,15 @@ Thursdays and Fridays, Anna in Wels on Tuesdays and in Linz on Mondays and Wedne
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 
 from bot.app import build_handlers
-from handlers.booking.catalog import Scope, free_days, free_times
-from handlers.booking.rules import booking_rules
+from handlers.appointments import claim
+from handlers.booking.catalog import CHUNK_DAYS, Scope, free_days, free_times
+from handlers.booking.rules import Rules, booking_rules
 from handlers.homepage import free_times as homepage_times
 from handlers.router import Desk
 from handlers.setup import SetupSpec, apply_setup
@@ -77,13 +78,18 @@ async def test_the_walk_never_offers_a_holiday_for_linz(desk, store):
     assert labels(days)[:2] == ["Mon 7 Dec", "Wed 9 Dec"]  # Anna on Monday, nobody on the holiday
 
 
+async def lukas_massage_in_linz(uow) -> tuple[Rules, Scope]:
+    """The booking rules on Monday and the scope of a massage with Lukas in Linz."""
+    business = await uow.session.get(Business, 1)
+    massage = await uow.session.scalar(select(Service).where(Service.name == "Massage"))
+    linz = await uow.session.scalar(select(Location.id).where(Location.name == "Linz"))
+    lukas = await uow.session.scalar(select(Person.id).where(Person.name == "Lukas Huber"))
+    return booking_rules(business, MONDAY), Scope(massage, (linz,), (lukas,))
+
+
 async def test_free_times_used_by_every_channel_are_empty_on_a_holiday(desk, store):
     async with store.uow() as uow:
-        business = await uow.session.get(Business, 1)
-        massage = await uow.session.scalar(select(Service).where(Service.name == "Massage"))
-        linz = await uow.session.scalar(select(Location.id).where(Location.name == "Linz"))
-        lukas = await uow.session.scalar(select(Person.id).where(Person.name == "Lukas Huber"))
-        rules, scope = booking_rules(business, MONDAY), Scope(massage, (linz,), (lukas,))
+        rules, scope = await lukas_massage_in_linz(uow)
         assert await free_times(uow, rules, scope, date(2026, 12, 8)) == []
         assert len(await free_times(uow, rules, scope, date(2026, 12, 10))) > 0
         assert date(2026, 12, 8) not in await free_days(uow, rules, scope, limit=30)
@@ -92,23 +98,16 @@ async def test_free_times_used_by_every_channel_are_empty_on_a_holiday(desk, sto
 async def test_free_days_read_in_chunks_are_the_days_that_have_free_times(desk, store):
     """The day list reads two weeks at a time: across those edges, with a holiday, Christmas and a fully booked
     day, it is exactly the days whose own free times are not empty, in order."""
-    from datetime import timedelta
-
-    from handlers.appointments import claim
-    from handlers.booking.catalog import CHUNK_DAYS
-
     async with store.uow() as uow:
-        business = await uow.session.get(Business, 1)
-        massage = await uow.session.scalar(select(Service).where(Service.name == "Massage"))
-        linz = await uow.session.scalar(select(Location.id).where(Location.name == "Linz"))
-        lukas = await uow.session.scalar(select(Person.id).where(Person.name == "Lukas Huber"))
-        rules, scope = booking_rules(business, MONDAY), Scope(massage, (linz,), (lukas,))
+        rules, scope = await lukas_massage_in_linz(uow)
         full = rules.first_day + timedelta(days=CHUNK_DAYS - 1)  # the last day of the first read: a Sunday
         full += timedelta(days=(3 - full.weekday()) % 7)  # the Thursday after it, booked from 08:00 to 19:00
         start = datetime(full.year, full.month, full.day, 7, 0, tzinfo=timezone.utc)
-        await claim(uow, Appointment(service_id=massage.id, location_id=linz, staff_id=lukas, customer_id=lukas,
-                                     start_at=start, end_at=start.replace(hour=18), status="confirmed",
-                                     sequence=0, channel="console", created_by="test", created_at=MONDAY), MONDAY)
+        lukas = scope.staff_ids[0]
+        await claim(uow, Appointment(service_id=scope.service.id, location_id=scope.location_ids[0], staff_id=lukas,
+                                     customer_id=lukas, start_at=start, end_at=start.replace(hour=18),
+                                     status="confirmed", sequence=0, channel="console", created_by="test",
+                                     created_at=MONDAY), MONDAY)
         days = [rules.first_day + timedelta(days=i) for i in range((rules.last_day - rules.first_day).days + 1)]
         expected = [day for day in days if await free_times(uow, rules, scope, day)]
         assert full not in expected and date(2026, 12, 8) not in expected
