@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger,
     Integer,
     String,
     and_,
@@ -151,15 +150,16 @@ async def location_ids(uow: UnitOfWork) -> list[int]:
     return list((await uow.session.scalars(select(Location.id).order_by(Location.id))).all())
 
 
-def epoch_seconds(column, dialect: str):
-    """Whole seconds since 1970 (UTC) of a time column, computed by the database: one branch per dialect.
+def moment_text(column, dialect: str):
+    """A UTC time column as "YYYY-MM-DD HH:MM:SS[.ffffff]" text, as the database holds it: one branch per dialect.
 
-    A day list reads thousands of appointment times, and turning SQLite's text into datetimes one by
-    one in Python was the largest cost of listing free days. Times lie on the 5-minute grid.
+    A day list reads thousands of appointment times. SQLite keeps them as this text already, and turning it
+    into numbers there (strftime) cost more than the scan; Python parses each distinct instant once.
+    PostgreSQL writes it with to_char, which, unlike a cast, does not follow the session's DateStyle.
     """
     if dialect == "sqlite":
-        return cast(func.strftime("%s", column), Integer)
-    return cast(func.extract("epoch", column), BigInteger)  # of a timestamp without time zone: UTC here
+        return cast(column, String)
+    return func.to_char(column, "YYYY-MM-DD HH24:MI:SS.US", type_=String)
 
 
 async def load_plan(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime, now: datetime) -> DayPlan:
@@ -233,29 +233,27 @@ async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
     The scan runs along the (staff_id, end_at, …) index from `start` on, so years of past appointments stay out
     of it; on (staff_id, start_at) only `start_at < end` bounds the range, and no lower bound on the start is
     safe, since no appointment length is bounded. A day list reads thousands of appointments: one row of
-    "start,end,start,end…" seconds per staff member spares the driver and the ORM a row each, and back-to-back
-    appointments share their boundary instants.
+    "start,end,start,end…" times per staff member spares the driver and the ORM a row each, and back-to-back
+    appointments share their boundary instants, each parsed once.
     """
-    def seconds(column):
-        return cast(epoch_seconds(column, uow.dialect), String)
-
+    start_text, end_text = (moment_text(column, uow.dialect) for column in (Appointment.start_at, Appointment.end_at))
     rows = await uow.session.execute(
-        select(Appointment.staff_id,
-               func.aggregate_strings(seconds(Appointment.start_at) + "," + seconds(Appointment.end_at), ","))
+        select(Appointment.staff_id, func.aggregate_strings(start_text + "," + end_text, ","))
         .where(Appointment.staff_id.in_(staff_ids), Appointment.end_at > start, Appointment.start_at < end,
                live_condition(now, unindexed(Appointment.status, uow.dialect)))
         .group_by(Appointment.staff_id))
-    seconds_of = {staff: list(map(int, joined.split(","))) for staff, joined in rows}
-    moments = {n: datetime.fromtimestamp(n, timezone.utc) for n in set().union(*seconds_of.values())}
-    return {staff: intervals(numbers, moments) for staff, numbers in seconds_of.items()}
+    texts_of = {staff: joined.split(",") for staff, joined in rows}
+    moments = {text: datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+               for text in set().union(*texts_of.values())}
+    return {staff: intervals(texts, moments) for staff, texts in texts_of.items()}
 
 
-def intervals(numbers: list[int], moments: dict[int, datetime]) -> list[Interval]:
-    """[start, end, start, end…] seconds as sorted intervals; the order of an aggregate is not promised."""
-    times = list(map(moments.__getitem__, numbers))
+def intervals(texts: list[str], moments: dict[str, datetime]) -> list[Interval]:
+    """[start, end, start, end…] times as sorted intervals; the order of an aggregate is not promised."""
+    times = list(map(moments.__getitem__, texts))
     pairs = list(zip(times[::2], times[1::2]))
-    starts = numbers[::2]
-    if starts != sorted(starts):  # comparing ints costs a fraction of comparing pairs of datetimes
+    starts = texts[::2]
+    if starts != sorted(starts):  # times of one format sort as their text, faster than pairs of datetimes
         pairs.sort()
     return pairs
 
