@@ -1,7 +1,7 @@
 """The outbox worker: claims due rows, sends them through their channel, retries with backoff.
 
 Sent rows are recorded in groups of up to RECORD_EVERY (one UPDATE and one commit per group), and always
-before the next claim. A crash repeats at most the rows sent but not yet recorded: up to RECORD_EVERY (5)
+before the next claim. A crash repeats at most the rows sent but not yet recorded: up to RECORD_EVERY (10)
 mails per worker, sent again once their claim ran out. A failure is recorded at once, with its own backoff.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, true
 from bot.periodic import repeat
 from bot.transport import PermanentFailure, Transport
 from handlers.bounces import BounceHook, bounced
-from handlers.context import Clock, SystemClock
+from handlers.context import Clock, SystemClock, table
 from storage.db import Store, UnitOfWork
 from storage.models import Outbox
 
@@ -29,17 +29,19 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 MAX_ERROR_CHARS = 2000
 # Sent rows recorded per commit: a commit per mail halves throughput, and a crash resends what sent
-# rows were not recorded yet, so the group stays small.
-RECORD_EVERY = 5
+# rows were not recorded yet, so the group stays small (5 cost a tenth of the throughput on PostgreSQL).
+RECORD_EVERY = 10
 
 
 # One claim holds every row of a batch with the same claimed_until: a row still holding it is still ours.
-SENT = (update(Outbox)
-        .where(Outbox.id.in_(bindparam("ids", expanding=True)), Outbox.status == "pending",
-               Outbox.claimed_until == bindparam("claimed"))
-        .values(status="sent", sent_at=bindparam("sent_at"), attempts=Outbox.attempts + 1, claimed_until=None,
+# On the table, not the class: the ORM's bulk-update layer made a statement that loads nothing cost more.
+OUTBOX = table(Outbox).c
+SENT = (update(table(Outbox))
+        .where(OUTBOX.id.in_(bindparam("ids", expanding=True)), OUTBOX.status == "pending",
+               OUTBOX.claimed_until == bindparam("claimed"))
+        .values(status="sent", sent_at=bindparam("sent_at"), attempts=OUTBOX.attempts + 1, claimed_until=None,
                 last_error=None)
-        .returning(Outbox.id).execution_options(synchronize_session=False))
+        .returning(OUTBOX.id))
 
 
 def backoff(attempts: int) -> timedelta:

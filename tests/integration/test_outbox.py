@@ -281,9 +281,9 @@ class Watching:
 
 
 async def test_sent_rows_are_recorded_in_groups_before_the_next_claim(store, clock, smtp_server, smtp):  # noqa: F811
-    await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(12)])
+    await add_rows(store, [make_row(clock, to=f"c{i}@example.com") for i in range(2 * RECORD_EVERY + 4)])
     watching = Watching(store, smtp)
-    worker = OutboxWorker(store, {"email": watching}, clock, batch=7)
+    worker = OutboxWorker(store, {"email": watching}, clock, batch=RECORD_EVERY + 3)
     at_claims: list[tuple[int, int]] = []  # (mails handed over, rows marked sent) when a claim begins
     claim = worker._claim
 
@@ -292,13 +292,13 @@ async def test_sent_rows_are_recorded_in_groups_before_the_next_claim(store, clo
         return await claim()
 
     worker._claim = watched_claim
-    assert await worker.drain() == 12
+    assert await worker.drain() == 2 * RECORD_EVERY + 4
     # A crash while a mail goes out repeats it and the sent rows not recorded yet: never more than a group.
     assert max(n + 1 - done for n, done in enumerate(watching.recorded)) == RECORD_EVERY
     assert watching.recorded[:RECORD_EVERY + 1] == [0] * RECORD_EVERY + [RECORD_EVERY]
     assert all(handed == done for handed, done in at_claims)  # every claim begins with all sent rows recorded
     assert len(at_claims) >= 3  # at least two batches, and the empty round that ends the drain
-    assert await statuses(store) == {"sent": 12}
+    assert await statuses(store) == {"sent": 2 * RECORD_EVERY + 4}
 
 
 async def test_a_row_whose_claim_was_taken_over_is_not_marked_with_its_group(store, clock, smtp_server,
