@@ -277,6 +277,14 @@ async def first_of(*waits, timeout: float | None = None) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def left_behind(task: asyncio.Future) -> None:
+    """Let a fetch nobody will read end (a stop or an error came first): it keeps the connection's commands in
+    order, and its own failure matters no more."""
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # read, so it is not reported as never retrieved
+
+
 class ImapIntake:
     """Keeps a mailbox drained into the desk: IDLE or polling, reconnecting with backoff."""
 
@@ -331,7 +339,10 @@ class ImapIntake:
             return await self.sync(connection)
 
     async def sync(self, connection: ImapConnection, stop: asyncio.Event | None = None) -> int:
-        """Take in every mail above the last done UID, batch by batch (a stop ends it between batches)."""
+        """Take in every mail above the last done UID, batch by batch (a stop ends it between batches).
+
+        The next batch is fetched while this one is taken in: the server's work and the way there and back
+        hide behind ours. FETCH only peeks, so a batch fetched and then left changes nothing."""
         last = await self._last_uid(connection.uidvalidity)
         searched = time.monotonic()
         uids = await connection.new_uids(last)
@@ -339,20 +350,33 @@ class ImapIntake:
             self.synced_at = searched
             return 0
         sizes = await connection.sizes(uids)
+        planned = batches(uids, sizes, min(FETCH_BYTES, self.max_fetch))
         handled = 0
-        for batch in batches(uids, sizes, min(FETCH_BYTES, self.max_fetch)):
-            if stop is not None and stop.is_set():
-                break
-            await self._take_batch(connection, batch, sizes)
-            handled += len(batch)
-        else:
-            self.synced_at = searched  # every mail there at the search is in
+        following: asyncio.Future[dict[int, bytes]] | None = None  # the next batch's fetch, under way
+        try:
+            for number, batch in enumerate(planned):
+                if stop is not None and stop.is_set():
+                    break
+                fetching, following = following or asyncio.ensure_future(self._fetch(connection, batch, sizes)), None
+                mails = await fetching
+                if number + 1 < len(planned):
+                    following = asyncio.ensure_future(self._fetch(connection, planned[number + 1], sizes))
+                await self._take_batch(connection, batch, sizes, mails)
+                handled += len(batch)
+            else:
+                self.synced_at = searched  # every mail there at the search is in
+        finally:
+            if following is not None:
+                await left_behind(following)
         return handled
 
-    async def _take_batch(self, connection: ImapConnection, batch: list[int], sizes: dict[int, int]) -> None:
+    async def _fetch(self, connection: ImapConnection, batch: list[int], sizes: dict[int, int]) -> dict[int, bytes]:
+        return await connection.fetch(batch, headers_only=sizes.get(batch[0], 0) > self.max_fetch)
+
+    async def _take_batch(self, connection: ImapConnection, batch: list[int], sizes: dict[int, int],
+                          mails: dict[int, bytes]) -> None:
         """Mails in transactions of COMMIT_BATCH; then flag them all, then remember the highest UID."""
         headers_only = sizes.get(batch[0], 0) > self.max_fetch
-        mails = await connection.fetch(batch, headers_only=headers_only)
         found = [uid for uid in batch if uid in mails]  # the others were expunged meanwhile
         for start in range(0, len(found), COMMIT_BATCH):
             uids = found[start:start + COMMIT_BATCH]
@@ -362,7 +386,7 @@ class ImapIntake:
             for uid, status in zip(uids, statuses):
                 log.debug("mail uid %s: %s", uid, status)
         # Only now: a crash before this line leaves the mails unflagged, and a rerun finds them recorded.
-        await connection.mark_done([uid for uid in batch if uid in mails])
+        await connection.mark_done(found)
         await self._remember(connection.uidvalidity, batch[-1])
 
     async def _last_uid(self, uidvalidity: int) -> int:
