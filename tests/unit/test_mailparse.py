@@ -1,14 +1,19 @@
 """Reading mail without a store: charsets, quotes, loops, ids, attachments, subjects, IMAP words."""
 from __future__ import annotations
 
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis.strategies import from_regex
 
 from bot.mail.imap import batches, fetched_records, parse_imap_url
 from bot.mail.intake import email_choice
 from bot.mail.parse import Limits, clean, is_synthetic, parse, strip_quotes
+from bot.mail.parse.headers import PLAIN_FROM, POLICY, from_pair, header
 from handlers.messages import Choice
 from handlers.rules.mailthread import reply_subject, topic
 from tests.helpers import raw_mail
@@ -115,6 +120,30 @@ def test_threading_headers_are_read():
 ])
 def test_the_sender_address_is_in_lower_case_or_none(sender, expected):
     assert parse(raw_mail(sender=sender)).sender == expected
+
+
+def from_header(value: str):
+    return message_from_bytes(f"From: {value}\r\nSubject: x\r\n\r\nbody".encode(), policy=POLICY)
+
+
+@settings(max_examples=400, deadline=None)
+@given(from_regex(PLAIN_FROM, fullmatch=True))
+def test_a_plain_from_is_read_as_the_full_header_parser_reads_it(value):
+    msg = from_header(value)
+    assert PLAIN_FROM.fullmatch(value)
+    assert from_pair(msg) == parseaddr(header(msg, "From"))
+
+
+@pytest.mark.parametrize("value", [
+    "J. Smith <j@example.org>", '"Doe, John" <j@example.org>', "a..b@example.org", ".a@example.org",
+    "kim@example.org (Kim)", "Kim <kim@example.org>, Eve <eve@example.org>", "=?utf-8?q?eve@evil.org?= <k@example.org>",
+    "Kim  Ott <k@example.org>", "Kim <k@localhost>", "Kim<k@example.org>", "Jürgen <j@example.org>",
+    "Kim <k@example.org", "group: k@example.org;", "=?utf-8?q?a?=@example.org", "Kim <=?utf-8?q?a?=@example.org>",
+])
+def test_any_other_from_takes_the_full_header_parser(value):
+    msg = from_header(value)
+    assert not PLAIN_FROM.fullmatch(value)
+    assert from_pair(msg) == parseaddr(header(msg, "From"))
 
 
 def test_nul_bytes_and_lone_surrogates_are_cleaned():

@@ -22,6 +22,14 @@ ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 # Senders that are machines by convention: they never read an answer.
 ROBOT = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+.-].*)?$", re.I)
 LIST_HEADERS = ("x-auto-response-suppress", "list-id", "list-unsubscribe", "x-failed-recipients")
+# A From: of plain words and one dot-atom address, in ASCII, with no encoded word (not even in the address,
+# where the full parser decodes one), comment, quote, dot in the name, group or second address, on one
+# line: the full header parser and parseaddr read it alike (a property test checks), and this reads it in a
+# twentieth of the time. Any other From: takes the full parser.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_WORDS = r"[A-Za-z0-9_'-]+(?: [A-Za-z0-9_'-]+)*"
+PLAIN_FROM = re.compile(rf"(?!.*=\?)(?:(?:(?P<name>{_WORDS}) )?<(?P<angled>{_DOT_ATOM})>|(?P<bare>{_DOT_ATOM}))")
 
 if TYPE_CHECKING:  # the stubs make EmailPolicy generic in the message class it builds; at runtime it is not
     EmailMessagePolicy = email.policy.EmailPolicy[EmailMessage]
@@ -64,8 +72,14 @@ def header(msg: Message, name: str) -> str:
     try:
         value = msg.get(name)
     except Exception:  # noqa: BLE001 - a header the policy cannot parse is still worth its raw text
-        value = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), None)
+        return clean(first_raw(msg, name))
     return "" if value is None else clean(str(value))
+
+
+def first_raw(msg: Message, name: str) -> str:
+    """A header's first value as it came, unparsed ("" when there is none)."""
+    wanted = name.lower()
+    return next((str(value) for key, value in msg.raw_items() if key.lower() == wanted), "")
 
 
 def synthetic_id(raw: bytes) -> str:
@@ -106,11 +120,19 @@ def first_id(value: str) -> str | None:
 
 def sender_of(msg: Message) -> tuple[str | None, str | None]:
     """(display name, address in its one stored spelling) of From; the address is None when unusable."""
-    raw_name, address = parseaddr(header(msg, "From"))
+    raw_name, address = from_pair(msg)
     name = clean(raw_name).strip()[:MAX_NAME] or None
     if len(address) > MAX_ADDRESS or not ADDRESS.match(address):
         return name, None
     return name, canonical_email(address) or address.lower()
+
+
+def from_pair(msg: Message) -> tuple[str, str]:
+    """(name, address) of From as parseaddr gives them from the fully parsed header ("" for what is missing)."""
+    plain = PLAIN_FROM.fullmatch(first_raw(msg, "From").strip())
+    if plain:
+        return plain["name"] or "", plain["angled"] or plain["bare"]
+    return parseaddr(header(msg, "From"))
 
 
 def subject_of(msg: Message) -> str:
