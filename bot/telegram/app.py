@@ -15,7 +15,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.settings import Settings
+from bot.settings import Settings, parse_listen
 from bot.telegram.inbox import UpdateInbox
 from bot.telegram.menu import CommandsFor, customer_menu, publish_commands
 from bot.telegram.removals import Removals
@@ -98,7 +98,7 @@ async def start_webhook(app: Application, settings: Settings, allowed: list[str]
     worker = InboxWorker(app, inbox, settings.telegram_concurrency, settings.outbox_max_attempts)
     # Always with a secret: without one, anyone who finds the URL could post updates as anyone.
     hook = Webhook(inbox, settings.webhook_secret_token, urlsplit(settings.webhook_url).path, worker.wake)
-    await hook.start(*listen_address(settings.webhook_listen))
+    await hook.start(*parse_listen(settings.webhook_listen))
     app.bot_data["webhook"] = (hook, worker)
     await app.bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret_token,
                               allowed_updates=allowed)
@@ -119,9 +119,3 @@ async def stop_telegram(app: Application) -> None:
     if removals is not None:
         await removals.stop(app.bot)  # after the handlers finished, before the connections close
     await app.shutdown()
-
-
-def listen_address(listen: str) -> tuple[str, int]:
-    """'0.0.0.0:8443' or '[::]:8443' → (host, port)."""
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)

@@ -13,7 +13,7 @@ from telegram import Bot
 
 from bot.settings import Settings
 from bot.telegram import TelegramTransport, build_application, start_telegram, stop_telegram
-from bot.telegram.app import file_url, listen_address
+from bot.telegram.app import file_url
 from bot.telegram.replies import keyboard, split_text, utf16_len
 from bot.transport import PermanentFailure, TemporaryFailure
 from handlers import identity, welcome
@@ -384,11 +384,6 @@ def test_keyboard_puts_short_labels_two_to_a_row_and_long_ones_alone():
 def test_keyboard_leaves_out_buttons_without_a_usable_key():
     assert keyboard([Choice("No key", "help")]) is None
     assert keyboard([Choice("Too long", "help", "k" * 65)]) is None
-
-
-def test_listen_address_takes_host_and_port():
-    assert listen_address("0.0.0.0:8443") == ("0.0.0.0", 8443)
-    assert listen_address("[::]:88") == ("::", 88)
 
 
 def test_file_url_follows_the_api_url():

@@ -108,9 +108,9 @@ def test_the_cli_reports_a_bad_webhook_listen_address_in_one_line(clean_env, cap
 @pytest.mark.parametrize("value, shown", [("0.0.0.0:8443", ("0.0.0.0", 8443)), ("[::]:443", ("::", 443)),
                                           (":8443", ("0.0.0.0", 8443)), ("127.0.0.1:1", ("127.0.0.1", 1))])
 def test_a_good_webhook_listen_address_is_kept(value, shown):
-    from bot.telegram.app import listen_address
+    from bot.settings import parse_listen
 
-    assert listen_address(settings(webhook_listen=value).webhook_listen) == shown
+    assert parse_listen(settings(webhook_listen=value).webhook_listen) == shown
 
 
 def test_a_webhook_secret_telegram_would_refuse_is_named_without_showing_it(clean_env, capsys):
