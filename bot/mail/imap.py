@@ -357,7 +357,8 @@ class ImapIntake:
             for number, batch in enumerate(planned):
                 if stop is not None and stop.is_set():
                     break
-                fetching, following = following or asyncio.ensure_future(self._fetch(connection, batch, sizes)), None
+                fetching = following or asyncio.ensure_future(self._fetch(connection, batch, sizes))
+                following = None
                 mails = await fetching
                 if number + 1 < len(planned):
                     following = asyncio.ensure_future(self._fetch(connection, planned[number + 1], sizes))
