@@ -23,15 +23,31 @@ class Attachment:
     name: str
     mime: str
     data: bytes
+    # Whom the file's content names, by person id, when the code that made it knows (an invoice's buyer,
+    # the staff and customers a week picture shows); None: not known (a file from outside, most text files).
+    # Erasing a person drops a delivered file that names them by this record, without reading the file.
+    names: tuple[int, ...] | None = None
 
-    def stored(self) -> dict[str, str]:
-        """As an outbox row keeps it: name, type and the bytes as base64."""
-        return {"name": self.name, "type": self.mime, "data": base64.b64encode(self.data).decode()}
+    def stored(self) -> dict[str, Any]:
+        """As an outbox row keeps it: name, type, the bytes as base64, and whom it names if that is known."""
+        item: dict[str, Any] = {"name": self.name, "type": self.mime, "data": base64.b64encode(self.data).decode()}
+        if self.names is not None:
+            item["names"] = sorted(set(self.names))
+        return item
 
     @classmethod
     def from_stored(cls, item: dict) -> Attachment:
-        """An attachment as an outbox row keeps it (see `stored`)."""
-        return cls(item["name"], item.get("type") or "application/octet-stream", base64.b64decode(item["data"]))
+        """An attachment as an outbox row keeps it (see `stored`); a row from before `names` reads as not known."""
+        return cls(item["name"], item.get("type") or "application/octet-stream", base64.b64decode(item["data"]),
+                   recorded_names(item))
+
+
+def recorded_names(item: dict) -> tuple[int, ...] | None:
+    """The person ids a stored file records that it names; None when it records none (or not as a list of ids)."""
+    names = item.get("names")
+    if not isinstance(names, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in names):
+        return None
+    return tuple(names)
 
 
 @dataclass(frozen=True)

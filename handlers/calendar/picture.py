@@ -35,9 +35,10 @@ class WeekFile:
 
     name: str
     picture: week.WeekPicture
+    names: tuple[int, ...] = ()  # whom it shows by name: its lanes' staff and its blocks' customers
 
     def __call__(self) -> Attachment:
-        return Attachment(self.name, "image/png", week.render_week(self.picture))
+        return Attachment(self.name, "image/png", week.render_week(self.picture), self.names)
 
 
 async def show_week(ctx: Context, args: str) -> list[Reply]:
@@ -55,8 +56,9 @@ async def week_file(ctx: Context, view: CalendarView) -> WeekFile:
     tz = ZoneInfo(ctx.tz)
     lanes = await lane_staff(ctx, view)
     lane_of = {staff_id: index for index, (staff_id, _) in enumerate(lanes)}
-    blocks = [block for index, day in enumerate(view.days) for entry in day.entries
-              if (block := entry_block(index, day.day, entry, lane_of, tz)) is not None]
+    shown = [(entry, block) for index, day in enumerate(view.days) for entry in day.entries
+             if (block := entry_block(index, day.day, entry, lane_of, tz)) is not None]
+    blocks = [block for _, block in shown]
     shades = [shade for index, day in enumerate(view.days) for closure in day.closures
               if (shade := closure_shade(ctx, index, day.day, closure, lane_of, tz)) is not None]
     places = {place.name for place in await locations(ctx)}
@@ -72,7 +74,8 @@ async def week_file(ctx: Context, view: CalendarView) -> WeekFile:
         legend=week.Legend(ctx.word("week_picture.held"), ctx.word("week_picture.requested"),
                            ctx.word("week_picture.closed"), services_shown(blocks)),
         quiet_days=tuple(i for i, d in enumerate(days) if d.weekday() >= 5))
-    return WeekFile(ctx.word("week_picture.file", first=days[0].isoformat()), picture)
+    names = {*lane_of, *(entry.customer_id for entry, _ in shown)}
+    return WeekFile(ctx.word("week_picture.file", first=days[0].isoformat()), picture, tuple(sorted(names)))
 
 
 async def lane_staff(ctx: Context, view: CalendarView) -> list[tuple[int, str]]:

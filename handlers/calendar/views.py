@@ -37,6 +37,7 @@ class Entry:
     customer: str
     location: str | None
     staff_id: int = 0
+    customer_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,8 @@ async def entries_between(ctx: Context, start: datetime, end: datetime, scope: l
              .order_by(Appointment.start_at, staffer.name))
     if scope is not None:
         query = query.where(Appointment.staff_id.in_(scope))
-    return [Entry(i, s, e, status, svc, colour, colour_dot(colour), staff or "?", cust or f"#{cid}", loc, staff_id)
+    return [Entry(i, s, e, status, svc, colour, colour_dot(colour), staff or "?", cust or f"#{cid}", loc, staff_id,
+                  cid)
             for i, s, e, status, svc, colour, staff, cust, cid, loc, staff_id in await ctx.session.execute(query)]
 
 

@@ -191,8 +191,11 @@ def render_files(invoice: Invoice) -> list[Attachment]:
 
     doc = document_of(invoice)
     words = pdf_words(doc.lang, doc.kind)
-    return [Attachment(f"{invoice.number}.pdf", PDF_TYPE, render_pdf(doc, words)),
-            Attachment(f"{invoice.number}.xml", XML_TYPE, render_xml(doc, words["vat_zero"]))]
+    # Both name the buyer. Without a buyer person (a school's licence) nobody is recorded: the XML's text is
+    # searched when someone is erased.
+    names = (invoice.buyer_person_id,) if invoice.buyer_person_id is not None else None
+    return [Attachment(f"{invoice.number}.pdf", PDF_TYPE, render_pdf(doc, words), names),
+            Attachment(f"{invoice.number}.xml", XML_TYPE, render_xml(doc, words["vat_zero"]), names)]
 
 
 async def invoice_files(invoice: Invoice) -> list[Attachment]:

@@ -100,7 +100,7 @@ async def erase(ctx: Context, person: Person) -> Erased:
     await ctx.session.flush()
     await delete_own_rows(ctx, who, traces, done)
     await empty_texts(ctx, who, traces, done)
-    done.replaced = await sweep(ctx.uow, traces, done.pseudonym)
+    done.replaced = await sweep(ctx.uow, person.id, traces, done.pseudonym)
     person.name, person.language = done.pseudonym, None
     done.waiting = len(waiting)
     if waiting:

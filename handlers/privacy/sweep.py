@@ -9,10 +9,15 @@ then replaces each trace where it stands alone (rules.Traces.pattern), so "Kim O
 Outbox rows still waiting for delivery are left alone: a cancellation notice must reach the person and
 the staff as written. The scrub job (handlers/privacy/erase.py) empties them once they went out.
 
-Files of delivered mails are stored base64-encoded, where no LIKE finds a name: each is decoded (an XLSX
-or another zip, part by part) and a file that names the person is dropped from the mail, since the rest of
-its row (a phone number beside the pseudonym) would still tell who it was. Files that are neither text nor
-zipped text (a PDF, a picture) cannot be searched and stay.
+Files of delivered mails are stored base64-encoded, where no LIKE finds a name, and a file that names the
+person is dropped from its mail whole, since the rest of its row (a phone number beside the pseudonym)
+would still tell who it was. A file we made records whom it names (`names`, person ids: an invoice's PDF
+and XML name the buyer, a week picture the staff of its lanes and the customers of its blocks; see
+handlers.messages.Attachment): it is dropped when the person is among them, and never decoded, so a PDF or
+a PNG, which no text search could read, goes as well. A file without that record (one from before it, a
+text file such as an export, an invitation or a file someone sent) is decoded and its text searched, an
+XLSX or another zip part by part; a file that is neither text nor zipped text and records nobody (a
+picture someone sent) cannot be searched and stays. Only delivered rows with files are read.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from sqlalchemy import JSON, String, Table, Text, and_, cast, or_, select, updat
 
 from handlers.context import table as table_of
 from handlers.customers import like_pattern
+from handlers.messages import recorded_names
 from handlers.privacy.rules import Traces, replace_traces
 from storage.db import UnitOfWork
 from storage.models import Base, Outbox
@@ -67,11 +73,12 @@ def searched_columns() -> list[tuple[Table, str]]:
     return found
 
 
-async def sweep(uow: UnitOfWork, traces: Traces, replacement: str) -> int:
-    """Replace every trace in every searched column; how many rows changed."""
+async def sweep(uow: UnitOfWork, person_id: int, traces: Traces, replacement: str) -> int:
+    """Replace every trace of the person in every searched column, and drop the delivered files that name
+    them; how many rows changed."""
     pattern = traces.pattern()
     if pattern is None:
-        return 0
+        return await drop_files(uow, person_id, None)
     needles = traces.like_needles()
     changed = 0
     for table, name in searched_columns():
@@ -88,20 +95,33 @@ async def sweep(uow: UnitOfWork, traces: Traces, replacement: str) -> int:
                 where = and_(*(key == row[i] for i, key in enumerate(keys)))
                 await uow.session.execute(update(table).where(where).values({name: new}))
                 changed += 1
-    return changed + await drop_files(uow, pattern)
+    return changed + await drop_files(uow, person_id, pattern)
 
 
-async def drop_files(uow: UnitOfWork, pattern: re.Pattern[str]) -> int:
+async def drop_files(uow: UnitOfWork, person_id: int, pattern: re.Pattern[str] | None) -> int:
     """Drop the files of delivered mails that name the person; how many mails lost a file."""
     outbox = table_of(Outbox)
+    stored = cast(outbox.c.attachments, Text)
     changed = 0
     for number, files in (await uow.session.execute(
-            select(outbox.c.id, outbox.c.attachments).where(outbox.c.status != "pending"))).all():
-        kept = [file for file in files or [] if not names(file, pattern)]
+            select(outbox.c.id, outbox.c.attachments)
+            .where(outbox.c.status != "pending", stored.not_in(["[]", "null"])))).all():
+        kept = [file for file in files or [] if not names_person(file, person_id, pattern)]
         if len(kept) != len(files or []):
             await uow.session.execute(update(outbox).where(outbox.c.id == number).values(attachments=kept))
             changed += 1
     return changed
+
+
+def names_person(file: Any, person_id: int, pattern: re.Pattern[str] | None) -> bool:
+    """Whether a stored file names the person: by its record of whom it names if it has one (nothing is
+    decoded), else by a trace in its text."""
+    if not isinstance(file, dict):
+        return False
+    recorded = recorded_names(file)
+    if recorded is not None:
+        return person_id in recorded
+    return pattern is not None and names(file, pattern)
 
 
 def names(file: dict[str, Any], pattern: re.Pattern[str]) -> bool:

@@ -2,11 +2,13 @@
 stand alone, codes never show, the pseudonym is stable, and the nightly retention run lands on the local night."""
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
 
+from handlers.messages import Attachment, recorded_names
 from handlers.privacy.coverage import COVERED, EXCLUDED, uncovered
 from handlers.privacy.export import SECTIONS
 from handlers.privacy.rules import (
@@ -17,7 +19,7 @@ from handlers.privacy.rules import (
     replace_traces,
     retention_key,
 )
-from handlers.privacy.sweep import UNSEARCHED, searched_columns
+from handlers.privacy.sweep import UNSEARCHED, names_person, searched_columns
 from handlers.setup.read import parse_setup
 from handlers.setup.spec import SetupError
 from storage.models import Base
@@ -152,3 +154,35 @@ def test_a_bad_retention_days_names_file_line_and_key(value):
     with pytest.raises(SetupError) as caught:
         parse_setup(SETUP.format(line=f"retention_days = {value}"), "s.toml")
     assert str(caught.value).startswith("s.toml:6: business retention_days:")
+
+
+# ---- files of delivered mails -------------------------------------------------------------------
+
+KIM_PATTERN = Traces.of(["email:kim@example.org"], ["kim@example.org"], ["Kim Ott"]).pattern()
+
+
+def test_a_file_keeps_the_record_of_whom_it_names_and_an_old_row_reads_as_not_recorded():
+    made = Attachment("R-2026-000001.pdf", "application/pdf", b"%PDF-1.3", names=(7, 3, 7))
+    assert made.stored()["names"] == [3, 7]
+    assert Attachment.from_stored(made.stored()) == Attachment("R-2026-000001.pdf", "application/pdf", b"%PDF-1.3",
+                                                               names=(3, 7))
+    old = {"name": "a.csv", "type": "text/csv", "data": base64.b64encode(b"x").decode()}
+    assert "names" not in Attachment.from_stored(old).stored() and Attachment.from_stored(old).names is None
+    assert Attachment("none.png", "image/png", b"", names=()).stored()["names"] == []  # made, names nobody
+    for bad in ("7", [7, "8"], [True], None, {"7": 1}):
+        assert recorded_names({**old, "names": bad}) is None, bad
+
+
+def stored_text(content: str, **more) -> dict:
+    return {"name": "f.txt", "type": "text/plain", "data": base64.b64encode(content.encode()).decode(), **more}
+
+
+def test_a_file_that_records_whom_it_names_is_judged_by_that_record_alone():
+    assert names_person(stored_text("", names=[4, 7]), 7, KIM_PATTERN)
+    assert not names_person(stored_text("Kim Ott", names=[4]), 7, KIM_PATTERN)  # the record is not second-guessed
+    assert names_person(stored_text("", names=[7]), 7, None)  # a person with no trace to search for
+    assert names_person(stored_text("Kim Ott"), 7, KIM_PATTERN)  # no record: its text is searched
+    assert not names_person(stored_text("Kim Otto"), 7, KIM_PATTERN)
+    assert names_person(stored_text("kim@example.org", names="7"), 7, KIM_PATTERN)  # a bad record: searched
+    assert not names_person(stored_text("Kim Ott"), 7, None)
+    assert not names_person("not a file", 7, KIM_PATTERN)
