@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import cast
@@ -36,9 +35,6 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
 PARSE_IN_THREAD = 1024 * 1024  # parse big mails off the event loop
-# The line a mail client or phone adds under one's words: "Sent from Outlook", "Von meinem iPhone gesendet".
-FOOTER = re.compile(r"^((sent|gesendet)\s+(from|with|via|von|mit|über)\s.{0,60}|get outlook for \S+"
-                    r"|von meinem .{1,40} gesendet)$", re.I)
 UNASKED = "mail_auto_answer"  # audit action: an automatic answer the person did not ask for
 HELD = "mail_answers_held"  # audit action: the one notice an hour that further automatic answers wait
 
@@ -69,14 +65,6 @@ class Incoming:
 
 def describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR_CHARS]
-
-
-def own_words(text: str) -> str:
-    """A mail's own words (quotes and signature already gone) without a client's "Sent from …" line."""
-    lines = text.strip().split("\n")
-    while lines and (not lines[-1].strip() or FOOTER.match(lines[-1].strip())):
-        lines.pop()
-    return "\n".join(lines).strip()
 
 
 @dataclass(frozen=True)
@@ -350,7 +338,7 @@ class EmailEdge:
         fallback = "email" in self.desk.fallbacks
         if parsed.automatic:  # machines never run commands: an autoresponder may echo a code
             return Route("" if fallback else None)
-        own = await self.without_our_words(uow, parsed, own_words(parsed.command_text))
+        own = await self.without_our_words(uow, parsed, mailparse.own_words(parsed.command_text))
         subject = "" if await self.on_ticket_thread(uow, parsed) else topic(parsed.subject)
         if await self.desk.is_command(uow, own):
             return Route(only_line(own), command=True)
