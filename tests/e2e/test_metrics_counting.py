@@ -1,10 +1,13 @@
 """Each message counted once, as a scrape of FRONTDESK_METRICS_LISTEN read with prometheus_client's parser shows
-(SQLite and PostgreSQL): a batch of mails taken again one by one after a refusal, and mails failing in the
-intake around their handler."""
+(SQLite and PostgreSQL): a batch of mails taken again one by one after a refusal, mails failing in the intake
+around their handler, and every step of the booking page (holds, codes, course places)."""
 from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 
+from bot.app import build_handlers
 from bot.mail.intake import EmailEdge, Incoming
 from bot.metrics import MetricsServer, start_metrics
 from handlers import identity, tickets, welcome
@@ -12,10 +15,15 @@ from handlers.messages import Reply
 from handlers.registry import Command, Handlers
 from handlers.router import Desk
 from handlers.rules import codes
+from handlers.setup import apply_setup, parse_setup
 from storage.models import Code, MailIntake, Outbox
+from tests.e2e.test_bookpage_course import RUECKENFIT
+from tests.e2e.test_bookpage_http import TEN, open_desk
 from tests.e2e.test_metrics import scrape, value
-from tests.helpers import raw_mail
+from tests.helpers import code_for, raw_mail
+from tests.integration.test_courses import COURSE, EXAMPLE, NOW
 from tests.integration.test_mail_batches import add_person, make_edge, question
+from tests.pageclient import PageVisitor, serve_page
 from tests.smtp import free_port
 
 
@@ -114,4 +122,64 @@ async def test_a_mail_failing_around_its_handler_is_one_error_and_one_failing_in
                                               .order_by(MailIntake.uid))).all()
         assert kept == [1, 3, 4]  # counted, and kept for a retry
     finally:
+        await server.close()
+
+
+# ---- the booking page ------------------------------------------------------------------------------------
+
+
+async def test_each_booking_page_step_is_counted_once_by_its_name_and_outcome(store, config, clock):
+    desk = await open_desk(store, config, clock)
+    server, url = await watched(desk)
+    page = await serve_page(desk)
+    kim = PageVisitor(f"http://127.0.0.1:{page.port}", clock)
+    try:
+        assert (await kim.get("/book")).status == 200  # walk
+        sent = await kim.hold("Kim Lee", "kim@example.com", **TEN)  # walk (the form), hold
+        assert sent.status == 303 and sent.location
+        assert (await kim.get(sent.location)).status == 200  # code
+        right = await code_for(store, "kim@example.com")
+        wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+        assert (await kim.enter(sent.location, wrong)).status == 422  # confirm, refused
+        assert (await kim.enter(sent.location, "12ab")).status == 422  # confirm, refused: malformed
+        assert (await kim.enter(sent.location, right)).status == 303  # confirm
+        assert (await kim.get("/book/code", hold="not-ours")).status == 404  # code, refused
+        eleven = {**TEN, "time": "11:00"}
+        robot = await kim.hold("Bot", "bot@example.com", website="http://spam.example", **eleven)  # walk, hold
+        assert robot.status == 400
+        assert (await kim.get("/book.css")).status == 200  # a file: no step
+        samples = await scrape(url)
+        assert handled(samples, "web") == {"answered": 6, "refused": 4}
+        assert routes(samples) == {"page:walk": 3, "page:hold": 2, "page:code": 2, "page:confirm": 3}
+        assert value(samples, "frontdesk_code_attempts_refused_total") == 1
+        assert handled(samples, "email") == {} and handled(samples, "telegram") == {}
+    finally:
+        await page.close()
+        await server.close()
+
+
+async def test_course_places_on_the_booking_page_are_counted_as_their_steps(store, config, clock):
+    clock.current = NOW
+    async with store.uow() as uow:
+        await apply_setup(uow, parse_setup(EXAMPLE.read_text() + COURSE, "practice.toml"), clock.now())
+        await uow.commit()
+    desk = Desk(store, config, build_handlers(), clock)
+    server, url = await watched(desk)
+    page = await serve_page(desk)
+    kim = PageVisitor(f"http://127.0.0.1:{page.port}", clock)
+    try:
+        assert (await kim.get("/book", course="no such course")).status == 200  # course: a refusal, said kindly
+        joined = await kim.hold("Kim Lee", "kim@example.com", course=RUECKENFIT)  # course (the form), join
+        assert joined.status == 303 and joined.location
+        token = parse_qs(urlsplit(joined.location).query)["place"][0]
+        assert (await kim.get(joined.location)).status == 200  # code
+        code = await code_for(store, "kim@example.com")
+        assert (await kim.post("/book/code", {"place": token, "code": code})).status == 303  # confirm
+        unfilled = await kim.hold("", "not an address", course=RUECKENFIT)  # course, join: the form again
+        assert unfilled.status == 422
+        samples = await scrape(url)
+        assert routes(samples) == {"page:course": 3, "page:join": 2, "page:code": 1, "page:confirm": 1}
+        assert handled(samples, "web") == {"answered": 6, "refused": 1}
+    finally:
+        await page.close()
         await server.close()
