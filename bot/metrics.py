@@ -45,10 +45,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.handled_total = Counter(
-            "frontdesk_handled", "Updates and mails handled, by channel and outcome (answered, refused, error)",
+            "frontdesk_handled", "Updates, mails and booking-page requests handled, by channel and outcome "
+            "(answered, refused, error)",
             ["channel", "outcome"], registry=self.registry)
         self.handler_seconds = Histogram(
-            "frontdesk_handler_seconds", "Time a handler took, by route: command word, flow:NAME, or other",
+            "frontdesk_handler_seconds", "Time a handler took, by route: command word, flow:NAME, page:STEP, or other",
             ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.codes_refused = Counter(
             "frontdesk_code_attempts_refused", "Wrong codes typed against a pending code", registry=self.registry)

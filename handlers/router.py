@@ -15,7 +15,7 @@ from sqlalchemy import insert, select
 from handlers.commandlines import only_line, well_shaped
 from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
 from handlers.messages import Choice, Inbound, Reply, make_files
-from handlers.observing import OTHER, Observer, Outcome, Unobserved
+from handlers.observing import HELD, OTHER, Observer, Outcome, Unobserved
 from handlers.registry import Command, Handlers
 from handlers.rules.roles import effective_roles
 from handlers.rules.words import first_word
@@ -70,6 +70,17 @@ def split_command(text: str) -> tuple[str, str]:
     return word.lstrip("/").split("@", 1)[0].lower(), rest.strip()
 
 
+def caused_by(exc: BaseException | None, cause: BaseException | None) -> bool:
+    """Whether `cause` is `exc` or among what `exc` was raised from or while handling."""
+    seen: set[int] = set()
+    while exc is not None and cause is not None and id(exc) not in seen:
+        if exc is cause:
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 async def hold_sender(uow: UnitOfWork, *senders: str) -> None:
     """Let one transaction at a time work for each sender, until it ends.
 
@@ -101,7 +112,7 @@ class Desk:
         self.store = store
         self.config = config
         self.clock = clock or SystemClock()
-        self.observer: Observer = Unobserved()
+        self.watcher: Observer = Unobserved()  # the edge's observer; see `observer`
         self.flows = handlers.flows
         self.completions = handlers.completions
         self.exhaustions = handlers.exhaustions
@@ -118,6 +129,22 @@ class Desk:
         for command in handlers.commands:
             for name in (command.word, *command.aliases):
                 self.words[name] = command
+
+    @property
+    def observer(self) -> Observer:
+        """Who is told what the desk handled: the edge's observer, or the hold of work that may be redone."""
+        held = HELD.get()
+        return held if held is not None else self.watcher
+
+    @observer.setter
+    def observer(self, observer: Observer) -> None:
+        self.watcher = observer
+
+    def failed(self, channel: str, exc: BaseException, started: float) -> None:
+        """Count a message that failed around its handler (the lock, the context, the commit, an edge's own
+        step); a failure of the handler itself, or one that followed from it, was counted by dispatch."""
+        if not caused_by(exc, OBSERVED_ERROR.get()):
+            self.observer.handled(channel, OTHER, "error", perf_counter() - started)
 
     async def command_line(self, uow: UnitOfWork, text: str) -> CommandLine | None:
         """The command a text is, if it is nothing but one well-formed command line (or a bare code)."""
@@ -170,8 +197,7 @@ class Desk:
             raise
         except Exception as exc:
             log.exception("handling %r from %s failed", inbound.text[:40], inbound.sender)
-            if OBSERVED_ERROR.get() is not exc:  # failed outside the handler: the lock, the context, the commit
-                self.observer.handled(inbound.channel, OTHER, "error", perf_counter() - started)
+            self.failed(inbound.channel, exc, started)
         lang = (inbound.language_hint or self.config.default_language)[:2]
         replies = [Reply(render("error", lang).text, template="error")]
         if settle is not None:

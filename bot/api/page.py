@@ -4,12 +4,16 @@ that opens the page in an overlay. No cookies: the walk lives in the URL, the ho
 
 This module parses and renders; handlers.homepage.booking decides. Form robots are turned away here before
 anything is read: a honeypot field and the signed time the form was handed out (handlers.homepage.guard).
+Each request of a step (walk, course, hold, join, code, confirm) is told to the desk's observer on channel web
+as route "page:STEP": answered (a page or a redirect), refused (4xx: the page said no or asks for a fix) or
+error (5xx).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 from aiohttp import web
@@ -27,8 +31,9 @@ from bot.api.pageview import (
     widget,
 )
 from handlers.homepage import booking, course_page
-from handlers.homepage.booking import Visitor
+from handlers.homepage.booking import PAGE, Visitor
 from handlers.homepage.guard import Wanted, hold_of, hold_token, params_of, place_of, place_token, robot, stamp
+from handlers.observing import Outcome
 from handlers.router import Desk
 from handlers.rules.addresses import canonical_email
 from handlers.rules.codes import CODE_PATTERN, typed_code
@@ -37,6 +42,7 @@ from templates import page_asset
 log = logging.getLogger(__name__)
 
 MAX_NAME = 100  # characters of a name typed into the form
+STEP = web.RequestKey("booking_step", str)  # the step a request is, for the observer: one of a few fixed names
 
 
 def add_booking_page(app: web.Application, desk: Desk, origins: Iterable[str],
@@ -54,17 +60,32 @@ def add_booking_page(app: web.Application, desk: Desk, origins: Iterable[str],
 
 @web.middleware
 async def failures(request: web.Request, handler) -> web.StreamResponse:
-    """A failure on our side is a page in the visitor's language, without details; the log has them."""
+    """A failure on our side is a page in the visitor's language, without details; the log has them. Each
+    request of a step is counted once, by how it ended."""
     if not request.path.startswith("/book"):
         return await handler(request)
+    started = perf_counter()
     try:
-        return await handler(request)
-    except web.HTTPException:
+        response = await handler(request)
+    except web.HTTPException as refused:
+        observed(request, refused.status, started)
         raise
     except Exception:
         log.exception("booking page %s %s failed", request.method, request.path)
+        observed(request, 500, started)
         view = await shown(request)
         return render(request, view, "problem", 500, heading=view.t("problem"), message=view.t("failed"))
+    observed(request, response.status, started)
+    return response
+
+
+def observed(request: web.Request, status: int, started: float) -> None:
+    """Tell the desk's observer how a step's request ended (a request of no step, such as a file, is not told)."""
+    step = request.get(STEP)
+    if step is None:
+        return
+    outcome: Outcome = "answered" if status < 400 else "refused" if status < 500 else "error"
+    desk_of(request).observer.handled(PAGE, f"page:{step}", outcome, perf_counter() - started)
 
 
 def desk_of(request: web.Request) -> Desk:
@@ -76,8 +97,9 @@ def desk_of(request: web.Request) -> Desk:
 
 async def show_walk(request: web.Request) -> web.Response:
     """The next question of the walk for what the address asks so far, or the form once a time is chosen."""
-    view = await shown(request)
     course = request.query.get("course", "").strip()
+    request[STEP] = "course" if course else "walk"
+    view = await shown(request)
     if course:
         found_course = await course_page.page_course(desk_of(request), view.visitor, course[:120])
         if isinstance(found_course, booking.Refused):
@@ -112,6 +134,7 @@ def details_page(request: web.Request, view: Shown, step: booking.Step, values: 
 
 async def hold(request: web.Request) -> web.Response:
     """Hold the chosen time and mail the code, then show the code page; or say what is wrong with the form."""
+    request[STEP] = "hold"
     view, desk = await shown(request), desk_of(request)
     form = await request.post()
     wanted = Wanted.of(form)
@@ -124,6 +147,7 @@ async def hold(request: web.Request) -> web.Response:
     errors = field_errors(view, values)
     course = " ".join(str(form.get("course", ""))[:120].split())
     if course:
+        request[STEP] = "join"
         return await join_course(request, view, course, values, errors, suspect)
     if suspect is not None or errors:
         return await form_again(request, view, wanted, values, errors, view.t(suspect) if suspect else None)
@@ -209,6 +233,7 @@ async def place_page(request: web.Request, view: Shown, token: str, errors: dict
 
 async def show_code(request: web.Request) -> web.Response:
     """The hold (or course place) with the field for its code; or, once it is settled or ended, what became of it."""
+    request[STEP] = "code"
     kind = PLACE if "place" in request.query else HOLD
     return await kind.page(request, await shown(request), request.query.get(kind.field, ""), {})
 
@@ -248,6 +273,7 @@ PLACE = CodeFor("place", place_of, course_page.page_place_confirm, place_page, (
 async def confirm(request: web.Request) -> web.Response:
     """Check the typed code: a right one settles the hold or place (then the code page shows it), a wrong one
     says how many tries are left, the fifth releases the time or passes the place on."""
+    request[STEP] = "confirm"
     view, desk = await shown(request), desk_of(request)
     form = await request.post()
     kind = PLACE if "place" in form else HOLD

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from time import perf_counter
 from typing import cast
 
 from sqlalchemy import CursorResult, func, select, update
@@ -22,6 +22,7 @@ from handlers.bounces import bounced
 from handlers.commandlines import only_line, takes_file
 from handlers.context import Clock, address_kind
 from handlers.messages import Choice, Inbound, MailMeta, Reply
+from handlers.observing import holding
 from handlers.router import Desk, hold_sender
 from handlers.rules.mailthread import TAG, chain_after, references, reply_subject, thread_refs, topic
 from handlers.speaking import AUTO_REPLIED, mail_row, reply_language
@@ -36,9 +37,6 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 2000
 PARSE_IN_THREAD = 1024 * 1024  # parse big mails off the event loop
-# The line a mail client or phone adds under one's words: "Sent from Outlook", "Von meinem iPhone gesendet".
-FOOTER = re.compile(r"^((sent|gesendet)\s+(from|with|via|von|mit|über)\s.{0,60}|get outlook for \S+"
-                    r"|von meinem .{1,40} gesendet)$", re.I)
 UNASKED = "mail_auto_answer"  # audit action: an automatic answer the person did not ask for
 HELD = "mail_answers_held"  # audit action: the one notice an hour that further automatic answers wait
 
@@ -71,14 +69,6 @@ def describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
-def own_words(text: str) -> str:
-    """A mail's own words (quotes and signature already gone) without a client's "Sent from …" line."""
-    lines = text.strip().split("\n")
-    while lines and (not lines[-1].strip() or FOOTER.match(lines[-1].strip())):
-        lines.pop()
-    return "\n".join(lines).strip()
-
-
 @dataclass(frozen=True)
 class Route:
     """What the desk reads of a mail, and whether it is a command (its answers were asked for)."""
@@ -109,11 +99,14 @@ class EmailEdge:
     # ---- intake ---------------------------------------------------------------------------
 
     async def take(self, mail: Incoming) -> str:
-        """Process a mail at most once: processed | ignored | failed (kept raw) | duplicate."""
+        """Process a mail at most once: processed | ignored | failed (kept raw) | duplicate. A failure is
+        counted as the desk's error, unless its handler's failure was counted already."""
+        started = perf_counter()
         try:
             parsed = await self._parse(mail.raw)
         except Exception as exc:  # noqa: BLE001 - an unparsable mail is kept for a retry, never dropped
             log.warning("mail uid %s could not be parsed: %s", mail.uid, describe(exc))
+            self.desk.failed("email", exc, started)
             return await self._store_failed(mail, mailparse.quick_id(mail.raw), exc)
         try:
             prepared = await self._prepare(parsed)
@@ -127,12 +120,14 @@ class EmailEdge:
                 return status
         except Exception as exc:  # noqa: BLE001 - the handlers' writes roll back; the mail is kept raw
             log.exception("mail %s from %s failed", parsed.message_id, parsed.sender)
+            self.desk.failed("email", exc, started)
             return await self._store_failed(mail, parsed.message_id, exc)
 
     async def take_all(self, mails: list[Incoming]) -> list[str]:
         """`take` for several mails, in one transaction: per mail its effects and its intake record, and
         one commit for all. If one of them fails, the transaction rolls back and each mail is taken on
-        its own, so the failing one is kept raw and the others go through as usual."""
+        its own, so the failing one is kept raw and the others go through as usual. What the desk tells
+        its observer meanwhile is held back until the batch commits: a mail taken again counts once."""
         parsed: list[ParsedMail | None] = []
         for mail in mails:
             try:
@@ -144,32 +139,40 @@ class EmailEdge:
             return [await self.take(mail) for mail in mails]
         try:
             prepared = [await self._prepare(one) for one in complete]
-            async with self.store.uow() as uow:
-                # All the batch's senders at once, in one fixed order: two crossing batches wait, never deadlock.
-                await hold_sender(uow, *senders(complete))
-                claimed = await self._claim_all(uow, mails, complete)
-                lately = await answered_lately_all(uow, [one.sender for one in complete if one.sender],
-                                                   self.clock.now() - timedelta(hours=1), UNASKED)
-                keep_support_list(uow)
-                await keep_known_messages(uow, [one.message_id for one, intake_id in zip(complete, claimed)
-                                                if intake_id is not None])
-                statuses = []
-                for mail, one, ready, intake_id in zip(mails, complete, prepared, claimed):
-                    if intake_id is None:
-                        statuses.append("duplicate")
-                        continue
-                    if ready[0].command:
-                        forget_support_list(uow)  # a command may change who answers tickets
-                    # Only a sender's own mails add to their count: their first one here takes it as read above.
-                    counted = lately.pop(one.sender, None) if one.sender else None
-                    # A refusal fails the batch, and each mail is then taken on its own, with a savepoint.
-                    statuses.append(await self._process(uow, intake_id, one, mail, ready, counted,
-                                                        spare=ready[0].command))
-                await uow.commit()
-                return statuses
+            with holding() as held:
+                statuses = await self._take_batch(mails, complete, prepared)
+            held.release(self.desk.observer)
+            return statuses
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; now one by one
             log.info("a batch of %d mails failed (%s); taking them one by one", len(mails), describe(exc))
         return [await self.take(mail) for mail in mails]
+
+    async def _take_batch(self, mails: list[Incoming], complete: list[ParsedMail],
+                          prepared: list[Prepared]) -> list[str]:
+        """The batch's one transaction, committed; anything raised leaves nothing of it."""
+        async with self.store.uow() as uow:
+            # All the batch's senders at once, in one fixed order: two crossing batches wait, never deadlock.
+            await hold_sender(uow, *senders(complete))
+            claimed = await self._claim_all(uow, mails, complete)
+            lately = await answered_lately_all(uow, [one.sender for one in complete if one.sender],
+                                               self.clock.now() - timedelta(hours=1), UNASKED)
+            keep_support_list(uow)
+            await keep_known_messages(uow, [one.message_id for one, intake_id in zip(complete, claimed)
+                                            if intake_id is not None])
+            statuses = []
+            for mail, one, ready, intake_id in zip(mails, complete, prepared, claimed):
+                if intake_id is None:
+                    statuses.append("duplicate")
+                    continue
+                if ready[0].command:
+                    forget_support_list(uow)  # a command may change who answers tickets
+                # Only a sender's own mails add to their count: their first one here takes it as read above.
+                counted = lately.pop(one.sender, None) if one.sender else None
+                # A refusal fails the batch, and each mail is then taken on its own, with a savepoint.
+                statuses.append(await self._process(uow, intake_id, one, mail, ready, counted,
+                                                    spare=ready[0].command))
+            await uow.commit()
+            return statuses
 
     async def _parse(self, raw: bytes) -> ParsedMail:
         """Parse; a big mail in a thread, so the event loop keeps serving."""
@@ -228,6 +231,7 @@ class EmailEdge:
 
     async def _retry(self, intake_id: int) -> str:
         """One more try of a stored mail, in one transaction with its effects; a failure is counted."""
+        started = perf_counter()
         try:
             async with self.store.uow() as uow:
                 row = await self._claim_retry(uow, intake_id)
@@ -241,6 +245,7 @@ class EmailEdge:
                 return status
         except Exception as exc:  # noqa: BLE001 - counted, and tried again later or given up visibly
             log.warning("retry of mail intake %s failed: %s", intake_id, describe(exc))
+            self.desk.failed("email", exc, started)
             await self._count_failure(intake_id, exc)
             return "failed"
 
@@ -350,7 +355,7 @@ class EmailEdge:
         fallback = "email" in self.desk.fallbacks
         if parsed.automatic:  # machines never run commands: an autoresponder may echo a code
             return Route("" if fallback else None)
-        own = await self.without_our_words(uow, parsed, own_words(parsed.command_text))
+        own = await self.without_our_words(uow, parsed, mailparse.own_words(parsed.command_text))
         subject = "" if await self.on_ticket_thread(uow, parsed) else topic(parsed.subject)
         if await self.desk.is_command(uow, own):
             return Route(only_line(own), command=True)

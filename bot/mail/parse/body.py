@@ -126,6 +126,9 @@ CUT = [
 ATTRIBUTION = [re.compile(r"^on\b.*\bwrote:\s*$", re.I | re.S), re.compile(r"^am\b.*\bschrieb\b.*:\s*$", re.I | re.S)]
 OUTLOOK_FROM = re.compile(r"^(from|von):\s", re.I)
 OUTLOOK_NEXT = re.compile(r"^(sent|gesendet|date|datum|to|an|subject|betreff):\s", re.I)
+# The line a mail client or phone adds under one's words: "Sent from Outlook", "Von meinem iPhone gesendet".
+FOOTER = re.compile(r"^((sent|gesendet)\s+(from|with|via|von|mit|über)\s.{0,60}|get outlook for \S+"
+                    r"|von meinem .{1,40} gesendet)$", re.I)
 
 
 def strip_quotes(text: str) -> str:
@@ -169,3 +172,11 @@ def attribution_length(lines: list[str], index: int) -> int:
 def first_line(text: str) -> str:
     """The first non-empty line."""
     return next((line.strip() for line in text.split("\n") if line.strip()), "")
+
+
+def own_words(text: str) -> str:
+    """A mail's own words (quotes and signature already gone) without a client's "Sent from …" line."""
+    lines = text.strip().split("\n")
+    while lines and (not lines[-1].strip() or FOOTER.match(lines[-1].strip())):
+        lines.pop()
+    return "\n".join(lines).strip()
