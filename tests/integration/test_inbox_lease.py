@@ -40,6 +40,12 @@ async def say(ctx, args: str) -> list[Reply]:
     return [Reply(f"said {args}")]
 
 
+async def dawdle(ctx, args: str) -> list[Reply]:
+    """Slow inside the answer's transaction (a slow database); on SQLite every other writer waits meanwhile."""
+    await asyncio.sleep(SLOW)
+    return [Reply("dawdled")]
+
+
 async def stall(desk, inbound: Inbound) -> Inbound:
     """Slow work before the answer's transaction (as reading an uploaded list is), for one text only."""
     if inbound.text == "/say slowly":
@@ -48,8 +54,8 @@ async def stall(desk, inbound: Inbound) -> Inbound:
 
 
 async def start_worker(store: Store, config, fake: FakeBotApi) -> InboxWorker:
-    handlers = Handlers.combine(welcome.handlers(), identity.handlers(),
-                                Handlers(commands=[Command("say", say, safe=True)], preparers=[stall]))
+    slow = Handlers(commands=[Command("say", say, safe=True), Command("dawdle", dawdle, safe=True)], preparers=[stall])
+    handlers = Handlers.combine(welcome.handlers(), identity.handlers(), slow)
     desk = Desk(store, config, handlers, SystemClock())
     app = build_application(make_settings(fake, telegram_typing_after_seconds=30), desk)
     await app.initialize()
@@ -77,7 +83,11 @@ async def stored(store: Store, update_id: int) -> TelegramUpdate:
         return (await uow.session.scalars(select(TelegramUpdate).where(TelegramUpdate.update_id == update_id))).one()
 
 
-@pytest.mark.parametrize("slow", ["making", "sending"])
+SLOW_ANSWERS = {"making": ("/say slowly", "said slowly"), "answering": ("/dawdle", "dawdled"),
+                "sending": ("/say first", "said first")}
+
+
+@pytest.mark.parametrize("slow", list(SLOW_ANSWERS))
 async def test_an_answer_slower_than_the_lease_is_answered_once_while_another_worker_polls(
         store_and_url, config, fake_bot_api, caplog, slow):
     store, url = store_and_url
@@ -85,7 +95,8 @@ async def test_an_answer_slower_than_the_lease_is_answered_once_while_another_wo
     one, two = await start_worker(store, config, fake_bot_api), await start_worker(other, config, fake_bot_api)
     if slow == "sending":
         fake_bot_api.slow_method("sendMessage", SLOW, times=1)
-    first = fake_bot_api.message_update(USER, "/say slowly" if slow == "making" else "/say first")
+    text, said = SLOW_ANSWERS[slow]
+    first = fake_bot_api.message_update(USER, text)
     stop = asyncio.Event()
     try:
         await one.inbox.take(first)
@@ -102,7 +113,6 @@ async def test_an_answer_slower_than_the_lease_is_answered_once_while_another_wo
         await one.app.shutdown()
         await two.app.shutdown()
         await other.dispose()
-    said = "said slowly" if slow == "making" else "said first"
     assert fake_bot_api.sent_texts(USER) == [said, "said next"]  # once, and before the next answer
     assert (await stored(store, first["update_id"])).claims == 1  # never taken over
     async with store.uow() as uow:
