@@ -186,7 +186,8 @@ class InboxWorker:
                      until: datetime | None) -> list[Outbox | None]:
         """An outbox row, claimed by this worker, for each reply the outbox can carry; None for the rest
         (files still to make, shown-once messages, other channels), which go out directly. The rows' claim
-        ends with the sender's: after a crash the outbox sends them as the sender's next update is taken."""
+        ends with the sender's, and is renewed with it (bot/telegram/lease.py): after a crash the outbox sends
+        them as the sender's next update is taken."""
         now = self.desk.clock.now()
         rows: list[Outbox | None] = []
         for reply in replies:
