@@ -7,6 +7,7 @@ mails per worker, sent again once their claim ran out. A failure is recorded at 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -83,18 +84,23 @@ class OutboxWorker:
             if claimed == 0:
                 return total
 
-    async def deliver_claimed(self, rows: list[Outbox]) -> int:
+    async def deliver_claimed(self, rows: list[Outbox], guard: asyncio.Lock | None = None) -> int:
         """Send rows the caller queued already claimed (an answer sent at once, yet safe in the outbox), in
-        order; a failure leaves a row to the retries. Return how many went out (and were recorded)."""
+        order; a failure leaves a row to the retries. Return how many went out (and were recorded).
+        `guard`, if given, is held whenever the rows' claim is looked at or ended here: whoever renews that
+        claim holds it too (bot/telegram/lease.py), so no renewal falls between a look and its write."""
+        guard = guard or asyncio.Lock()
         sent: list[Outbox] = []
         try:
             for row in rows:
-                if row.claimed_until is None or self.clock.now() >= row.claimed_until:
-                    break  # the claim ran out: another worker sends this row and the ones after it, in order
-                if await self._deliver(row):
+                async with guard:
+                    if row.claimed_until is None or self.clock.now() >= row.claimed_until:
+                        break  # the claim ran out: another worker sends this row and the ones after it, in order
+                if await self._deliver(row, guard):
                     sent.append(row)
         finally:
-            recorded = await self._record_sent(sent)
+            async with guard:
+                recorded = await self._record_sent(sent)
         return recorded
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
@@ -164,12 +170,14 @@ class OutboxWorker:
             log.warning("outbox rows for channel %r stay pending: no transport is configured for it", channel)
         self._unrouted |= channels
 
-    async def _deliver(self, row: Outbox) -> bool:
-        """Send one claimed row; whether it went out. A failure is recorded at once, a success by the caller."""
+    async def _deliver(self, row: Outbox, guard: asyncio.Lock | None = None) -> bool:
+        """Send one claimed row; whether it went out. A failure is recorded at once (holding `guard`, if
+        given), a success by the caller."""
         try:
             await self.transports[row.channel].send(row)
         except Exception as exc:  # noqa: BLE001 - any failure of one row must not stop the others
-            await self._record_failure(row, exc)
+            async with guard or contextlib.nullcontext():
+                await self._record_failure(row, exc)
             return False
         return True
 
@@ -186,6 +194,8 @@ class OutboxWorker:
         for row in rows:
             if row.id not in marked:
                 log.warning("outbox row %s: claim was lost before its outcome was stored", row.id)
+            else:
+                row.claimed_until = None  # as stored: a renewer of the claim leaves this row alone
         return len(marked)
 
     async def _record_failure(self, row: Outbox, exc: Exception) -> None:
@@ -225,3 +235,5 @@ class OutboxWorker:
             await uow.commit()
         if result.rowcount != 1:
             log.warning("outbox row %s: claim was lost before its outcome was stored", row.id)
+        else:
+            row.claimed_until = None  # as stored: a renewer of the claim leaves this row alone

@@ -71,6 +71,7 @@ class FakeBotApi:
         self._users: dict[int, dict] = {}
         self._files: dict[str, StoredFile] = {}
         self._failures: dict[str, Failure] = {}
+        self._delays: dict[str, list] = {}  # method -> [seconds, times left or None]
         self._waiters: set[asyncio.Future] = set()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -174,6 +175,11 @@ class FakeBotApi:
     def clear_failures(self) -> None:
         self._failures.clear()
 
+    def slow_method(self, method: str, seconds: float, *, times: int | None = None) -> None:
+        """Make `method` take `seconds` before it answers (`times` times, or always); the call is recorded
+        as it comes in."""
+        self._delays[method.lower()] = [seconds, times]
+
     # ---- what tests look at ----------------------------------------------------------------
 
     def calls_of(self, method: str, predicate: Callable[[Call], bool] | None = None) -> list[Call]:
@@ -229,6 +235,7 @@ class FakeBotApi:
         call = Call(name, params)
         self.calls.append(call)
         self._notify()
+        await self._delay(method)
         failure = self._failure(method)
         if failure is not None:
             return self._error(failure.error_code, failure.description, failure.retry_after)
@@ -261,6 +268,17 @@ class FakeBotApi:
             else:
                 raw[key] = value
         return {key: _decode(key, value) for key, value in raw.items()}
+
+    async def _delay(self, method: str) -> None:
+        delay = self._delays.get(method.lower())
+        if delay is None:
+            return
+        seconds, times = delay
+        if times is not None:
+            delay[1] = times - 1
+            if delay[1] <= 0:
+                del self._delays[method.lower()]
+        await asyncio.sleep(seconds)
 
     def _failure(self, method: str) -> Failure | None:
         failure = self._failures.get(method.lower())

@@ -4,6 +4,11 @@ A worker claims the oldest unhandled update of a sender that has no older unhand
 live claim, with a lease; it marks the update handled in the transaction that holds the desk's answer. A
 crash before that commit leaves the claim to run out and another worker handles the update; a crash after
 it cannot answer twice. Telegram's redelivery of a stored update_id is stored once (ON CONFLICT DO NOTHING).
+
+A claim is its update's count of claims: only a new claim (after the lease ran out) changes it, so the worker
+that holds it renews it (bot/telegram/lease.py) and settles it by that count, whatever the renewals made of
+its claimed_until. Once answered, the sender's claim is held by its claimed_until, shared with the outbox
+rows the answer queued, and renewed with them.
 """
 from __future__ import annotations
 
@@ -18,9 +23,9 @@ from handlers.context import Clock
 from handlers.router import Stale
 from storage.db import Store, UnitOfWork
 from storage.dialect import insert_ignoring_conflicts
-from storage.models import TelegramUpdate
+from storage.models import Outbox, TelegramUpdate
 
-LEASE = timedelta(seconds=60)  # longer than any update takes to handle: a claim that runs out is taken over
+LEASE = timedelta(seconds=60)  # renewed while an update is answered: a claim that runs out is taken over
 MAX_CLAIMS = 5  # an update whose workers died this often is dropped: it would block its sender for good
 
 
@@ -31,8 +36,8 @@ class Claimed:
     update_id: int
     sender: str
     body: dict[str, Any]
-    claimed_until: datetime
-    claims: int  # this claim included
+    claimed_until: datetime  # as claimed; renewals move it on
+    claims: int  # this claim included: it tells this claim from any later one
 
 
 def update_sender(body: dict[str, Any]) -> str:
@@ -96,12 +101,54 @@ class UpdateInbox:
         until = self.clock.now() + self.lease if sending else None
         result = cast(CursorResult, await uow.session.execute(
             update(table).where(table.update_id == claimed.update_id, table.handled_at.is_(None),
-                                table.claimed_until == claimed.claimed_until)
+                                table.claims == claimed.claims)
             .values(handled_at=self.clock.now(), claimed_until=until, body={})
             .execution_options(synchronize_session=False)))
         if result.rowcount != 1:
             raise Stale(f"update {claimed.update_id}: the claim ran out and was taken over")
         return until
+
+    async def renew(self, claimed: Claimed) -> bool:
+        """Extend the claim on an update not answered yet by another lease from now; False if another worker
+        claimed it meanwhile (and then nothing changes). An update this worker's answer settled meanwhile is
+        left as the settlement made it: its sender's claim is renewed by `renew_sending`."""
+        table = TelegramUpdate
+        async with self.store.uow() as uow:
+            result = cast(CursorResult, await uow.session.execute(
+                update(table).where(table.update_id == claimed.update_id, table.handled_at.is_(None),
+                                    table.claims == claimed.claims)
+                .values(claimed_until=self.clock.now() + self.lease).execution_options(synchronize_session=False)))
+            if result.rowcount == 1:
+                await uow.commit()
+                return True
+            claims = await uow.session.scalar(select(table.claims).where(table.update_id == claimed.update_id))
+        return claims == claimed.claims
+
+    async def renew_sending(self, update_id: int, until: datetime,
+                            rows: list[int]) -> tuple[datetime, set[int]] | None:
+        """Extend the sender's claim that ends at `until` (an answered update's) by another lease from now, and
+        with it the claim of the outbox `rows` queued under it, in one transaction: the new end and the rows
+        extended (one sent or taken by another worker is left alone). None if the sender's claim ran out or is
+        not this one any more: another worker may have taken the sender's next update; nothing changes then."""
+        now = self.clock.now()
+        later = now + self.lease
+        table = TelegramUpdate
+        async with self.store.uow() as uow:
+            result = cast(CursorResult, await uow.session.execute(
+                update(table).where(table.update_id == update_id, table.claimed_until == until,
+                                    table.claimed_until >= now)
+                .values(claimed_until=later).execution_options(synchronize_session=False)))
+            if result.rowcount != 1:
+                return None
+            extended: set[int] = set()
+            if rows:
+                extended = set((await uow.session.scalars(
+                    update(Outbox).where(Outbox.id.in_(rows), Outbox.status == "pending",
+                                         Outbox.claimed_until == until)
+                    .values(claimed_until=later).returning(Outbox.id)
+                    .execution_options(synchronize_session=False))).all())
+            await uow.commit()
+        return later, extended
 
     async def release(self, update_id: int, until: datetime | None) -> None:
         """Let the sender's next update be claimed: this one's answer went out (or was left to the outbox)."""

@@ -22,6 +22,7 @@ from bot.outbox import OutboxWorker
 from bot.telegram.calls import tolerate
 from bot.telegram.delivery import TelegramTransport
 from bot.telegram.inbox import MAX_CLAIMS, Claimed, UpdateInbox
+from bot.telegram.lease import Lease
 from bot.telegram.removals import shown_once
 from bot.telegram.replies import recipient_chat, send_replies
 from bot.telegram.updates import click_chat, inbound_from_click, inbound_from_message, while_typing
@@ -128,6 +129,17 @@ class InboxWorker:
         return True
 
     async def _answer(self, claimed: Claimed) -> None:
+        """Answer a claimed update, its claim renewed from now until it is released (or this fails)."""
+        lease = Lease(self.inbox, claimed)
+        lease.start()
+        try:
+            await self._answer_held(claimed, lease)
+        finally:
+            await lease.stop()
+            if lease.until is not None:  # the answer was settled: the sender's next update may be claimed
+                await self.inbox.release(claimed.update_id, lease.until)
+
+    async def _answer_held(self, claimed: Claimed, lease: Lease) -> None:
         try:
             if claimed.claims > MAX_CLAIMS:
                 raise RuntimeError(f"{claimed.claims - 1} claims of it ran out unanswered (did it crash its workers?)")
@@ -150,10 +162,8 @@ class InboxWorker:
             queued[:] = await self._queue(uow, chat_id, replies, held[0])
 
         replies = await self._handled(update, inbound, settle)
-        try:
-            await self._send(update, chat_id, replies, queued)
-        finally:
-            await self.inbox.release(claimed.update_id, held[0])
+        lease.sending(held[0], queued)  # committed: from now on the sender's claim is the one renewed
+        await self._send(update, chat_id, replies, queued, lease.guard)
 
     async def _inbound(self, update: Update) -> tuple[Inbound, int] | None:
         """The Inbound and its chat for a private message or a button press; None for anything else."""
@@ -176,7 +186,8 @@ class InboxWorker:
                      until: datetime | None) -> list[Outbox | None]:
         """An outbox row, claimed by this worker, for each reply the outbox can carry; None for the rest
         (files still to make, shown-once messages, other channels), which go out directly. The rows' claim
-        ends with the sender's: after a crash the outbox sends them as the sender's next update is taken."""
+        ends with the sender's, and is renewed with it (bot/telegram/lease.py): after a crash the outbox sends
+        them as the sender's next update is taken."""
         now = self.desk.clock.now()
         rows: list[Outbox | None] = []
         for reply in replies:
@@ -193,12 +204,14 @@ class InboxWorker:
         await uow.flush()
         return rows
 
-    async def _send(self, update: Update, chat_id: int, replies: list[Reply], queued: list[Outbox | None]) -> None:
-        """Send the answers in order: queued rows through the outbox, the others directly."""
+    async def _send(self, update: Update, chat_id: int, replies: list[Reply], queued: list[Outbox | None],
+                    guard: asyncio.Lock) -> None:
+        """Send the answers in order: queued rows through the outbox (their claim's renewals wait on
+        `guard`), the others directly."""
         removals = self.app.bot_data["removals"]
         for reply, row in zip(replies, queued, strict=True):
             if row is not None:
-                await self.outbox.deliver_claimed([row])
+                await self.outbox.deliver_claimed([row], guard)
             else:
                 await send_replies(self.app.bot, chat_id, await make_files([reply]), removals)
         seconds = shown_once(replies)
