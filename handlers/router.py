@@ -316,7 +316,7 @@ class Desk:
         """The route's name (a command word, "flow:" and a flow name, or OTHER) and its answer, still to await."""
         picked: str | None = ctx.inbound.text
         if ctx.inbound.choice is not None:
-            picked = await self._picked(ctx, ctx.inbound.choice)
+            picked = ctx.picked  # read with the speaker, in the same statement
             if picked is None:
                 return OTHER, given([ctx.say("choice_expired")])
         text = (picked or "").strip()
@@ -386,12 +386,6 @@ class Desk:
 
     def allowed_commands(self, roles: set[str]) -> list[Command]:
         return [c for c in self.commands if c.allowed & roles]
-
-    async def _picked(self, ctx: Context, key: str) -> str | None:
-        row = await ctx.session.scalar(
-            select(ChoiceRow.command).where(ChoiceRow.key == key, ChoiceRow.address == ctx.sender)
-        )
-        return row
 
     async def _remember_choices(self, ctx: Context, replies: Iterable[Reply]) -> None:
         """Give every button a short key and remember what it runs (callback_data is ≤ 64 bytes)."""
