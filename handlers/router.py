@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy import insert, select
 
 from handlers.commandlines import only_line, well_shaped
-from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
+from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key, table
 from handlers.messages import Choice, Inbound, Reply, make_files
 from handlers.observing import HELD, OTHER, Observer, Outcome, Unobserved
 from handlers.registry import Command, Handlers
@@ -24,6 +24,9 @@ from storage.dialect import serialize
 from storage.models import Address, Person, Role
 from storage.models import Choice as ChoiceRow
 from templates import has_word, render
+
+# Core, built once: the ORM's bulk insert path costs more than the rows, and the walk remembers buttons every step.
+REMEMBER_CHOICES = insert(table(ChoiceRow))
 
 log = logging.getLogger(__name__)
 
@@ -398,4 +401,4 @@ class Desk:
                 rows.append({"key": key, "address": ctx.sender, "command": choice.command, "created_at": ctx.now})
             reply.choices = keyed
         if rows:
-            await ctx.session.execute(insert(ChoiceRow), rows)
+            await ctx.session.execute(REMEMBER_CHOICES, rows)
