@@ -43,6 +43,7 @@ from handlers.rules.availability import (
 )
 from handlers.rules.holidays import effective_code, holiday_on, holidays_between
 from storage.db import UnitOfWork
+from storage.dialect import joined_strings
 from storage.models import (
     Appointment,
     Business,
@@ -255,7 +256,7 @@ async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
 def busy_times(dialect: str):
     """load_busy's statement, built once per dialect."""
     start_text, end_text = (moment_text(column, dialect) for column in (Appointment.start_at, Appointment.end_at))
-    return (select(Appointment.staff_id, func.aggregate_strings(start_text + "," + end_text, ","))
+    return (select(Appointment.staff_id, joined_strings(start_text + "," + end_text, ","))
             .where(Appointment.staff_id.in_(bindparam("staff_ids", expanding=True)),
                    Appointment.end_at > bindparam("start"), Appointment.start_at < bindparam("end"),
                    live_condition(bindparam("now"), unindexed(Appointment.status, dialect)))

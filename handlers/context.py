@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Executable, String, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import Executable, String, Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -19,7 +19,7 @@ from handlers.refusal import Refusal as Refusal  # re-exported: handlers raise c
 from handlers.rules.roles import effective_roles
 from handlers.speaking import chat_address, mail_row, reply_language
 from storage.db import UnitOfWork
-from storage.dialect import insert_ignoring_conflicts
+from storage.dialect import insert_ignoring_conflicts, joined_strings
 from storage.models import Address, Audit, Business, Conversation, Outbox, Person, Role
 from storage.models import Choice as ChoiceRow
 from templates import Rendered, language, render, word
@@ -253,7 +253,7 @@ AUDIT = insert(table(Audit))
 OUTBOX = insert(table(Outbox))
 NEW_PERSON = insert(table(Person)).returning(table(Person).c.id)
 _SENDER = select(bindparam("sender", type_=String).label("address")).subquery()
-_ROLES = (select(func.aggregate_strings(Role.__table__.c.role, ","))
+_ROLES = (select(joined_strings(Role.__table__.c.role, ","))
           .where(Role.__table__.c.person_id == Person.id).scalar_subquery())
 _PICKED = (select(table(ChoiceRow).c.command)
            .where(table(ChoiceRow).c.key == bindparam("choice", type_=String),
