@@ -9,7 +9,7 @@ from sqlalchemy import CompoundSelect, bindparam, exists, literal, select, union
 from handlers.appointments import DayPlan, load_plan, location_holidays
 from handlers.booking.form import ANY, BookingQuery, Commander, parse_booking
 from handlers.booking.rules import Rules, local_day, local_minutes
-from handlers.context import Context, Refusal
+from handlers.context import Context, Refusal, table
 from handlers.messages import Choice
 from handlers.rules.availability import Slot, StaffCalendar, day_bounds, free_slots, is_free
 from storage.db import UnitOfWork
@@ -147,16 +147,18 @@ class Catalog:
 # about as much as SQLite takes to run it.
 SERVICES = (select(Service).where(Service.deleted_at.is_(None), exists().where(StaffService.service_id == Service.id))
             .order_by(Service.id))
-# Locations and staff names in one statement.
+# Locations and staff names in one statement; Core columns (a table's, not the model's): an ORM statement
+# costs half as much again to run, and these rows are plain values.
+_LOCATION, _PERSON, _STAFF = table(Location).c, table(Person).c, table(Staff).c
+_STAFF_HOURS, _STAFF_SERVICE = table(StaffHours).c, table(StaffService).c
 _NAMES: CompoundSelect = union_all(
-    select(literal("location").label("kind"), Location.name, Location.id),
-    select(literal("staff"), Person.name, Person.id).join(Staff, Staff.person_id == Person.id)
-    .where(Person.name.is_not(None)))
+    select(literal("location").label("kind"), _LOCATION.name, _LOCATION.id),
+    select(literal("staff"), _PERSON.name, _PERSON.id).join(table(Staff), _STAFF.person_id == _PERSON.id)
+    .where(_PERSON.name.is_not(None)))
 NAMES = _NAMES.order_by(_NAMES.selected_columns.kind, _NAMES.selected_columns.id)
-OFFERING = (select(StaffHours.location_id, StaffHours.person_id).distinct()
-            .join(StaffService, StaffService.person_id == StaffHours.person_id)
-            .where(StaffService.service_id == bindparam("service_id")))
-
+OFFERING = (select(_STAFF_HOURS.location_id, _STAFF_HOURS.person_id).distinct()
+            .join(table(StaffService), _STAFF_SERVICE.person_id == _STAFF_HOURS.person_id)
+            .where(_STAFF_SERVICE.service_id == bindparam("service_id")))
 
 async def load_catalog(uow: UnitOfWork) -> Catalog:
     """Services that can be booked (not deleted, and someone offers them), every location, and staff members
