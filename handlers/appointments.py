@@ -5,6 +5,7 @@ refuses a second live appointment over the same time.
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     and_,
+    bindparam,
     cast,
     delete,
     func,
@@ -26,9 +28,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.elements import BindParameter, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from handlers.context import table
 from handlers.reminders.schedule import drop_reminders, move_reminders
 from handlers.rules.availability import (
     Interval,
@@ -41,6 +44,7 @@ from handlers.rules.availability import (
 )
 from handlers.rules.holidays import effective_code, holiday_on, holidays_between
 from storage.db import UnitOfWork
+from storage.dialect import joined_strings
 from storage.models import (
     Appointment,
     Business,
@@ -60,9 +64,10 @@ class SlotTaken(Exception):
     """Someone else holds or booked (part of) this time."""
 
 
-def live_condition(now: datetime, status=Appointment.status):
+def live_condition(now: datetime | BindParameter, status=Appointment.status,
+                   hold_expires_at=Appointment.hold_expires_at):
     """Held appointments count only until their hold expires: past expiry the slot is free at once."""
-    return or_(status.in_(("requested", "confirmed")), and_(status == "held", Appointment.hold_expires_at > now))
+    return or_(status.in_(("requested", "confirmed")), and_(status == "held", hold_expires_at > now))
 
 
 def unindexed(column, dialect: str):
@@ -162,26 +167,37 @@ def moment_text(column, dialect: str):
     return func.to_char(column, "YYYY-MM-DD HH24:MI:SS.US", type_=String)
 
 
+# The statements every step of the walk that offers days or times runs, built once: building one anew
+# costs about as much as SQLite takes to run it.
+# The location's hours (no staff member) and the staff's in one statement.
+# Core columns (a table's, not the model's): an ORM statement costs half as much again to run, and these
+# rows are plain values.
+_OPENING, _STAFF_HOURS, _CLOSURE = table(OpeningHours).c, table(StaffHours).c, table(Closure).c
+_BUSINESS, _LOCATION, _APPOINTMENT = table(Business).c, table(Location).c, table(Appointment).c
+HOURS = union_all(
+    select(cast(null(), Integer), _OPENING.location_id, _OPENING.weekday, _OPENING.start_minute, _OPENING.end_minute),
+    select(_STAFF_HOURS.person_id, _STAFF_HOURS.location_id, _STAFF_HOURS.weekday, _STAFF_HOURS.start_minute,
+           _STAFF_HOURS.end_minute).where(_STAFF_HOURS.person_id.in_(bindparam("staff_ids", expanding=True))))
+CLOSURES = select(_CLOSURE.staff_id, _CLOSURE.start_at, _CLOSURE.end_at).where(
+    _CLOSURE.end_at > bindparam("start"), _CLOSURE.start_at < bindparam("end"),
+    or_(_CLOSURE.staff_id.is_(None), _CLOSURE.staff_id.in_(bindparam("staff_ids", expanding=True))))
+# One statement: the business's row has no location id, each location's row no language.
+HOLIDAY_CODES = union_all(
+    select(cast(null(), Integer), _BUSINESS.holidays, _BUSINESS.language).where(_BUSINESS.id == 1),
+    select(_LOCATION.id, _LOCATION.holidays, cast(null(), String)))
+
 async def load_plan(uow: UnitOfWork, staff_ids: list[int], start: datetime, end: datetime, now: datetime) -> DayPlan:
     """Opening hours, staff hours, closures and live appointments between start and end."""
     session = uow.session
     opening: defaultdict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
     hours: defaultdict[tuple[int, int, int], list[tuple[int, int]]] = defaultdict(list)
-    # The location's hours (no staff member) and the staff's in one statement: every step of the walk
-    # that offers days or times reads a plan.
-    for staff, location, weekday, a, b in await session.execute(union_all(
-            select(cast(null(), Integer), OpeningHours.location_id, OpeningHours.weekday, OpeningHours.start_minute,
-                   OpeningHours.end_minute),
-            select(StaffHours.person_id, StaffHours.location_id, StaffHours.weekday, StaffHours.start_minute,
-                   StaffHours.end_minute).where(StaffHours.person_id.in_(staff_ids)))):
+    for staff, location, weekday, a, b in await session.execute(HOURS, {"staff_ids": staff_ids}):
         if staff is None:
             opening[(location, weekday)].append((a, b))
         else:
             hours[(staff, location, weekday)].append((a, b))
     closures: list[tuple[int | None, datetime, datetime]] = [(row[0], row[1], row[2]) for row in await session.execute(
-        select(Closure.staff_id, Closure.start_at, Closure.end_at).where(
-            Closure.end_at > start, Closure.start_at < end,
-            or_(Closure.staff_id.is_(None), Closure.staff_id.in_(staff_ids))))]
+        CLOSURES, {"staff_ids": staff_ids, "start": start, "end": end})]
     # Local days lie within a day of the UTC ones; a holiday outside the range is never asked for.
     holidays = await location_holidays(uow, (start - timedelta(days=1)).date(), (end + timedelta(days=1)).date())
     return DayPlan(dict(opening), dict(hours), closures, await load_busy(uow, staff_ids, start, end, now), holidays)
@@ -202,10 +218,7 @@ class HolidayCodes:
 
 async def holiday_codes(uow: UnitOfWork) -> HolidayCodes:
     """The business's holiday code and language, and each location's code."""
-    # One statement: the business's row has no location id, each location's row no language.
-    rows = (await uow.session.execute(union_all(
-        select(cast(null(), Integer), Business.holidays, Business.language).where(Business.id == 1),
-        select(Location.id, Location.holidays, cast(null(), String))))).all()
+    rows = (await uow.session.execute(HOLIDAY_CODES)).all()
     business = next((row for row in rows if row[0] is None), None)
     code, language = (business[1], business[2]) if business else (None, "de")
     return HolidayCodes(code, language, {location: effective_code(own, code)
@@ -236,17 +249,23 @@ async def load_busy(uow: UnitOfWork, staff_ids: list[int], start: datetime, end:
     "start,end,start,end…" times per staff member spares the driver and the ORM a row each, and back-to-back
     appointments share their boundary instants, each parsed once.
     """
-    start_text, end_text = (moment_text(column, uow.dialect) for column in (Appointment.start_at, Appointment.end_at))
-    rows = await uow.session.execute(
-        select(Appointment.staff_id, func.aggregate_strings(start_text + "," + end_text, ","))
-        .where(Appointment.staff_id.in_(staff_ids), Appointment.end_at > start, Appointment.start_at < end,
-               live_condition(now, unindexed(Appointment.status, uow.dialect)))
-        .group_by(Appointment.staff_id))
+    rows = await uow.session.execute(busy_times(uow.dialect), dict(staff_ids=staff_ids, start=start, end=end, now=now))
     texts_of = {staff: joined.split(",") for staff, joined in rows}
     moments = {text: datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
                for text in set().union(*texts_of.values())}
     return {staff: intervals(texts, moments) for staff, texts in texts_of.items()}
 
+
+@functools.cache
+def busy_times(dialect: str):
+    """load_busy's statement, built once per dialect."""
+    start_text, end_text = (moment_text(column, dialect) for column in (_APPOINTMENT.start_at, _APPOINTMENT.end_at))
+    return (select(_APPOINTMENT.staff_id, joined_strings(start_text + "," + end_text, ","))
+            .where(_APPOINTMENT.staff_id.in_(bindparam("staff_ids", expanding=True)),
+                   _APPOINTMENT.end_at > bindparam("start"), _APPOINTMENT.start_at < bindparam("end"),
+                   live_condition(bindparam("now"), unindexed(_APPOINTMENT.status, dialect),
+                                  _APPOINTMENT.hold_expires_at))
+            .group_by(_APPOINTMENT.staff_id))
 
 def intervals(texts: list[str], moments: dict[str, datetime]) -> list[Interval]:
     """[start, end, start, end…] times as sorted intervals; the order of an aggregate is not promised."""

@@ -90,10 +90,11 @@ async def installation(uow: UnitOfWork) -> Installation:
 
 
 async def tell_customer(ctx: Context, appointment: Appointment, template: str, message: str | None = None,
-                        method: str | None = "REQUEST", v: AppointmentView | None = None) -> bool:
+                        method: str | None = "REQUEST", v: AppointmentView | None = None,
+                        email: str | None = None) -> bool:
     """Mail the customer (ICS attached when `method` is set); False if they have no confirmed email.
-    `v` is the appointment's view, if the caller has it already."""
-    email = await verified_email(ctx.uow, appointment.customer_id)
+    `v` is the appointment's view and `email` the customer's confirmed address, if the caller has them already."""
+    email = email or await verified_email(ctx.uow, appointment.customer_id)
     if email is None:
         return False
     v = v if v is not None else await view(ctx.uow, appointment)

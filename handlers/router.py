@@ -13,7 +13,7 @@ from typing import TypeVar
 from sqlalchemy import insert, select
 
 from handlers.commandlines import only_line, well_shaped
-from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key
+from handlers.context import Clock, Context, DeskConfig, Refusal, SystemClock, load_context, new_key, table
 from handlers.messages import Choice, Inbound, Reply, make_files
 from handlers.observing import HELD, OTHER, Observer, Outcome, Unobserved
 from handlers.registry import Command, Handlers
@@ -24,6 +24,9 @@ from storage.dialect import serialize
 from storage.models import Address, Person, Role
 from storage.models import Choice as ChoiceRow
 from templates import has_word, render
+
+# Core, built once: the ORM's bulk insert path costs more than the rows, and the walk remembers buttons every step.
+REMEMBER_CHOICES = insert(table(ChoiceRow))
 
 log = logging.getLogger(__name__)
 
@@ -316,7 +319,7 @@ class Desk:
         """The route's name (a command word, "flow:" and a flow name, or OTHER) and its answer, still to await."""
         picked: str | None = ctx.inbound.text
         if ctx.inbound.choice is not None:
-            picked = await self._picked(ctx, ctx.inbound.choice)
+            picked = ctx.picked  # read with the speaker, in the same statement
             if picked is None:
                 return OTHER, given([ctx.say("choice_expired")])
         text = (picked or "").strip()
@@ -387,12 +390,6 @@ class Desk:
     def allowed_commands(self, roles: set[str]) -> list[Command]:
         return [c for c in self.commands if c.allowed & roles]
 
-    async def _picked(self, ctx: Context, key: str) -> str | None:
-        row = await ctx.session.scalar(
-            select(ChoiceRow.command).where(ChoiceRow.key == key, ChoiceRow.address == ctx.sender)
-        )
-        return row
-
     async def _remember_choices(self, ctx: Context, replies: Iterable[Reply]) -> None:
         """Give every button a short key and remember what it runs (callback_data is ≤ 64 bytes)."""
         rows = []
@@ -404,4 +401,4 @@ class Desk:
                 rows.append({"key": key, "address": ctx.sender, "command": choice.command, "created_at": ctx.now})
             reply.choices = keyed
         if rows:
-            await ctx.session.execute(insert(ChoiceRow), rows)
+            await ctx.session.execute(REMEMBER_CHOICES, rows)

@@ -1,7 +1,7 @@
 """The few places where SQLite and PostgreSQL need different SQL, one branch per dialect."""
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import func, literal_column, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -9,6 +9,17 @@ def insert_ignoring_conflicts(dialect: str, model, conflict_columns: list[str]):
     """INSERT … ON CONFLICT (cols) DO NOTHING for either dialect."""
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(model).on_conflict_do_nothing(index_elements=conflict_columns)
+
+
+def joined_strings(expression, separator: str = ","):
+    """aggregate_strings with its separator written into the SQL: group_concat(x, ',') / string_agg(x, ',').
+
+    Given as a plain string, the separator is a parameter rendered into the SQL anew at every execution
+    (a post-compile step that costs more than a short query itself); this one is compiled once."""
+    if "'" in separator:
+        raise ValueError("a separator with a quote cannot be written into the SQL")
+    # aggregate_strings is typed as taking a str; any SQL expression serves
+    return func.aggregate_strings(expression, literal_column(f"'{separator}'"))  # type: ignore[arg-type]
 
 
 async def serialize(session, *names: str) -> None:

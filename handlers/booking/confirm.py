@@ -42,7 +42,7 @@ async def complete_booking(ctx: Context, code: Code) -> list[Reply]:
     email = await verified_email(ctx.uow, appointment.customer_id)
     v = await view(ctx.uow, appointment)  # once for the mail, the staff's notices and the answer
     await tell_customer(ctx, appointment, f"booking_{status}_mail", method="REQUEST" if status == "confirmed" else None,
-                        v=v)
+                        v=v, email=email)
     await tell_staff_and_admins(ctx, appointment, "booking_new_staff", v=v, requested=status == "requested")
     await ctx.audit(f"appointment_{status}", target(appointment), staff=appointment.staff_id)
     return [ctx.say(f"booking_{status}", appointment=v, email=email)]
