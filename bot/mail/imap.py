@@ -372,12 +372,16 @@ class ImapIntake:
         return handled
 
     async def _fetch(self, connection: ImapConnection, batch: list[int], sizes: dict[int, int]) -> dict[int, bytes]:
-        return await connection.fetch(batch, headers_only=sizes.get(batch[0], 0) > self.max_fetch)
+        return await connection.fetch(batch, headers_only=self._too_big(batch, sizes))
+
+    def _too_big(self, batch: list[int], sizes: dict[int, int]) -> bool:
+        """A batch whose mail is larger than max_fetch (such a mail goes alone) is read by its headers only."""
+        return sizes.get(batch[0], 0) > self.max_fetch
 
     async def _take_batch(self, connection: ImapConnection, batch: list[int], sizes: dict[int, int],
                           mails: dict[int, bytes]) -> None:
         """Mails in transactions of COMMIT_BATCH; then flag them all, then remember the highest UID."""
-        headers_only = sizes.get(batch[0], 0) > self.max_fetch
+        headers_only = self._too_big(batch, sizes)
         found = [uid for uid in batch if uid in mails]  # the others were expunged meanwhile
         for start in range(0, len(found), COMMIT_BATCH):
             uids = found[start:start + COMMIT_BATCH]
